@@ -1,0 +1,1 @@
+"""The MCP surface: tool, resource and prompt registration, transports, progress glue."""

@@ -1,0 +1,179 @@
+"""The SQLite database: connection settings and ordered, named migrations.
+
+Each migration runs once, in a transaction, and is recorded in ``_migrations``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+
+def _import_sqlite_utils() -> ModuleType:
+    """Import sqlite-utils without the pandas and numpy it loads when they are installed.
+
+    We never hand it DataFrames, and importing pandas costs the server over a second at
+    start-up. A ``None`` entry in ``sys.modules`` makes its optional import fail fast; the
+    entries are removed again so that the rest of the program imports pandas normally.
+    """
+    blocked = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import sqlite_utils
+    finally:
+        for name in blocked:
+            del sys.modules[name]
+    return sqlite_utils
+
+
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db.table("jobs").create(
+        {
+            "id": str,
+            "kind": str,
+            "status": str,
+            "request": str,
+            "result": str,
+            "error": str,
+            "progress": float,
+            "message": str,
+            "attempt": int,
+            "worker_pid": int,
+            "worker_started": float,
+            "heartbeat_at": str,
+            "created_at": str,
+            "started_at": str,
+            "finished_at": str,
+            "cancel_requested": int,
+        },
+        pk="id",
+    )
+    db.table("jobs").create_index(["status"])
+    db.table("stages").create(
+        {
+            "job_id": str,
+            "name": str,
+            "seq": int,
+            "status": str,
+            "attempt": int,
+            "result": str,
+            "error": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk=("job_id", "name"),
+        foreign_keys=[("job_id", "jobs", "id")],
+    )
+    db.table("events").create(
+        {
+            "id": int,
+            "job_id": str,
+            "at": str,
+            "level": str,
+            "stage": str,
+            "message": str,
+            "progress": float,
+        },
+        pk="id",
+    )
+    db.table("events").create_index(["job_id", "id"])
+    db.table("artifacts").create(
+        {
+            "id": str,
+            "job_id": str,
+            "model_id": str,
+            "kind": str,
+            "path": str,
+            "media_type": str,
+            "bytes": int,
+            "sha256": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db.table("artifacts").create_index(["job_id"])
+    db.table("artifacts").create_index(["model_id"])
+    db.table("models").create(
+        {
+            "id": str,
+            "job_id": str,
+            "task": str,
+            "target": str,
+            "metric": str,
+            "score": float,
+            "path": str,
+            "features": str,
+            "classes": str,
+            "summary": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db.table("datasets").create(
+        {
+            "id": str,
+            "ref": str,
+            "source": str,
+            "local_dir": str,
+            "files": str,
+            "checksum": str,
+            "meta": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db.table("datasets").create_index(["ref"])
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("001_initial", _m001_initial),
+]
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """Open the database in WAL mode with a busy timeout, and bring its schema up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations in order; return the names applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    applied = []
+    for name, migration in MIGRATIONS:
+        conn = db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone()
+            if not done:
+                migration(db)
+                conn.execute(
+                    "INSERT INTO _migrations VALUES (?, datetime('now'))",
+                    [name],
+                )
+                applied.append(name)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied

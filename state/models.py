@@ -1,0 +1,99 @@
+"""Typed rows of the store. Every row read from SQLite is validated into one of these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+StageStatus = Literal["running", "succeeded", "failed", "skipped"]
+EventLevel = Literal["debug", "info", "warning", "error", "progress"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRecord(BaseModel):
+    id: str
+    kind: str = Field(description="What the job does, e.g. 'train'.")
+    status: JobStatus = "queued"
+    request: dict[str, Any] = Field(default_factory=dict, description="The validated request.")
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    progress: float = 0.0
+    message: str = ""
+    attempt: int = 0
+    worker_pid: int | None = None
+    worker_started: float | None = Field(
+        default=None, description="The worker's process start time, to tell a reused pid."
+    )
+    heartbeat_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cancel_requested: bool = False
+
+
+class StageRecord(BaseModel):
+    job_id: str
+    name: str
+    seq: int
+    status: StageStatus
+    attempt: int = 1
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class EventRecord(BaseModel):
+    id: int | None = None
+    job_id: str
+    at: datetime = Field(default_factory=utcnow)
+    level: EventLevel = "info"
+    stage: str | None = None
+    message: str
+    progress: float | None = None
+
+
+class ArtifactRecord(BaseModel):
+    id: str
+    job_id: str | None = None
+    model_id: str | None = None
+    kind: str = Field(description="e.g. 'model', 'metrics', 'plot', 'card', 'predictions'.")
+    path: str
+    media_type: str = "application/octet-stream"
+    bytes: int = 0
+    sha256: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelRecord(BaseModel):
+    id: str
+    job_id: str
+    task: str
+    target: str | None
+    metric: str
+    score: float | None
+    path: str = Field(description="Directory holding the model and its artifacts.")
+    features: list[str] = Field(default_factory=list)
+    classes: list[str] | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DatasetRecord(BaseModel):
+    id: str
+    ref: str = Field(description="The reference it was fetched by, e.g. 'kaggle:owner/name'.")
+    source: Literal["kaggle", "kaggle-competition", "hf", "url", "local"]
+    local_dir: str
+    files: list[dict[str, Any]] = Field(
+        default_factory=list, description="[{path, bytes, sha256}] relative to local_dir."
+    )
+    checksum: str | None = Field(default=None, description="Hash over the files' hashes.")
+    meta: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,72 @@
+"""Settings from the environment (prefix ``MLTRAINER_``) and an optional ``config.toml``.
+
+One object, built once at start-up and passed down; nothing reads ``os.environ`` for
+configuration anywhere else.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("mltrainer", appauthor=False)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLTRAINER_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="State directory.")
+    sandbox: Literal["auto", "docker", "bwrap", "process"] = Field(
+        default="auto",
+        description="Sandbox backend; 'auto' picks Docker, then bubblewrap, and never "
+        "falls back to an unisolated process unless 'process' is chosen explicitly.",
+    )
+    sandbox_image: str = "mltrainer-sandbox:latest"
+    sandbox_allow_network: bool = False
+    data_roots: list[Path] = Field(
+        default_factory=list,
+        description="Directories local dataset paths may come from, besides the current "
+        "directory and the state directory.",
+    )
+    max_download_bytes: int = 20 * 1024**3
+    max_extract_bytes: int = 50 * 1024**3
+    max_extract_entries: int = 100_000
+    job_max_attempts: int = 3
+    kaggle_api_endpoint: str | None = None
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def db_path(self) -> Path:
+        return self.home / "mltrainer.db"
+
+    @cached_property
+    def secrets_path(self) -> Path:
+        return self.home / "secrets.json"
+
+    @cached_property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @cached_property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @cached_property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.jobs_dir, self.models_dir, self.datasets_dir):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)

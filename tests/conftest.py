@@ -1,0 +1,131 @@
+"""Shared fixtures: a state directory per test, servers over every transport, small datasets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from state.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh state directory; the test runs from tmp_path (an allowed data root)."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("MLTRAINER_HOME", str(path))
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings(home=home)
+
+
+def write_classification_csv(path: Path, rows: int = 400, seed: int = 0) -> Path:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    label = np.where(
+        x1 + 0.5 * x2 + (colour == "red") + rng.normal(scale=0.5, size=rows) > 0.3, "yes", "no"
+    )
+    pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": label}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def churn_csv(tmp_path: Path) -> Path:
+    return write_classification_csv(tmp_path / "churn.csv")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {"MLTRAINER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def http_server(home: Path, tmp_path: Path) -> Iterator[str]:
+    """``mltrainer serve --http`` in a subprocess; yields its MCP URL."""
+    port = free_port()
+    env = {**os.environ, **server_env(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server died")
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/mcp"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@asynccontextmanager
+async def connect(
+    transport: str, settings: Settings, http_url: str | None = None, **client_kwargs: Any
+) -> AsyncIterator[Any]:
+    """An MCP client connected to a fresh server over ``transport``."""
+    from mcp import Client, StdioServerParameters
+
+    from server.app import create_server
+
+    if transport == "memory":
+        target: Any = create_server(settings)
+    elif transport == "stdio":
+        target = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "server.cli", "serve"],
+            env=server_env(settings.home),
+            cwd=str(Path.cwd()),
+        )
+    else:
+        assert http_url is not None
+        target = http_url
+    async with Client(target, **client_kwargs) as client:
+        yield client
+
+
+def payload(result: Any) -> dict[str, Any]:
+    """The structured result of a successful tool call."""
+    assert not result.is_error, [getattr(c, "text", c) for c in result.content]
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+def error_text(result: Any) -> str:
+    assert result.is_error, result.structured_content
+    return " ".join(getattr(c, "text", "") for c in result.content)

@@ -1,0 +1,1 @@
+"""Durable jobs: long work runs in a worker process; its state lives in SQLite."""

@@ -1,0 +1,136 @@
+"""Starting, watching, recovering and cancelling job workers (used by the server process)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from typing import Any
+
+from state.models import TERMINAL, JobRecord
+from state.settings import Settings
+from state.store import Store
+from tools.errors import JobStateError
+from tools.jobs import procs
+from tools.jobs.worker import SETTINGS_ENV
+
+
+class JobManager:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        # Held while a job is claimed and its worker started, so recover() never sees it half-way.
+        self._lock = threading.RLock()
+
+    # -- starting -----------------------------------------------------------------------
+    def submit(self, kind: str, request: dict[str, Any]) -> JobRecord:
+        job = self.store.create_job(kind, request)
+        self._launch(job)
+        return self.store.get_job(job.id)
+
+    def _launch(self, job: JobRecord) -> bool:
+        with self._lock:
+            return self._claim_and_start(job)
+
+    def _claim_and_start(self, job: JobRecord) -> bool:
+        if not self.store.claim_job(job.id, job.attempt):
+            return False
+        attempt = job.attempt + 1
+        env = dict(os.environ)
+        env[SETTINGS_ENV] = self.settings.model_dump_json()
+        env["MLTRAINER_HOME"] = str(self.settings.home)
+        env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+        log_path = self.settings.jobs_dir / job.id / "worker.log"
+        proc = procs.spawn(
+            ["-m", "tools.jobs.worker", job.id, str(attempt)], log_path=log_path, env=env
+        )
+        self._children[job.id] = proc
+        self.store.update_job(
+            job.id, worker_pid=proc.pid, worker_started=procs.start_time(proc.pid)
+        )
+        return True
+
+    # -- watching -----------------------------------------------------------------------
+    def _worker_alive(self, job: JobRecord) -> bool:
+        with self._lock:
+            child = self._children.get(job.id)
+        if child is not None:
+            if child.poll() is None:
+                return True
+            with self._lock:
+                self._children.pop(job.id, None)
+            return False
+        return procs.alive(job.worker_pid, job.worker_started)
+
+    def recover(self) -> list[str]:
+        """Resume or fail every unfinished job whose worker is gone; return what was done.
+
+        Called at start-up (a server or machine that died left jobs 'running') and then
+        periodically, so a worker killed while the server runs is noticed too.
+        """
+        notes = []
+        for job in self.store.jobs_in("queued", "running"):
+            with self._lock:
+                note = self._recover_one(job)
+            if note:
+                notes.append(note)
+        return notes
+
+    def _recover_one(self, job: JobRecord) -> str | None:
+        job = self.store.get_job(job.id)
+        if job.status in TERMINAL or self._worker_alive(job):
+            return None
+        if job.status == "queued" and job.worker_pid is None and job.attempt == 0:
+            return f"{job.id}: started" if self._launch(job) else None
+        if job.cancel_requested:
+            self.store.finish_job(job.id, "cancelled", error="Cancelled at the caller's request.")
+            return f"{job.id}: cancelled"
+        stage = self._last_stage(job.id)
+        during = f" during stage {stage!r}" if stage else ""
+        if job.attempt < self.settings.job_max_attempts:
+            self.store.add_event(
+                job.id,
+                f"The worker (pid {job.worker_pid}) stopped without finishing{during}; "
+                "resuming from the last completed stage.",
+                level="warning",
+            )
+            return f"{job.id}: resumed" if self._launch(job) else None
+        reason = (
+            f"The worker stopped without finishing {job.attempt} times (last{during}). "
+            f"Read the job log (mltrainer://jobs/{job.id}/log) and start a new job, "
+            "perhaps with a smaller time budget or dataset."
+        )
+        self.store.add_event(job.id, reason, level="error")
+        self.store.finish_job(job.id, "failed", error=reason)
+        return f"{job.id}: failed"
+
+    def _last_stage(self, job_id: str) -> str | None:
+        running = [s.name for s in self.store.stages(job_id) if s.status == "running"]
+        return running[-1] if running else None
+
+    # -- cancelling ---------------------------------------------------------------------
+    def cancel(self, job_id: str) -> JobRecord:
+        job = self.store.get_job(job_id)
+        if job.status in TERMINAL:
+            raise JobStateError(
+                f"Job {job_id} already {job.status}; there is nothing to cancel.",
+                next_step="Use job_status to read its result.",
+            )
+        self.store.update_job(job_id, cancel_requested=True)
+        if self._worker_alive(job) and job.worker_pid:
+            procs.kill_group(job.worker_pid, grace_s=3.0)
+        with self._lock:
+            child = self._children.pop(job_id, None)
+        if child is not None:
+            child.wait(timeout=5)
+        self.store.add_event(job_id, "Cancelled at the caller's request.", level="warning")
+        return self.store.finish_job(
+            job_id, "cancelled", error="Cancelled at the caller's request."
+        )
+
+    def shutdown(self) -> None:
+        """Leave running workers alone (they outlive the server) but reap finished ones."""
+        with self._lock:
+            for proc in self._children.values():
+                proc.poll()

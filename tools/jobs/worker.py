@@ -1,0 +1,86 @@
+"""The worker process: ``python -m tools.jobs.worker JOB_ID ATTEMPT``.
+
+It runs one attempt of one job and records how it ended. Cancellation arrives as SIGTERM
+to the worker's process group; the worker then kills the group at once (everything it
+started goes with it) and the server, which asked, records the job as cancelled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from state.models import TERMINAL
+from state.secrets import SecretVault
+from state.settings import Settings
+from state.store import Store
+from tools.errors import MLTrainerError
+from tools.jobs.context import JobCancelled, JobContext
+from tools.jobs.procs import start_time
+
+SETTINGS_ENV = "MLTRAINER_WORKER_SETTINGS"
+
+
+def _runner(kind: str) -> Callable[[JobContext], dict[str, Any]]:
+    if kind == "train":
+        from tools.training.pipeline import run_train_job
+
+        return run_train_job
+    raise MLTrainerError(f"Unknown job kind '{kind}'.")
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # Stop now, with everything this worker started; a clean exit could wait on C code.
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
+def run(job_id: str, attempt: int, settings: Settings) -> int:
+    vault = SecretVault(settings.secrets_path)
+    store = Store(settings.db_path, vault.masker())
+    job = store.get_job(job_id)
+    if job.status in TERMINAL or job.attempt != attempt:
+        return 0  # another attempt owns this job now
+    store.update_job(job_id, worker_pid=os.getpid(), worker_started=start_time(os.getpid()))
+    ctx = JobContext(store, store.get_job(job_id), settings, vault)
+    if attempt > 1:
+        ctx.event(
+            f"Attempt {attempt}: resuming after the previous worker stopped.", level="warning"
+        )
+    try:
+        result = _runner(job.kind)(ctx)
+    except JobCancelled:
+        store.finish_job(job_id, "cancelled", error="Cancelled at the caller's request.")
+        return 0
+    except MLTrainerError as exc:
+        ctx.event(str(exc), level="error")
+        store.finish_job(job_id, "failed", error=str(exc))
+        return 1
+    except MemoryError:
+        message = (
+            "The job ran out of memory. Try a smaller time budget, a sample, or fewer columns."
+        )
+        store.finish_job(job_id, "failed", error=message)
+        return 1
+    except Exception as exc:
+        ctx.event(traceback.format_exc(limit=12), level="error")
+        store.finish_job(job_id, "failed", error=f"Internal error: {type(exc).__name__}: {exc}")
+        return 1
+    store.finish_job(job_id, "succeeded", result=result)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    job_id, attempt = args[0], int(args[1])
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = Settings.model_validate_json(raw) if raw else Settings()
+    return run(job_id, attempt, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training: planning, fitting, evaluating and saving models; predicting with them."""

@@ -1,0 +1,82 @@
+"""Predicting with a saved model on a dataset; the predictions are written to a CSV file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from state.models import ArtifactRecord, utcnow
+from state.secrets import SecretVault
+from state.settings import Settings
+from state.store import Store, new_id
+from tools.errors import JobStateError, NotFound
+from tools.training.model import load_model
+from tools.training.prepare import resolve_dataset
+
+PREVIEW_ROWS = 5
+
+
+class PredictResult(BaseModel):
+    model_id: str
+    predictions_path: str = Field(description="CSV: one row per input row, in order.")
+    n_rows: int
+    columns: list[str] = Field(description="'prediction', then 'proba_<class>' per class.")
+    preview: list[dict[str, Any]] = Field(description=f"The first {PREVIEW_ROWS} rows.")
+
+
+def model_id_for(reference: str, store: Store) -> str:
+    """Accept a model_id, or a job_id whose (best so far) model is meant."""
+    if reference.startswith("job_"):
+        job = store.get_job(reference)
+        model_id = (job.result or {}).get("model_id")
+        if not model_id:
+            raise JobStateError(
+                f"Job {reference} has no model yet (status: {job.status}).",
+                next_step="Wait with job_status until model_id is set, then predict.",
+            )
+        return str(model_id)
+    return reference
+
+
+def predict(
+    reference: str, dataset: str, settings: Settings, store: Store, vault: SecretVault
+) -> PredictResult:
+    from tools.profiling import read_table
+
+    model_id = model_id_for(reference, store)
+    record = store.get_model(model_id)
+    model = load_model(Path(record.path))
+    path = resolve_dataset(dataset, settings, store, vault)
+    frame = read_table(path)
+    if frame.empty:
+        raise NotFound(f"{path} has no rows to predict.", next_step="Pass a file with data rows.")
+    out = model.predict_frame(frame)
+    folder = settings.home / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S")
+    target = folder / f"{model_id}-{stamp}-{new_id('p')[-6:]}.csv"
+    out.to_csv(target, index=False)
+    store.add_artifact(
+        ArtifactRecord(
+            id=new_id("art"),
+            model_id=model_id,
+            kind="predictions",
+            path=str(target),
+            media_type="text/csv",
+            bytes=target.stat().st_size,
+        )
+    )
+    preview = out.head(PREVIEW_ROWS).to_dict(orient="records")
+    return PredictResult(
+        model_id=model_id,
+        predictions_path=str(target),
+        n_rows=len(out),
+        columns=list(out.columns),
+        preview=[{str(k): _plain(v) for k, v in row.items()} for row in preview],
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

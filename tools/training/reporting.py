@@ -1,0 +1,52 @@
+"""How training code talks to whatever runs it (a job worker, a benchmark, a test).
+
+Training code never touches the store or the MCP layer: it reports through this protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Reporter(Protocol):
+    def event(self, message: str, *, progress: float | None = None, level: str = "info") -> None:
+        """A progress or log line; ``progress`` is the job's overall fraction in [0, 1]."""
+
+    def cancelled(self) -> bool:
+        """True once the job was asked to stop: return promptly, keeping the best model so far."""
+
+    def checkpoint(self, name: str, data: dict[str, Any]) -> None:
+        """Persist a JSON-able intermediate result that a resumed job can pick up."""
+
+    def restore(self, name: str) -> dict[str, Any] | None:
+        """The data of an earlier ``checkpoint`` with this name, if any (after a crash)."""
+
+    def publish(self, estimator: Any, summary: dict[str, Any]) -> None:
+        """A fitted model better than any published before: saved at once, usable by predict.
+
+        ``summary`` holds at least ``metric``, ``score`` (validation) and ``name``.
+        """
+
+
+class NullReporter:
+    """For benchmarks and tests: prints nothing, never cancelled, remembers what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.published: list[tuple[Any, dict[str, Any]]] = []
+        self._checkpoints: dict[str, dict[str, Any]] = {}
+
+    def event(self, message: str, *, progress: float | None = None, level: str = "info") -> None:
+        self.events.append(message)
+
+    def cancelled(self) -> bool:
+        return False
+
+    def checkpoint(self, name: str, data: dict[str, Any]) -> None:
+        self._checkpoints[name] = data
+
+    def restore(self, name: str) -> dict[str, Any] | None:
+        return self._checkpoints.get(name)
+
+    def publish(self, estimator: Any, summary: dict[str, Any]) -> None:
+        self.published.append((estimator, summary))
