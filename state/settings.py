@@ -40,7 +40,12 @@ class Settings(BaseSettings):
     max_extract_bytes: int = 50 * 1024**3
     max_extract_entries: int = 100_000
     job_max_attempts: int = 3
-    kaggle_api_endpoint: str | None = None
+    kaggle_api_endpoint: str | None = Field(
+        default=None, description="Kaggle API base URL (tests point it at a local fake)."
+    )
+    hf_endpoint: str | None = Field(
+        default=None, description="Hugging Face Hub URL; defaults to HF_ENDPOINT or the Hub."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

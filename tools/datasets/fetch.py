@@ -1,0 +1,146 @@
+"""One front over every source: ``fetch(ref)`` downloads (or finds in the cache) a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from state.models import DatasetRecord
+from state.secrets import SecretVault
+from state.settings import Settings
+from state.store import Store
+from tools.datasets import cache, hf_source, kaggle_source, local_source, url_source
+from tools.datasets.models import DownloadResult, ProgressFn, no_progress
+from tools.datasets.refs import DatasetRef, parse_ref, safe_member
+from tools.datasets.transfer import Throttled
+from tools.errors import DatasetError
+
+MAX_SELECTION = 1000
+
+
+def fetch(
+    ref: str,
+    *,
+    settings: Settings,
+    store: Store,
+    vault: SecretVault,
+    files: list[str] | None = None,
+    credentials: str | None = None,
+    refresh: bool = False,
+    progress: ProgressFn = no_progress,
+) -> DownloadResult:
+    """Download ``ref`` (see ``tools.datasets.refs`` for the grammar) into the cache.
+
+    A second call with the same reference and selection is answered from the cache without
+    any network access, unless ``refresh`` is set.
+    """
+    parsed = parse_ref(ref)
+    if parsed.dataset_id:
+        return cache.to_result(cached_record(store, parsed.dataset_id), cached=True)
+    selection = sorted({safe_member(name) for name in files or []})
+    if len(selection) > MAX_SELECTION:
+        raise DatasetError(f"Too many files selected ({len(selection)}; at most {MAX_SELECTION}).")
+    if parsed.source == "local":
+        return _local(parsed, selection, settings, store)
+    if parsed.file and not selection and parsed.source != "url":
+        # One file of a remote dataset: served from a full download if there is one.
+        whole = None if refresh else cache.lookup(store, cache.cache_key(parsed.text, []))
+        if whole is not None and any(f["path"] == parsed.file for f in whole.files):
+            return cache.to_result(whole, cached=True)
+        selection = [parsed.file]
+    key = cache.cache_key(parsed.text, selection)
+    with cache.key_lock(key):
+        hit = None if refresh else cache.lookup(store, key)
+        if hit is not None:
+            return cache.to_result(hit, cached=True)
+        dataset_id = cache.dataset_id_for(key)
+        report = Throttled(progress)
+        with cache.staging(settings.datasets_dir, dataset_id) as tmp:
+            meta = _download(parsed, selection, tmp, settings, vault, credentials, report)
+            files_found = cache.inventory(tmp)
+            if not files_found:
+                raise DatasetError(
+                    f"{parsed.text} downloaded no files.", next_step="Check the reference."
+                )
+        final = settings.datasets_dir / dataset_id
+        record = cache.save(
+            store,
+            key=key,
+            source=parsed.source or "url",
+            local_dir=final,
+            files=files_found,
+            meta=meta,
+        )
+    report.finish(sum(f.bytes for f in files_found))
+    return cache.to_result(record, cached=False)
+
+
+def _download(
+    parsed: DatasetRef,
+    selection: list[str],
+    tmp: Path,
+    settings: Settings,
+    vault: SecretVault,
+    credentials: str | None,
+    progress: ProgressFn,
+) -> dict[str, object]:
+    if parsed.source in ("kaggle", "kaggle-competition"):
+        secret = vault.resolve(credentials or "secret://KAGGLE")
+        return kaggle_source.download(
+            parsed, selection, tmp, settings=settings, credentials=secret, progress=progress
+        )
+    if parsed.source == "hf":
+        token = hf_source.resolve_token(vault, credentials)
+        return hf_source.download(
+            parsed, selection, tmp, settings=settings, token=token, progress=progress
+        )
+    if selection:
+        raise DatasetError(
+            "A URL names one file; the files argument applies to archives only after download.",
+            next_step="Drop the files argument; download_dataset extracts archives and lists "
+            "every file.",
+        )
+    return url_source.download(parsed, tmp, settings=settings, progress=progress)
+
+
+def cached_record(store: Store, dataset_id: str) -> DatasetRecord:
+    record = store.get_dataset(dataset_id)
+    if not cache.is_intact(record):
+        raise DatasetError(
+            f"The files of {dataset_id} changed or disappeared from {record.local_dir}.",
+            next_step=f"Download it again with download_dataset('{record.ref.split('#')[0]}').",
+        )
+    return record
+
+
+def _local(
+    parsed: DatasetRef, selection: list[str], settings: Settings, store: Store
+) -> DownloadResult:
+    assert parsed.path is not None
+    path = local_source.resolve_local(parsed.path, settings)
+    if path.is_file():
+        local_dir, names = path.parent, [path.name]
+    else:
+        local_dir, names = path, cache.walk_files(path)
+    if parsed.file or selection:
+        wanted = selection or [str(parsed.file)]
+        missing = [name for name in wanted if name not in names]
+        if missing:
+            raise DatasetError(
+                f"{parsed.text} has no file(s) {', '.join(missing)}.",
+                next_step=f"Files there include: {', '.join(names[:20])}.",
+            )
+        names = wanted
+    key = cache.cache_key(f"local:{path}", selection)
+    signature = [[name, *_stat(local_dir / name)] for name in names]
+    record = store.find_dataset(key)
+    if record is not None and record.meta.get("signature") == signature:
+        return cache.to_result(record, cached=True)
+    found = cache.inventory(local_dir, names)
+    meta: dict[str, object] = {"title": path.name, "signature": signature}
+    record = cache.save(store, key=key, source="local", local_dir=local_dir, files=found, meta=meta)
+    return cache.to_result(record, cached=False)
+
+
+def _stat(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns]

@@ -1,0 +1,350 @@
+"""Kaggle datasets and competitions through the official client (``kaggle`` + ``kagglesdk``).
+
+Importing ``kaggle`` authenticates at import time, may print to stdout and reads the user's
+``~/.kaggle``: we import it once, lazily, with stdout sent to stderr and the Kaggle variables
+hidden. Credentials come only from the secret reference given to each call and are passed to
+the client explicitly. ``settings.kaggle_api_endpoint`` (e.g. a local fake in tests) replaces
+https://api.kaggle.com; kagglesdk itself only knows a fixed set of hosts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import stamina
+
+from state.settings import Settings
+from tools.datasets import transfer
+from tools.datasets.models import ProgressFn, SearchHit
+from tools.datasets.refs import DatasetRef
+from tools.errors import MLTrainerError, NotFound, RemoteServiceError, SecretError
+
+T = TypeVar("T")
+WEB = "https://www.kaggle.com"
+_import_lock = threading.Lock()
+_HIDDEN_AT_IMPORT = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_V1_TOKEN")
+RETRY_ATTEMPTS = 4
+REQUEST_TIMEOUT = (30.0, 300.0)  # connect, read (seconds)
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_saved_stdout: Any = None
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """The kaggle package prints; on a stdio MCP server stdout is the protocol channel.
+
+    ``sys.stdout`` is process-wide, so concurrent calls share one swap: the first one in
+    redirects to stderr and the last one out restores it.
+    """
+    global _quiet_depth, _saved_stdout
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _saved_stdout, sys.stdout = sys.stdout, sys.stderr
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                sys.stdout = _saved_stdout
+
+
+@functools.cache
+def _api_class(config_dir: str) -> type:
+    # The import authenticates and prints a help text when no credentials are found: noise.
+    with (
+        _import_lock,
+        quiet_stdout(),  # holds the shared swap, so the nested redirect is restored safely
+        open(os.devnull, "w") as sink,
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+    ):
+        saved = {name: os.environ.pop(name) for name in _HIDDEN_AT_IMPORT if name in os.environ}
+        old_dir = os.environ.get("KAGGLE_CONFIG_DIR")
+        os.environ["KAGGLE_CONFIG_DIR"] = config_dir
+        try:
+            from kaggle.api.kaggle_api_extended import KaggleApi
+            from kagglesdk import KaggleClient, KaggleEnv
+        finally:
+            os.environ.update(saved)
+            if old_dir is None:
+                os.environ.pop("KAGGLE_CONFIG_DIR", None)
+            else:
+                os.environ["KAGGLE_CONFIG_DIR"] = old_dir
+
+    class Api(KaggleApi):  # type: ignore[misc, valid-type]
+        """KaggleApi with explicit credentials and endpoint instead of files and globals."""
+
+        def __init__(self, credentials: dict[str, str], endpoint: str | None) -> None:
+            self._credentials = credentials
+            self._endpoint = endpoint.rstrip("/") if endpoint else None
+            self.config_values: dict[str, str] = {}
+
+        def build_kaggle_client(self) -> Any:
+            client = KaggleClient(
+                env=KaggleEnv.PROD,
+                username=self._credentials.get("KAGGLE_USERNAME"),
+                password=self._credentials.get("KAGGLE_KEY"),
+                api_token=self._credentials.get("KAGGLE_API_TOKEN"),
+                user_agent="mltrainer-mcp",
+            )
+            http = client._http_client
+            if self._endpoint:
+                # kagglesdk has no public endpoint override; this is the one place we set it.
+                http._endpoint = self._endpoint
+            # kagglesdk sends without a timeout; a stalled connection must not hang a tool.
+            http._init_session()
+            for prefix in ("https://", "http://"):
+                http._session.mount(prefix, _timeout_adapter_class()())
+            return client
+
+    return Api
+
+
+@functools.cache
+def _timeout_adapter_class() -> type:
+    from requests.adapters import HTTPAdapter
+
+    class TimeoutAdapter(HTTPAdapter):
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = REQUEST_TIMEOUT
+            return super().send(request, *args, **kwargs)
+
+    return TimeoutAdapter
+
+
+def make_api(settings: Settings, credentials: dict[str, str]) -> Any:
+    config_dir = settings.home / "kaggle"
+    config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return _api_class(str(config_dir))(credentials, settings.kaggle_api_endpoint)
+
+
+# -- errors ---------------------------------------------------------------------------------
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _is_rate_limited(exc: Exception) -> bool:
+    return _status(exc) == 429
+
+
+def translate(exc: Exception, ref: DatasetRef) -> MLTrainerError:
+    """One place that turns a Kaggle failure into an error that says what to do next."""
+    status = _status(exc)
+    what = ref.text
+    if status == 401:
+        return SecretError(
+            f"Kaggle rejected the credentials while fetching {what} (HTTP 401).",
+            next_step="Check secret://KAGGLE: set KAGGLE_USERNAME and KAGGLE_KEY (or "
+            "KAGGLE_API_TOKEN) from https://www.kaggle.com/settings, then try again.",
+        )
+    if status == 403 and ref.source == "kaggle-competition":
+        return RemoteServiceError(
+            f"Kaggle refused access to the competition '{ref.name}'",
+            status=403,
+            next_step=f"Accept the competition rules at {WEB}/competitions/{ref.name}/rules "
+            "while signed in to the Kaggle account of secret://KAGGLE, then try again.",
+        )
+    if status == 403:
+        return RemoteServiceError(
+            f"Kaggle refused access to {what}",
+            status=403,
+            next_step="The dataset is private or needs consent on kaggle.com; open it on "
+            "kaggle.com with the account of secret://KAGGLE, or pick another dataset.",
+        )
+    if status == 404:
+        return NotFound(
+            f"Kaggle has no {'competition' if ref.source == 'kaggle-competition' else 'dataset'} "
+            f"or file matching {what}.",
+            next_step="Check the reference with search_datasets (source='kaggle').",
+        )
+    if status == 429:
+        return RemoteServiceError(
+            f"Kaggle kept rate-limiting requests for {what} after {RETRY_ATTEMPTS} attempts",
+            status=429,
+            next_step="Wait a few minutes and try again.",
+        )
+    if status is not None:
+        return RemoteServiceError(
+            f"Kaggle answered an error for {what}", status=status, next_step="Try again later."
+        )
+    return RemoteServiceError(
+        f"Could not reach Kaggle for {what} ({type(exc).__name__}: {str(exc)[:200]}).",
+        next_step="Check the network connection (or MLTRAINER_KAGGLE_API_ENDPOINT) and try again.",
+    )
+
+
+def call(ref: DatasetRef, fn: Callable[[], T]) -> T:
+    """Run one Kaggle call: quiet, retried on 429 with backoff, errors translated."""
+
+    @stamina.retry(on=_is_rate_limited, attempts=RETRY_ATTEMPTS, wait_initial=1.0, wait_max=20.0)
+    def attempt() -> T:
+        with quiet_stdout():
+            return fn()
+
+    try:
+        return attempt()
+    except MLTrainerError:
+        raise
+    except Exception as exc:
+        raise translate(exc, ref) from None
+
+
+# -- download -------------------------------------------------------------------------------
+def download(
+    ref: DatasetRef,
+    selection: list[str],
+    target: Path,
+    *,
+    settings: Settings,
+    credentials: dict[str, str],
+    progress: ProgressFn,
+) -> dict[str, object]:
+    """Download a dataset or competition (or the selected files) into ``target``."""
+    api = make_api(settings, credentials)
+    meta: dict[str, object] = {}
+    if ref.source == "kaggle":
+        info = call(ref, lambda: _get_dataset(api, ref))
+        meta = {"title": info.title, "licence": info.license_name, "url": info.url}
+        meta["version"] = ref.version or info.current_version_number
+    else:
+        meta = {"url": f"{WEB}/competitions/{ref.name}"}
+    names: list[str | None] = list(selection) or [None]
+    for index, name in enumerate(names):
+        note = f"({index + 1}/{len(names)})"
+        downloaded = _download_one(api, ref, name, target / ".download", settings, progress, note)
+        _place(downloaded, target, name, settings)
+    return meta
+
+
+def _download_one(
+    api: Any,
+    ref: DatasetRef,
+    name: str | None,
+    staging: Path,
+    settings: Settings,
+    progress: ProgressFn,
+    note: str,
+) -> Path:
+    response = call(ref, functools.partial(_open_download, api, ref, name))
+    try:
+        filename = transfer.filename_from(
+            response.headers.get("Content-Disposition"), response.url, name or f"{ref.name}.zip"
+        )
+        length = response.headers.get("Content-Length")
+        dest = staging / filename
+        transfer.write_stream(
+            response.iter_content(1024 * 1024),
+            dest,
+            what=name or ref.text,
+            total=int(length) if length and length.isdigit() else None,
+            cap=settings.max_download_bytes,
+            progress=lambda done, total, msg: progress(done, total, f"{msg} {note}"),
+        )
+    except MLTrainerError:
+        raise
+    except Exception as exc:
+        raise translate(exc, ref) from None
+    finally:
+        response.close()
+    return dest
+
+
+def _place(downloaded: Path, target: Path, name: str | None, settings: Settings) -> None:
+    if name is None:
+        transfer.place(downloaded, target, settings)  # the whole dataset: a zip
+        return
+    dest = target / name
+    if downloaded.suffix.lower() == ".zip" and not name.lower().endswith(".zip"):
+        transfer.place(downloaded, dest.parent, settings)  # Kaggle zips large single files
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    downloaded.replace(dest)
+
+
+def _get_dataset(api: Any, ref: DatasetRef) -> Any:
+    from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetRequest
+
+    request = ApiGetDatasetRequest()
+    request.owner_slug, request.dataset_slug = ref.owner, ref.name
+    with api.build_kaggle_client() as client:
+        return client.datasets.dataset_api_client.get_dataset(request)
+
+
+def _open_download(api: Any, ref: DatasetRef, name: str | None) -> Any:
+    """The streamed HTTP response for the whole dataset (a zip) or one file."""
+    client = api.build_kaggle_client()
+    if ref.source == "kaggle":
+        from kagglesdk.datasets.types.dataset_api_service import ApiDownloadDatasetRequest
+
+        request = ApiDownloadDatasetRequest()
+        request.owner_slug, request.dataset_slug = ref.owner, ref.name
+        request.dataset_version_number = ref.version
+        if name:
+            request.file_name = name
+        return client.datasets.dataset_api_client.download_dataset(request)
+    from kagglesdk.competitions.types.competition_api_service import (
+        ApiDownloadDataFileRequest,
+        ApiDownloadDataFilesRequest,
+    )
+
+    if name:
+        one = ApiDownloadDataFileRequest()
+        one.competition_name, one.file_name = ref.name, name
+        return client.competitions.competition_api_client.download_data_file(one)
+    every = ApiDownloadDataFilesRequest()
+    every.competition_name = ref.name
+    return client.competitions.competition_api_client.download_data_files(every)
+
+
+# -- search ---------------------------------------------------------------------------------
+def search(
+    query: str, limit: int, *, settings: Settings, credentials: dict[str, str], detail: bool
+) -> list[SearchHit]:
+    api = make_api(settings, credentials)
+    ref = DatasetRef(source="kaggle", text=f"search '{query}'")
+    response = call(ref, lambda: api.dataset_list_with_response(search=query, page_size=limit))
+    return [_hit(item, detail) for item in (response.datasets or [])[:limit] if item]
+
+
+def _hit(item: Any, detail: bool) -> SearchHit:
+    updated = item.last_updated.date().isoformat() if item.last_updated else None
+    hit = SearchHit(
+        ref=f"kaggle:{item.ref}",
+        title=item.title,
+        size=human_size(item.total_bytes),
+        files=len(item.files) if item.files else None,
+        licence=item.license_name,
+        updated=updated,
+        votes=item.vote_count,
+        downloads=item.download_count,
+        url=item.url or f"{WEB}/datasets/{item.ref}",
+    )
+    if detail:
+        hit.description = (item.subtitle or item.description or "")[:500] or None
+        hit.tags = [tag.name for tag in item.tags or [] if getattr(tag, "name", None)][:10] or None
+    return hit
+
+
+def human_size(size: int | None) -> str | None:
+    if not size:
+        return None
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return None

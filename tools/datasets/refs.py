@@ -1,0 +1,197 @@
+"""Dataset references: parsed once, at the edge, into a typed ``DatasetRef``.
+
+Grammar (the same text the download_dataset docstring shows the caller)::
+
+    kaggle:OWNER/SLUG[@VERSION][/FILE]        a Kaggle dataset (VERSION: an integer)
+    kaggle-competition:SLUG[/FILE]            a Kaggle competition's data
+    hf:OWNER/NAME[@REVISION][:CONFIG[/SPLIT]] a Hugging Face dataset repository; with CONFIG,
+                                              the Hub's Parquet conversion of that config
+    https://HOST/PATH                         a file (archives are extracted safely)
+    PATH                                      a local file or directory under the allowed roots
+    ds_XXXXXXXXXXXX[/FILE]                    a dataset downloaded before (its dataset_id)
+
+Any of them may end with ``#FILE`` to pick one file inside the dataset.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from tools.datasets.models import Source
+from tools.errors import InvalidInput, PermissionDenied
+
+SLUG = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+KAGGLE_RE = re.compile(
+    rf"^(?P<owner>{SLUG})/(?P<name>{SLUG})(?:@(?P<version>\d{{1,6}}))?(?:/(?P<file>.+))?$"
+)
+COMPETITION_RE = re.compile(rf"^(?P<slug>{SLUG})(?:/(?P<file>.+))?$")
+HF_RE = re.compile(
+    rf"^(?P<owner>{SLUG})/(?P<name>{SLUG})"
+    r"(?:@(?P<revision>[A-Za-z0-9][A-Za-z0-9._/-]{0,199}))?"
+    rf"(?::(?P<config>{SLUG})(?:/(?P<split>{SLUG}))?)?$"
+)
+DATASET_ID_RE = re.compile(r"^ds_[0-9a-f]{12}$")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+SYNTAX_HINT = (
+    "Use kaggle:OWNER/SLUG, kaggle-competition:SLUG, hf:OWNER/NAME[@REVISION][:CONFIG[/SPLIT]], "
+    "an https:// URL, a dataset_id, or a local path under the allowed roots."
+)
+
+
+class DatasetRef(BaseModel):
+    source: Source | None = None  # None for a dataset_id
+    text: str  # canonical form, without the file pick
+    owner: str | None = None
+    name: str | None = None
+    version: int | None = None
+    revision: str | None = None
+    config: str | None = None
+    split: str | None = None
+    url: str | None = None
+    path: str | None = None
+    dataset_id: str | None = None
+    file: str | None = None  # one file picked inside the dataset
+
+
+def parse_ref(ref: str) -> DatasetRef:
+    """Parse and lexically validate a reference; no filesystem or network access."""
+    text = ref.strip()
+    if not text or "\x00" in text or len(text) > 4096:
+        raise InvalidInput("The dataset reference is empty or malformed.", next_step=SYNTAX_HINT)
+    text, _, fragment = text.partition("#")
+    file = safe_member(fragment) if fragment else None
+    scheme, sep, rest = text.partition(":")
+    if sep and scheme == "kaggle":
+        return _kaggle(rest, file)
+    if sep and scheme == "kaggle-competition":
+        return _competition(rest, file)
+    if sep and scheme == "hf":
+        return _hf(rest, file)
+    if sep and scheme.lower() in ("http", "https", "ftp", "file", "s3", "gs"):
+        return _url(text, file)
+    head, slash, tail = text.partition("/")
+    if DATASET_ID_RE.fullmatch(head):
+        pick = safe_member(tail) if slash else file
+        return DatasetRef(text=head, dataset_id=head, file=pick)
+    return DatasetRef(source="local", text=text, path=check_local_text(text), file=file)
+
+
+def _kaggle(rest: str, file: str | None) -> DatasetRef:
+    match = KAGGLE_RE.fullmatch(rest)
+    if not match:
+        raise InvalidInput(
+            f"'kaggle:{rest}' is not a Kaggle dataset reference.",
+            next_step="Write it as kaggle:OWNER/SLUG (e.g. kaggle:uciml/iris), optionally "
+            "with @VERSION and /FILE.",
+        )
+    version = int(match["version"]) if match["version"] else None
+    text = f"kaggle:{match['owner']}/{match['name']}" + (f"@{version}" if version else "")
+    pick = safe_member(match["file"]) if match["file"] else file
+    return DatasetRef(
+        source="kaggle",
+        text=text,
+        owner=match["owner"],
+        name=match["name"],
+        version=version,
+        file=pick,
+    )
+
+
+def _competition(rest: str, file: str | None) -> DatasetRef:
+    match = COMPETITION_RE.fullmatch(rest)
+    if not match:
+        raise InvalidInput(
+            f"'kaggle-competition:{rest}' is not a competition reference.",
+            next_step="Write it as kaggle-competition:SLUG (e.g. kaggle-competition:titanic).",
+        )
+    pick = safe_member(match["file"]) if match["file"] else file
+    return DatasetRef(
+        source="kaggle-competition",
+        text=f"kaggle-competition:{match['slug']}",
+        name=match["slug"],
+        file=pick,
+    )
+
+
+def _hf(rest: str, file: str | None) -> DatasetRef:
+    match = HF_RE.fullmatch(rest)
+    if not match or (match["revision"] and ".." in match["revision"]):
+        raise InvalidInput(
+            f"'hf:{rest}' is not a Hugging Face dataset reference.",
+            next_step="Write it as hf:OWNER/NAME, optionally with @REVISION and :CONFIG or "
+            ":CONFIG/SPLIT (e.g. hf:scikit-learn/iris, hf:stanfordnlp/imdb:plain_text/train).",
+        )
+    if match["revision"] and match["config"]:
+        raise InvalidInput(
+            "A config selects the Hub's Parquet conversion, which has its own revision; "
+            "give either @REVISION or :CONFIG, not both.",
+            next_step="Drop @REVISION, or drop :CONFIG and pick files with the files argument.",
+        )
+    text = f"hf:{match['owner']}/{match['name']}"
+    text += f"@{match['revision']}" if match["revision"] else ""
+    text += f":{match['config']}" if match["config"] else ""
+    text += f"/{match['split']}" if match["split"] else ""
+    return DatasetRef(
+        source="hf",
+        text=text,
+        owner=match["owner"],
+        name=match["name"],
+        revision=match["revision"],
+        config=match["config"],
+        split=match["split"],
+        file=file,
+    )
+
+
+def _url(text: str, file: str | None) -> DatasetRef:
+    check_url(text)
+    return DatasetRef(source="url", text=text, url=text, file=file)
+
+
+def check_url(url: str) -> None:
+    """https:// anywhere; http:// only to this machine (loopback); nothing else."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return
+    raise PermissionDenied(
+        f"Refusing to download from '{parts.scheme}://{host}': only https:// URLs are allowed "
+        "(plain http:// only to 127.0.0.1/localhost).",
+        next_step="Use the https:// address of the file.",
+    )
+
+
+def check_local_text(text: str) -> str:
+    """Refuse traversal before touching the filesystem: no '..' component, no NUL."""
+    parts = re.split(r"[\\/]+", text)
+    if any(part == ".." for part in parts):
+        raise PermissionDenied(
+            f"Refusing the path '{text}': '..' components are not allowed.",
+            next_step="Give the path without '..', under the current directory, the state "
+            "directory or a configured data root (MLTRAINER_DATA_ROOTS).",
+        )
+    return text
+
+
+def safe_member(name: str) -> str:
+    """A relative path inside a dataset: no absolute path, drive, '..' or empty part."""
+    clean = name.replace("\\", "/")
+    pure = PurePosixPath(clean)
+    if (
+        not clean
+        or "\x00" in clean
+        or pure.is_absolute()
+        or re.match(r"^[A-Za-z]:", clean)
+        or any(part in ("..", "") for part in clean.split("/"))
+    ):
+        raise PermissionDenied(
+            f"Refusing the file name '{name}': it must be a relative path inside the dataset.",
+            next_step="Use a path as listed in download_dataset's files, e.g. 'train.csv'.",
+        )
+    return str(pure)

@@ -1,0 +1,62 @@
+"""Dataset search over Kaggle and the Hugging Face Hub, merged into one short ranked list."""
+
+from __future__ import annotations
+
+from itertools import chain, zip_longest
+from typing import Literal
+
+from state.secrets import SecretVault
+from state.settings import Settings
+from tools.datasets import hf_source, kaggle_source
+from tools.datasets.models import SearchHit, SearchResults
+from tools.errors import InvalidInput, MLTrainerError
+
+SearchSource = Literal["kaggle", "hf", "all"]
+
+
+def search(
+    query: str,
+    *,
+    settings: Settings,
+    vault: SecretVault,
+    source: SearchSource = "all",
+    limit: int = 20,
+    detail: bool = False,
+    kaggle_credentials: str = "secret://KAGGLE",
+    hf_credentials: str = "secret://HF_TOKEN",
+) -> SearchResults:
+    """Each source ranks by its own relevance; with 'all' the lists are interleaved.
+
+    A source that fails while the other answers becomes a note, not an error; when every
+    asked source fails, the first failure is raised.
+    """
+    query = query.strip()
+    if not query:
+        raise InvalidInput(
+            "The search query is empty.", next_step="Give a few keywords, e.g. 'titanic'."
+        )
+    wanted = ["kaggle", "hf"] if source == "all" else [source]
+    found: list[list[SearchHit]] = []
+    notes: list[str] = []
+    failures: list[MLTrainerError] = []
+    for name in wanted:
+        try:
+            if name == "kaggle":
+                creds = vault.resolve(kaggle_credentials)
+                hits = kaggle_source.search(
+                    query, limit, settings=settings, credentials=creds, detail=detail
+                )
+            else:
+                token = hf_source.resolve_token(vault, hf_credentials)
+                hits = hf_source.search(query, limit, settings=settings, token=token, detail=detail)
+        except MLTrainerError as exc:
+            if source != "all":
+                raise
+            failures.append(exc)
+            notes.append(f"{name}: {exc}")
+            continue
+        found.append(hits)
+    if not found and failures:
+        raise failures[0]
+    merged = [hit for hit in chain.from_iterable(zip_longest(*found)) if hit is not None]
+    return SearchResults(query=query, results=merged[:limit], notes=notes)

@@ -1,0 +1,80 @@
+"""From whatever ``train_model(dataset=...)`` receives to the path of one tabular file."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from state.secrets import SecretVault
+from state.settings import Settings
+from state.store import Store
+from tools.datasets import cache, local_source
+from tools.datasets.fetch import cached_record, fetch
+from tools.datasets.refs import parse_ref
+from tools.errors import DatasetError, InvalidInput, NotFound
+
+TABULAR_SUFFIXES = (
+    ".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".xlsx", ".xls",
+    ".feather", ".arrow", ".csv.gz", ".tsv.gz", ".csv.zip", ".csv.bz2", ".csv.xz",
+)  # fmt: skip
+PREFERRED_STEMS = ("train", "training", "data", "dataset")
+
+
+def is_tabular(name: str) -> bool:
+    return name.lower().endswith(TABULAR_SUFFIXES)
+
+
+def resolve_table(ref_or_path: str, store: Store, settings: Settings, vault: SecretVault) -> Path:
+    """The path of ONE tabular file for a local path, dataset_id, kaggle:, hf: or URL ref.
+
+    A local file is returned as it is (after the roots check), without hashing or copying.
+    Several candidate files raise InvalidInput listing them and how to pick one.
+    """
+    parsed = parse_ref(ref_or_path)
+    if parsed.source == "local" and parsed.path is not None and parsed.file is None:
+        path = local_source.resolve_local(parsed.path, settings)
+        if path.is_file():
+            return path
+        names = [n for n in cache.walk_files(path) if is_tabular(n)]
+        return path / _pick(names, ref_or_path, parsed.text)
+    if parsed.dataset_id:
+        record = cached_record(store, parsed.dataset_id)
+    else:
+        result = fetch(ref_or_path, settings=settings, store=store, vault=vault)
+        record = store.get_dataset(result.dataset_id)
+    names = [str(f["path"]) for f in record.files]
+    if parsed.file:
+        if parsed.file not in names:
+            raise NotFound(
+                f"{parsed.text} has no file '{parsed.file}'.",
+                next_step=f"Files: {', '.join(names[:20])}.",
+            )
+        return Path(record.local_dir) / parsed.file
+    base = record.id if parsed.dataset_id else parsed.text
+    return Path(record.local_dir) / _pick([n for n in names if is_tabular(n)], ref_or_path, base)
+
+
+def _pick(names: list[str], original: str, base: str) -> str:
+    if not names:
+        raise DatasetError(
+            f"{original} contains no tabular file (CSV, TSV, Parquet, JSON lines, Excel).",
+            next_step="Call download_dataset to see its files.",
+        )
+    if len(names) == 1:
+        return names[0]
+    preferred = [n for n in names if _stem(n) in PREFERRED_STEMS]
+    if len(preferred) == 1:
+        return preferred[0]
+    sep = "/" if base.startswith("ds_") else "#"
+    shown = ", ".join(names[:20]) + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
+    raise InvalidInput(
+        f"{original} holds several tables: {shown}.",
+        next_step=f"Pick one, e.g. dataset='{base}{sep}{names[0]}'.",
+    )
+
+
+def _stem(name: str) -> str:
+    stem = PurePosixPath(name).name.lower()
+    for suffix in sorted(TABULAR_SUFFIXES, key=len, reverse=True):
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
