@@ -184,7 +184,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
         status: Annotated[JobStatus | None, Field(description="Only jobs in this state.")] = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
     ) -> JobList:
-        """Jobs, newest first, optionally only those in one state."""
+        """Jobs, newest first (status, progress, model_id and score of each), optionally only
+        those in one state, e.g. status='running'."""
         app = app_context(ctx)
         jobs = [
             JobView.of(job, app.store.stages(job.id)) for job in app.store.list_jobs(status, limit)

@@ -11,6 +11,7 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 StageStatus = Literal["running", "succeeded", "failed", "skipped"]
 EventLevel = Literal["debug", "info", "warning", "error", "progress"]
+EVENT_LEVELS: frozenset[str] = frozenset(EventLevel.__args__)  # type: ignore[attr-defined]
 
 
 def utcnow() -> datetime:

@@ -66,6 +66,28 @@ def _preview(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# The shapes of well-known credentials, to catch a value pasted into the wrong name.
+FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "HF_TOKEN": (re.compile(r"^hf_[A-Za-z0-9]{20,}$"), "a Hugging Face token starts with 'hf_'"),
+    "KAGGLE_KEY": (re.compile(r"^[0-9a-f]{32}$"), "a Kaggle key is 32 hexadecimal characters"),
+    "KAGGLE_API_TOKEN": (
+        re.compile(r"^\S{16,}$"),
+        "a Kaggle API token is one word of 16+ characters",
+    ),
+    "MODAL_TOKEN_ID": (re.compile(r"^ak-\S+$"), "a Modal token id starts with 'ak-'"),
+    "MODAL_TOKEN_SECRET": (re.compile(r"^as-\S+$"), "a Modal token secret starts with 'as-'"),
+}
+
+
+def _format_problem(var: str, value: str) -> str | None:
+    if value != value.strip():
+        return f"{var} has leading or trailing white space"
+    known = FORMATS.get(var)
+    if known and not known[0].fullmatch(value):
+        return f"{var} does not look right: {known[1]}"
+    return None
+
+
 class SecretVault:
     """Looks secrets up in the environment, then in the secrets file."""
 
@@ -150,13 +172,14 @@ class SecretVault:
 
     def info(self, name: str) -> SecretInfo:
         values, source = self._fields(name)
-        problem = None if values else "not set"
+        problems = [p for var, value in values.items() if (p := _format_problem(var, value))]
+        problem = "not set" if not values else "; ".join(problems) or None
         return SecretInfo(
             name=name,
             reference=PREFIX + name,
             source=source,  # type: ignore[arg-type]
             fields=sorted(values),
-            valid=bool(values),
+            valid=bool(values) and not problems,
             problem=problem,
         )
 

@@ -103,7 +103,9 @@ class Store:
     def list_jobs(self, status: JobStatus | None = None, limit: int = 50) -> list[JobRecord]:
         where, args = ("status = ?", [status]) if status else (None, [])
         with self._lock:
-            rows = self.db.table("jobs").rows_where(where, args, order_by="created_at desc", limit=limit)
+            rows = self.db.table("jobs").rows_where(
+                where, args, order_by="created_at desc", limit=limit
+            )
             return [self._from_row(JobRecord, row) for row in rows]
 
     def update_job(self, job_id: str, **fields: Any) -> JobRecord:

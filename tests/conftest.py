@@ -112,6 +112,8 @@ async def connect(
             env=server_env(settings.home),
             cwd=str(Path.cwd()),
         )
+    elif transport == "transport":  # a ready-made client transport, passed as http_url
+        target = http_url
     else:
         assert http_url is not None
         target = http_url

@@ -32,7 +32,7 @@ def big_csv(tmp_path: Path) -> Path:
     return write_classification_csv(tmp_path / "big.csv", rows=60_000)
 
 
-def submit(settings: Settings, dataset: Path, budget: int = 30):
+def submit(settings: Settings, dataset: Path, budget: int = 8):
     app = build_context(settings)
     request = TrainRequest(dataset=str(dataset), target="label", time_budget_s=budget)
     return app, app.jobs.submit("train", request.model_dump())
@@ -148,3 +148,38 @@ async def test_unknown_job_is_a_clear_error(settings: Settings) -> None:
     async with connect("memory", settings) as client:
         result = await client.call_tool("job_status", {"job_id": "job_doesnotexist"})
         assert result.is_error and "list_jobs" in result.content[0].text
+
+
+@pytest.mark.anyio
+async def test_a_model_is_usable_while_training_runs_and_survives_cancel(
+    settings: Settings, churn_csv: Path
+) -> None:
+    async with connect("memory", settings) as client:
+        job = payload(
+            await client.call_tool(
+                "train_model",
+                {"dataset": str(churn_csv), "target": "label", "time_budget_s": 60, "wait_s": 0},
+            )
+        )
+        deadline = time.monotonic() + 45
+        status = job
+        while not status["model_id"] and time.monotonic() < deadline:
+            status = payload(
+                await client.call_tool("job_status", {"job_id": job["job_id"], "wait_s": 1})
+            )
+        assert status["model_id"], "no baseline model was published in time"
+        assert status["status"] == "running"
+        assert "already usable" in status["next_step"]
+        early = payload(
+            await client.call_tool("predict", {"model": job["job_id"], "dataset": str(churn_csv)})
+        )
+        assert early["n_rows"] == 400
+
+        cancelled = payload(await client.call_tool("cancel_job", {"job_id": job["job_id"]}))
+        assert cancelled["status"] == "cancelled" and cancelled["model_id"]
+        after = payload(
+            await client.call_tool(
+                "predict", {"model": cancelled["model_id"], "dataset": str(churn_csv)}
+            )
+        )
+        assert after["n_rows"] == 400

@@ -196,3 +196,14 @@ async def test_set_secret_by_url_elicitation(settings: Settings) -> None:
         SecretVault(settings.secrets_path, environ={}).resolve_one("secret://MY_TOKEN")
         == "s3cr3t-value-42"
     )
+
+
+def test_list_flags_values_that_do_not_look_like_the_credential(tmp_path: Path) -> None:
+    vault = SecretVault(
+        tmp_path / "secrets.json",
+        environ={"HF_TOKEN": "ghp_notahuggingfacetoken", "MODAL_TOKEN_ID": "ak-1", "MODAL_TOKEN_SECRET": "as-2"},
+    )
+    infos = {info.name: info for info in vault.infos()}
+    assert not infos["HF_TOKEN"].valid and "hf_" in (infos["HF_TOKEN"].problem or "")
+    assert infos["MODAL"].valid and infos["MODAL"].fields == ["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"]
+    assert "ghp_notahuggingfacetoken" not in repr(infos)

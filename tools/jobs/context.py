@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from state.models import EventLevel, JobRecord, StageRecord
+from state.models import EVENT_LEVELS, EventLevel, JobRecord, StageRecord
 from state.secrets import SecretVault
 from state.settings import Settings
 from state.store import Store
@@ -42,18 +42,13 @@ class JobContext:
         self._done = {s.name: s for s in store.stages(job.id) if s.status == "succeeded"}
 
     # -- Reporter protocol --------------------------------------------------------------
-    def event(
-        self, message: str, *, progress: float | None = None, level: EventLevel = "info"
-    ) -> None:
+    def event(self, message: str, *, progress: float | None = None, level: str = "info") -> None:
         if progress is not None:
             self._progress = max(self._progress, min(progress, 1.0))
             self.store.update_job(self.job.id, progress=self._progress, message=message)
+        known: EventLevel = level if level in EVENT_LEVELS else "info"  # type: ignore[assignment]
         self.store.add_event(
-            self.job.id,
-            message,
-            level=level,
-            stage=self.stage_name,
-            progress=progress,  # type: ignore[arg-type]
+            self.job.id, message, level=known, stage=self.stage_name, progress=progress
         )
 
     def cancelled(self) -> bool:
