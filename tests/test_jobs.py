@@ -13,6 +13,7 @@ from conftest import connect, payload, write_classification_csv
 
 from server.app import build_context
 from state.settings import Settings
+from state.store import Store
 from tools.jobs import procs
 from tools.training.request import TrainRequest
 
@@ -121,17 +122,9 @@ async def test_cancel_stops_the_worker_and_its_children(settings: Settings, big_
         assert time.monotonic() - started < 5
         assert job["job_id"] in [j["job_id"] for j in listed["jobs"]]
 
-        app_pid = None
-        for _ in range(200):
-            status = payload(await client.call_tool("job_status", {"job_id": job["job_id"]}))
-            from state.store import Store
-
-            store = Store(settings.db_path)
-            app_pid = store.get_job(job["job_id"]).worker_pid
-            store.close()
-            if app_pid:
-                break
-            time.sleep(0.05)
+        store = Store(settings.db_path)  # a second reader, as another process would be
+        app_pid = wait_until(lambda: store.get_job(job["job_id"]).worker_pid, timeout=30)
+        store.close()
         assert app_pid
         cancelled = payload(await client.call_tool("cancel_job", {"job_id": job["job_id"]}))
         assert cancelled["status"] == "cancelled"
