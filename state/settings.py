@@ -6,6 +6,7 @@ configuration anywhere else.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -39,7 +40,12 @@ class Settings(BaseSettings):
     max_download_bytes: int = 20 * 1024**3
     max_extract_bytes: int = 50 * 1024**3
     max_extract_entries: int = 100_000
-    job_max_attempts: int = 3
+    job_max_attempts: int = Field(default=3, ge=1, description="Worker starts per job.")
+    max_concurrent_jobs: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        description="Jobs running at once; more wait in the queue (training uses every core).",
+    )
     kaggle_api_endpoint: str | None = Field(
         default=None, description="Kaggle API base URL (tests point it at a local fake)."
     )

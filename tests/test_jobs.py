@@ -176,3 +176,19 @@ async def test_a_model_is_usable_while_training_runs_and_survives_cancel(
             )
         )
         assert after["n_rows"] == 400
+
+
+def test_jobs_beyond_the_limit_wait_in_the_queue(home: Path, churn_csv: Path) -> None:
+    settings = Settings(home=home, max_concurrent_jobs=1)
+    app = build_context(settings)
+    try:
+        request = TrainRequest(dataset=str(churn_csv), target="label", time_budget_s=5).model_dump()
+        first, second = app.jobs.submit("train", request), app.jobs.submit("train", request)
+        assert first.status == "running"
+        assert second.status == "queued" and "MLTRAINER_MAX_CONCURRENT_JOBS" in second.message
+        done = wait_until(
+            lambda: (j := app.store.get_job(second.id)).status == "succeeded" and j, timeout=120
+        )
+        assert app.store.get_job(first.id).finished_at <= done.started_at
+    finally:
+        app.close()

@@ -26,8 +26,24 @@ class JobManager:
     # -- starting -----------------------------------------------------------------------
     def submit(self, kind: str, request: dict[str, Any]) -> JobRecord:
         job = self.store.create_job(kind, request)
-        self._launch(job)
+        self.start_queued()
         return self.store.get_job(job.id)
+
+    def start_queued(self) -> None:
+        """Start queued jobs, oldest first, while fewer than the limit are running."""
+        limit = self.settings.max_concurrent_jobs
+        with self._lock:
+            running = len(self.store.jobs_in("running"))
+            queued = sorted(self.store.jobs_in("queued"), key=lambda job: job.created_at)
+            for position, job in enumerate(queued):
+                if running < limit and self._claim_and_start(job):
+                    running += 1
+                    continue
+                waiting = f"Queued: {running} job(s) running, {position} ahead of this one"
+                self.store.update_job(
+                    job.id,
+                    message=f"{waiting} (at most {limit} at once: MLTRAINER_MAX_CONCURRENT_JOBS).",
+                )
 
     def _launch(self, job: JobRecord) -> bool:
         with self._lock:
@@ -70,19 +86,18 @@ class JobManager:
         periodically, so a worker killed while the server runs is noticed too.
         """
         notes = []
-        for job in self.store.jobs_in("queued", "running"):
+        for job in self.store.jobs_in("running"):
             with self._lock:
                 note = self._recover_one(job)
             if note:
                 notes.append(note)
+        self.start_queued()
         return notes
 
     def _recover_one(self, job: JobRecord) -> str | None:
         job = self.store.get_job(job.id)
         if job.status in TERMINAL or self._worker_alive(job):
             return None
-        if job.status == "queued" and job.worker_pid is None and job.attempt == 0:
-            return f"{job.id}: started" if self._launch(job) else None
         if job.cancel_requested:
             self.store.finish_job(job.id, "cancelled", error="Cancelled at the caller's request.")
             return f"{job.id}: cancelled"
