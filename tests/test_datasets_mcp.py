@@ -3,46 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import connect, error_text, payload
 from fakes.data import IRIS_CSV
 from fakes.kaggle import FakeKaggle
-from mcp import Client
-from mcp.server import MCPServer
 
-from server import data
-from server.app import AppContext, build_context
 from state.settings import Settings
 
 pytest_plugins = ["datasets_fixtures"]
-
-
-def make_server(settings: Settings) -> MCPServer[AppContext]:
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        context = build_context(settings)
-        try:
-            yield context
-        finally:
-            context.close()
-
-    mcp: MCPServer[AppContext] = MCPServer("datasets-test", lifespan=lifespan)
-    data.register(mcp)
-    return mcp
-
-
-def structured(result: Any) -> dict[str, Any]:
-    assert not result.is_error, [getattr(c, "text", c) for c in result.content]
-    return dict(result.structured_content)
-
-
-def error_text(result: Any) -> str:
-    assert result.is_error
-    return " ".join(getattr(c, "text", "") for c in result.content)
 
 
 @pytest.mark.anyio
@@ -54,20 +25,20 @@ async def test_tools_over_mcp(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         updates.append((progress, total, message))
 
-    async with Client(make_server(ds_settings)) as client:
+    async with connect("memory", ds_settings) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert {"search_datasets", "download_dataset"} <= set(tools)
         assert tools["download_dataset"].output_schema is not None
         assert "kaggle-competition:SLUG" in (tools["download_dataset"].description or "")
 
-        found = structured(await client.call_tool("search_datasets", {"query": "iris"}))
+        found = payload(await client.call_tool("search_datasets", {"query": "iris"}))
         assert [hit["ref"] for hit in found["results"]] == [
             "kaggle:uciml/iris",
             "hf:scikit-learn/iris",
         ]
         assert len(json.dumps(found)) < 1500
 
-        result = structured(
+        result = payload(
             await client.call_tool(
                 "download_dataset", {"ref": "kaggle:uciml/iris"}, progress_callback=on_progress
             )
@@ -77,7 +48,7 @@ async def test_tools_over_mcp(
         assert updates and updates[-1][0] == updates[-1][1] and updates[-1][2] == "done"
         assert [u[0] for u in updates] == sorted(u[0] for u in updates)
 
-        again = structured(await client.call_tool("download_dataset", {"ref": "kaggle:uciml/iris"}))
+        again = payload(await client.call_tool("download_dataset", {"ref": "kaggle:uciml/iris"}))
         assert again["cached"] and again["dataset_id"] == result["dataset_id"]
 
         resource = await client.read_resource(f"mltrainer://datasets/{result['dataset_id']}")
@@ -91,7 +62,5 @@ async def test_tools_over_mcp(
         assert "search_datasets" in error_text(missing)
         bad_limit = await client.call_tool("search_datasets", {"query": "x", "limit": 0})
         assert bad_limit.is_error
-        still = structured(
-            await client.call_tool("download_dataset", {"ref": result["dataset_id"]})
-        )
+        still = payload(await client.call_tool("download_dataset", {"ref": result["dataset_id"]}))
         assert still["cached"]
