@@ -1,0 +1,192 @@
+"""Per-column typing and statistics, computed on a (sampled) DataFrame."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+from tools.profiling.models import ColumnKind, ColumnProfile, NumericStats, ValueCount
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BOOLEAN_TOKENS = frozenset(
+    {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1", "0.0", "1.0"}
+)
+ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|idx|index|row|record|no)$|^Unnamed: \d+$", re.I)
+CAMEL_ID = re.compile(r"[a-z](Id|ID)$")
+DATE_LIKE = re.compile(
+    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{4}-\d{2}|"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[ .,-]+\d",
+    re.I,
+)
+TEXT_MIN_WORDS = 5
+TEXT_MIN_LENGTH = 40
+SHAPE_SAMPLE = 5_000  # values enough to judge words and lengths
+TOP_VALUES = 5
+EXAMPLES = 3
+
+
+def hashable(series: pd.Series) -> pd.Series:
+    """Nested JSON values (dicts, lists) as strings, so they can be counted."""
+    if series.dtype == object and series.map(lambda v: isinstance(v, dict | list)).any():
+        import json
+
+        return series.map(lambda v: json.dumps(v, default=str) if isinstance(v, dict | list) else v)
+    return series
+
+
+def is_integer_valued(values: pd.Series) -> bool:
+    import pandas as pd
+
+    if pd.api.types.is_integer_dtype(values):
+        return True
+    if pd.api.types.is_float_dtype(values):
+        finite = values[values.abs() < 2**53]
+        return len(finite) == len(values) and bool((finite == finite.round()).all())
+    return False
+
+
+def looks_boolean(values: pd.Series) -> bool:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        return True
+    distinct = values.unique()
+    if len(distinct) != 2:
+        return False
+    return {str(v).strip().lower() for v in distinct} <= BOOLEAN_TOKENS
+
+
+def parse_dates(values: pd.Series) -> pd.Series | None:
+    """The values as datetimes when nearly all parse as dates; None otherwise."""
+    import warnings
+
+    import pandas as pd
+
+    sample = values.astype(str).drop_duplicates().head(500)
+    if sample.str.contains(DATE_LIKE).mean() < 0.9:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    if parsed.notna().mean() < 0.95:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = pd.to_datetime(values, errors="coerce", format="mixed")
+    return full if full.notna().mean() >= 0.95 else None
+
+
+def id_like_name(name: str) -> bool:
+    return bool(ID_NAME.search(name.strip()) or CAMEL_ID.search(name.strip()))
+
+
+def is_row_number(values: pd.Series, n_rows: int) -> bool:
+    """Increasing integers spanning about as many values as the file has rows."""
+    if len(values) < 20 or not values.is_monotonic_increasing:
+        return False
+    span = float(values.max() - values.min()) + 1
+    return 0.99 * n_rows <= span <= 1.01 * n_rows
+
+
+def infer_kind(name: str, values: pd.Series, n_rows: int) -> ColumnKind:
+    """The column's kind from its non-missing values."""
+    import pandas as pd
+
+    distinct = values.nunique()
+    if distinct <= 1:
+        return "constant"
+    if looks_boolean(values):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
+    unique_ratio = distinct / len(values)
+    many = len(values) >= 20 and unique_ratio >= 0.95
+    if pd.api.types.is_numeric_dtype(values):
+        if (
+            many
+            and is_integer_valued(values)
+            and (id_like_name(name) or is_row_number(values, n_rows))
+        ):
+            return "identifier"
+        return "numeric"
+    if parse_dates(values) is not None:
+        return "datetime"
+    strings = values.sample(min(len(values), SHAPE_SAMPLE), random_state=0).astype(str)
+    words = strings.str.count(" ").mean() + 1
+    length = strings.str.len().mean()
+    if words >= TEXT_MIN_WORDS or (length >= TEXT_MIN_LENGTH and unique_ratio > 0.5):
+        return "text"
+    if many or (unique_ratio >= 0.95 and id_like_name(name) and len(values) >= 20):
+        return "identifier"
+    return "categorical"
+
+
+def _num(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or math.isinf(number) else float(f"{number:.6g}")
+
+
+def numeric_stats(values: pd.Series) -> NumericStats:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype(float)
+    quantiles = values.quantile([0.25, 0.5, 0.75]).tolist()
+    return NumericStats(
+        mean=_num(values.mean()),
+        std=_num(values.std()),
+        min=_num(values.min()),
+        p25=_num(quantiles[0]),
+        median=_num(quantiles[1]),
+        p75=_num(quantiles[2]),
+        max=_num(values.max()),
+    )
+
+
+def short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def top_values(values: pd.Series, limit: int = TOP_VALUES) -> list[ValueCount]:
+    counts = values.value_counts().head(limit)
+    total = max(len(values), 1)
+    return [
+        ValueCount(value=short(v), count=int(c), ratio=round(c / total, 4))
+        for v, c in counts.items()
+    ]
+
+
+def profile_column(name: str, series: pd.Series, missing: int, n_rows: int) -> ColumnProfile:
+    """Profile one column: ``missing`` and ``n_rows`` are exact; the rest comes from ``series``."""
+    import pandas as pd
+
+    values = hashable(series).dropna()
+    kind = infer_kind(name, values, n_rows) if len(values) else "constant"
+    if kind == "constant" and 0.01 <= missing / max(n_rows, 1) <= 0.99:
+        kind = "boolean"  # one value or nothing: its presence is the information
+    distinct = int(values.nunique()) if len(values) else 0
+    column = ColumnProfile(
+        name=name,
+        kind=kind,
+        dtype=str(series.dtype),
+        missing=missing,
+        missing_ratio=round(missing / n_rows, 4) if n_rows else 0.0,
+        cardinality=distinct,
+        unique_ratio=round(distinct / len(values), 4) if len(values) else 0.0,
+        examples=[short(v) for v in values.drop_duplicates().head(EXAMPLES)],
+    )
+    if pd.api.types.is_numeric_dtype(values) and kind in ("numeric", "identifier"):
+        column.stats = numeric_stats(values)
+    if kind in ("categorical", "boolean", "constant") or (kind == "numeric" and distinct <= 20):
+        column.top_values = top_values(values)
+    if kind in ("text", "categorical", "identifier") and not pd.api.types.is_numeric_dtype(values):
+        shape = values.sample(min(len(values), SHAPE_SAMPLE), random_state=0)
+        column.mean_length = round(float(shape.astype(str).str.len().mean()), 1)
+    return column

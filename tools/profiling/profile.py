@@ -1,0 +1,110 @@
+"""`profile`: describe a tabular dataset for a person and for the training planner."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tools.errors import DatasetError
+from tools.profiling.checks import (
+    column_warnings,
+    count_duplicates,
+    table_warnings,
+    target_warnings,
+)
+from tools.profiling.columns import profile_column
+from tools.profiling.models import DatasetProfile
+from tools.profiling.scan import load
+from tools.profiling.sniff import sniff
+from tools.profiling.target import (
+    analyse_target,
+    find_time_axis,
+    leakage_warnings,
+    suggest_targets,
+)
+
+DEFAULT_SAMPLE_ROWS = 100_000
+
+
+def _unknown_target(path: Path, target: str, names: list[str]) -> DatasetError:
+    close = [n for n in names if n.lower() == target.lower()]
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return DatasetError(
+        f"{path.name} has no column {target!r}.{hint}",
+        next_step=f"Its columns are: {', '.join(names[:40])}.",
+    )
+
+
+def profile(
+    path: Path,
+    target: str | None = None,
+    *,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    plots_dir: Path | None = None,
+    seed: int = 0,
+) -> DatasetProfile:
+    """Profile a tabular file: format, columns, target and task, warnings, and (optionally) plots.
+
+    Files too big to read at once are streamed: row and missing counts are exact, everything else
+    comes from a uniform sample of ``sample_rows`` rows. Plots are written to ``plots_dir``.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    fmt = sniff(path)
+    if target is not None and fmt.column_names and target not in fmt.column_names:
+        raise _unknown_target(path, target, fmt.column_names)
+    loaded = load(path, fmt, path.stat().st_size, sample_rows, seed)
+    frame = loaded.frame
+    if loaded.n_rows == 0 and loaded.bad.count:
+        raise loaded.bad.error(path.name)
+    if loaded.n_rows == 0:
+        raise DatasetError(
+            f"{path.name} has column names but no data rows.", next_step="Pass a file with data."
+        )
+    names = [str(c) for c in frame.columns]
+    if target is not None and target not in names:
+        raise _unknown_target(path, target, names)
+
+    columns = {
+        name: profile_column(name, frame[name], loaded.missing.get(name, 0), loaded.n_rows)
+        for name in names
+    }
+    time_axis = find_time_axis(frame, columns)
+    warnings = column_warnings(
+        [c for c in columns.values() if c.name != target or c.kind == "constant"]
+    )
+    duplicates = count_duplicates(frame)
+    warnings += table_warnings(loaded.n_rows, duplicates, loaded.sampled, len(frame), loaded.bad)
+    analysis = None
+    suggestions = []
+    if target is not None:
+        analysis = analyse_target(frame, target, columns, time_axis)
+        warnings += target_warnings(analysis, loaded.n_rows)
+        warnings += leakage_warnings(frame, analysis, columns)
+    else:
+        suggestions = suggest_targets(frame, columns, time_axis)
+    plots = []
+    if plots_dir is not None:
+        from tools.profiling.plots import make_plots
+
+        plots = make_plots(frame, list(columns.values()), analysis, plots_dir)
+    severity = {"high": 0, "medium": 1, "low": 2}
+    warnings.sort(key=lambda w: severity[w.severity])
+    return DatasetProfile(
+        path=str(path),
+        format=fmt,
+        file_bytes=path.stat().st_size,
+        n_rows=loaded.n_rows,
+        n_columns=len(names),
+        sampled=loaded.sampled,
+        sample_rows=len(frame),
+        bad_rows=loaded.bad.count,
+        duplicate_rows=duplicates,
+        columns=list(columns.values()),
+        target=analysis,
+        suggested_targets=suggestions,
+        time_axis=time_axis,
+        warnings=warnings,
+        plots=plots,
+        elapsed_s=round(time.perf_counter() - started, 3),
+    )

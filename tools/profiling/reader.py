@@ -1,0 +1,489 @@
+"""`read_table`: the one reader of tabular files used everywhere (profiling, training, predict).
+
+CSV goes through pyarrow's multi-threaded reader with the sniffed dialect (pandas' C engine only
+for thousands separators, which pyarrow cannot parse); Parquet through pyarrow; JSON and Excel
+through pandas. Every failure is a DatasetError that says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import itertools
+import re
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from tools.errors import DatasetError
+from tools.profiling.formats import TableFormat
+from tools.profiling.sniff import (
+    _UTF8_MULTIBYTE,
+    mixed_encoding_error,
+    open_text_stream,
+    sniff,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+BLOCK_BYTES = 16 << 20
+STREAM_BLOCK_BYTES = 2 << 20  # pyarrow reads ~40 blocks ahead: small blocks keep memory low
+MAX_BLOCK_BYTES = 256 << 20
+NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "#N/A", "<NA>", "-nan"]
+_TYPE_CHANGE = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+)")
+_T = TypeVar("_T")
+BadRowsPolicy = Literal["error", "skip"]
+
+
+@dataclass
+class BadRow:
+    line: int | None
+    fields: int
+    text: str
+
+
+@dataclass
+class BadRows:
+    """Rows with the wrong number of fields, as pyarrow reports them while parsing."""
+
+    expected: int = 0
+    count: int = 0
+    samples: list[BadRow] = field(default_factory=list)
+    keep: int = 10
+
+    def handler(self, row: Any) -> str:
+        self.expected = row.expected_columns
+        self.count += 1
+        if len(self.samples) < self.keep:
+            self.samples.append(BadRow(row.number, row.actual_columns, row.text[:200]))
+        return "skip"
+
+    def describe(self) -> str:
+        shown = ", ".join(
+            f"line {s.line} ({s.fields} fields)"
+            if s.line
+            else f"{s.fields} fields: {s.text[:60]!r}"
+            for s in self.samples[:5]
+        )
+        more = f" and {self.count - 5} more" if self.count > 5 else ""
+        return (
+            f"{self.count} row(s) have a wrong number of fields (expected {self.expected}): "
+            f"{shown}{more}"
+        )
+
+    def error(self, name: str) -> DatasetError:
+        return DatasetError(
+            f"{name}: {self.describe()}.",
+            next_step="Fix or remove those lines (an unquoted separator inside a value is the "
+            "usual cause); profile_dataset reports them without failing.",
+        )
+
+
+def read_table(
+    path: Path,
+    *,
+    nrows: int | None = None,
+    columns: Sequence[str] | None = None,
+    bad_rows: BadRowsPolicy = "error",
+) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet/JSON(-lines)/Excel file into a DataFrame, sniffing its format.
+
+    ``nrows`` reads only the first rows; ``columns`` only those columns. Rows with a wrong
+    number of fields raise a DatasetError naming their lines, unless ``bad_rows="skip"``.
+    """
+    path = Path(path)
+    fmt = sniff(path)
+    frame, bad = read_frame(path, fmt, nrows=nrows, columns=columns)
+    if bad.count and bad_rows == "error":
+        raise bad.error(path.name)
+    if len(frame) == 0:
+        raise DatasetError(
+            f"{path.name} has column names but no data rows.", next_step="Pass a file with data."
+        )
+    return frame
+
+
+def read_frame(
+    path: Path,
+    fmt: TableFormat,
+    *,
+    nrows: int | None = None,
+    columns: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, BadRows]:
+    """Read with an already sniffed format; bad rows are skipped and reported, not raised."""
+    if nrows is not None and nrows < 1:
+        raise DatasetError("nrows must be at least 1.")
+    bad = BadRows()
+    if fmt.kind == "csv":
+        if fmt.thousands:
+            return _read_csv_pandas(path, fmt, nrows, columns), bad
+        table = _read_csv_arrow(path, fmt, nrows, columns, bad)
+        if nrows is None and bad.count and any(s.line is None for s in bad.samples):
+            bad = locate_bad_rows(path, fmt)  # a second pass, only for files with bad rows
+        return table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True), bad
+    if fmt.kind == "parquet":
+        return _read_parquet(path, nrows, columns), bad
+    return _read_with_pandas(path, fmt, nrows, columns), bad
+
+
+def _check_columns(path: Path, available: Sequence[str], wanted: Sequence[str] | None) -> None:
+    missing = [c for c in wanted or () if c not in available]
+    if missing:
+        raise DatasetError(
+            f"{path.name} has no column(s) {', '.join(map(repr, missing))}.",
+            next_step=f"Its columns are: {', '.join(list(available)[:40])}.",
+        )
+
+
+def arrow_encoding(encoding: str | None) -> str:
+    return "utf8" if encoding in (None, "utf-8", "utf-8-sig") else encoding
+
+
+def csv_options(
+    fmt: TableFormat,
+    *,
+    columns: Sequence[str] | None = None,
+    bad: BadRows | None = None,
+    column_types: dict[str, pa.DataType] | None = None,
+    block_size: int = BLOCK_BYTES,
+    use_threads: bool = True,
+) -> dict[str, Any]:
+    """Keyword arguments for pyarrow.csv.read_csv/open_csv from a sniffed format."""
+    from pyarrow import csv
+
+    return {
+        "read_options": csv.ReadOptions(
+            encoding=arrow_encoding(fmt.encoding),
+            column_names=fmt.column_names,
+            skip_rows=1 if fmt.header else 0,
+            block_size=block_size,
+            use_threads=use_threads,
+        ),
+        "parse_options": csv.ParseOptions(
+            delimiter=fmt.delimiter or ",",
+            quote_char=fmt.quotechar or False,
+            newlines_in_values=fmt.multiline_values,
+            invalid_row_handler=bad.handler if bad else None,
+        ),
+        "convert_options": csv.ConvertOptions(
+            decimal_point=fmt.decimal,
+            include_columns=list(columns) if columns else None,
+            strings_can_be_null=True,
+            null_values=NULL_VALUES,
+            column_types=column_types or {},
+        ),
+    }
+
+
+def _input(path: Path, fmt: TableFormat) -> Any:
+    """What pyarrow reads: the file, decompressed on the fly when it is compressed."""
+    import pyarrow as pa
+
+    if fmt.compression in (None, "gzip", "bz2", "zstd"):
+        return pa.input_stream(str(path), compression=fmt.compression)
+    return open_text_stream(path, fmt.compression, fmt.member)
+
+
+def _read_csv_arrow(
+    path: Path,
+    fmt: TableFormat,
+    nrows: int | None,
+    columns: Sequence[str] | None,
+    bad: BadRows,
+) -> pa.Table:
+    import pyarrow as pa
+    from pyarrow import csv
+
+    _check_columns(path, fmt.column_names, columns)
+    if nrows is None:
+        return with_csv_retries(
+            path,
+            fmt,
+            lambda fmt, types, block: csv.read_csv(
+                _input(path, fmt),
+                **csv_options(fmt, columns=columns, bad=bad, column_types=types, block_size=block),
+            ),
+            reset=lambda: _reset(bad),
+        )
+
+    def head(fmt: TableFormat, types: dict[str, pa.DataType], block: int) -> pa.Table:
+        batches, total = [], 0
+        block = min(block, max(1 << 16, nrows * 256))
+        options = csv_options(fmt, columns=columns, bad=bad, column_types=types, block_size=block)
+        with csv.open_csv(_input(path, fmt), **options) as reader:
+            for batch in reader:
+                batches.append(batch)
+                total += batch.num_rows
+                if total >= nrows:
+                    break
+            schema = reader.schema
+        return pa.Table.from_batches(batches, schema=schema).slice(0, nrows)
+
+    return with_csv_retries(path, fmt, head, reset=lambda: _reset(bad))
+
+
+def _reset(bad: BadRows) -> None:
+    bad.count, bad.samples = 0, []
+
+
+def with_csv_retries(
+    path: Path,
+    fmt: TableFormat,
+    attempt: Callable[[TableFormat, dict[str, pa.DataType], int], _T],
+    *,
+    reset: Callable[[], None] = lambda: None,
+    block_size: int = BLOCK_BYTES,
+) -> _T:
+    """Run a pyarrow CSV read, retrying what a retry can fix, and translating the rest.
+
+    A column whose type changes after the first block is re-read as text; a row longer than a
+    block gets bigger blocks; invalid UTF-8 is diagnosed (mixed encodings, or re-read as CP1252).
+    """
+    import pyarrow as pa
+
+    types: dict[str, pa.DataType] = {}
+    block = block_size
+    for _ in range(len(fmt.column_names) + 4):
+        reset()
+        try:
+            result = attempt(fmt, types, block)
+            if fmt.encoding != "cp1252" and _has_binary_columns(getattr(result, "schema", None)):
+                # pyarrow reads invalid UTF-8 as binary instead of failing: diagnose it.
+                fmt = fmt.model_copy(update={"encoding": diagnose_encoding(path, fmt)})
+                continue
+            return result
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            changed = _TYPE_CHANGE.search(message)
+            if changed and "invalid UTF8" not in message:
+                index = int(changed.group(1))
+                names = fmt.column_names
+                if index < len(names) and names[index] not in types:
+                    types[names[index]] = pa.string()
+                    continue
+            if "straddling" in message or "block size" in message.lower():
+                if block < MAX_BLOCK_BYTES:
+                    block = MAX_BLOCK_BYTES
+                    continue
+                raise DatasetError(
+                    f"{path.name} has a row longer than {MAX_BLOCK_BYTES >> 20} MB.",
+                    next_step="Check the file's quoting: an unclosed quote swallows the rest "
+                    "of the file into one value.",
+                ) from exc
+            if "UTF8" in message or "UTF-8" in message:
+                fmt = fmt.model_copy(update={"encoding": diagnose_encoding(path, fmt)})
+                continue
+            raise DatasetError(
+                f"{path.name} cannot be parsed as {fmt.kind.upper()}: {message[:300]}",
+                next_step="profile_dataset shows the sniffed format; fix the file or re-export it.",
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise DatasetError(
+                f"{path.name} is not valid {fmt.encoding} text: {exc.reason} at byte {exc.start}.",
+                next_step="Re-save the file as UTF-8.",
+            ) from exc
+    raise DatasetError(f"{path.name} could not be read after several attempts.")
+
+
+def _has_binary_columns(schema: pa.Schema | None) -> bool:
+    import pyarrow as pa
+
+    return schema is not None and any(
+        pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in schema
+    )
+
+
+def diagnose_encoding(path: Path, fmt: TableFormat) -> str:
+    """Why UTF-8 decoding failed past the sniffed head: mixed encodings, or a CP1252 file."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    multibyte = False
+    bad_line: int | None = None
+    with open_text_stream(path, fmt.compression, fmt.member) as stream:
+        while chunk := stream.read(4 << 20):
+            multibyte = multibyte or bool(_UTF8_MULTIBYTE.search(chunk))
+            if bad_line is None:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    bad_line = lines + chunk[: exc.start].count(b"\n") + 1
+            lines += chunk.count(b"\n")
+            if bad_line is not None and multibyte:
+                raise mixed_encoding_error(path.name, b"", 0, offset_line=bad_line - 1)
+    if bad_line is None:
+        raise DatasetError(
+            f"{path.name}: pyarrow rejected the text as invalid UTF-8.",
+            next_step="Re-save the file as UTF-8.",
+        )
+    return "cp1252"
+
+
+def locate_bad_rows(path: Path, fmt: TableFormat) -> BadRows:
+    """A single-threaded pass that numbers the bad rows (the threaded reader cannot)."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    bad = BadRows()
+    options = csv_options(fmt, bad=bad, use_threads=False)
+    options["convert_options"] = csv.ConvertOptions(
+        include_columns=fmt.column_names[:1], column_types={fmt.column_names[0]: pa.string()}
+    )
+    with csv.open_csv(_input(path, fmt), **options) as reader:
+        for _ in reader:
+            pass
+    return bad
+
+
+class RangeFile(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of a file, so several readers can parse one file in parallel."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._file.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self._left]
+        count = self._file.readinto(view)
+        self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def split_ranges(path: Path, fmt: TableFormat, parts: int) -> list[tuple[int, int]] | None:
+    """Byte ranges of whole data rows, or None when rows cannot be split by byte offsets."""
+    ascii_compatible = fmt.encoding in ("utf-8", "utf-8-sig", "cp1252", "latin-1")
+    if fmt.kind != "csv" or fmt.compression or fmt.multiline_values or not ascii_compatible:
+        return None
+    size = path.stat().st_size
+    with open(path, "rb") as stream:
+        start = len(stream.readline()) if fmt.header else 0
+        cuts = [start]
+        for i in range(1, parts):
+            stream.seek(max(start + (size - start) * i // parts, cuts[-1]))
+            stream.readline()
+            cuts.append(stream.tell())
+    cuts.append(size)
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def iter_csv_batches(
+    path: Path,
+    fmt: TableFormat,
+    bad: BadRows,
+    column_types: dict[str, pa.DataType],
+    block_size: int = BLOCK_BYTES,
+    byte_range: tuple[int, int] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream a CSV (or one byte range of its rows) in record batches."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    options = csv_options(fmt, bad=bad, column_types=column_types, block_size=block_size)
+    source = _input(path, fmt)
+    if byte_range is not None:
+        source = pa.PythonFile(RangeFile(path, *byte_range), mode="r")
+        read = options["read_options"]
+        read.skip_rows = 0
+        if fmt.encoding == "utf-8-sig":
+            read.encoding = "utf8"
+    with csv.open_csv(source, **options) as reader:
+        yield from reader
+
+
+def _pandas_source(path: Path, fmt: TableFormat) -> Any:
+    """The path, or a decompressing stream (pandas is then told nothing about compression)."""
+    return path if fmt.compression is None else open_text_stream(path, fmt.compression, fmt.member)
+
+
+def _read_csv_pandas(
+    path: Path, fmt: TableFormat, nrows: int | None, columns: Sequence[str] | None
+) -> pd.DataFrame:
+    import pandas as pd
+
+    _check_columns(path, fmt.column_names, columns)
+    try:
+        return pd.read_csv(
+            _pandas_source(path, fmt),
+            sep=fmt.delimiter,
+            decimal=fmt.decimal,
+            thousands=fmt.thousands,
+            encoding=fmt.encoding,
+            header=0 if fmt.header else None,
+            names=fmt.column_names,
+            usecols=list(columns) if columns else None,
+            nrows=nrows,
+            na_values=NULL_VALUES,
+            keep_default_na=True,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        raise DatasetError(
+            f"{path.name} cannot be parsed: {exc}", next_step="Fix or remove the line named."
+        ) from exc
+
+
+def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        _check_columns(path, parquet.schema_arrow.names, columns)
+        cols = list(columns) if columns else None
+        if nrows is None:
+            return parquet.read(columns=cols).to_pandas(date_as_object=False)
+        batches = []
+        for batch in parquet.iter_batches(batch_size=min(nrows, 1 << 16), columns=cols):
+            batches.append(batch)
+            if sum(b.num_rows for b in batches) >= nrows:
+                break
+        return pa.Table.from_batches(batches, schema=parquet.schema_arrow if not cols else None)[
+            :nrows
+        ].to_pandas(date_as_object=False)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(
+            f"{path.name} is not a readable Parquet file: {exc}",
+            next_step="Download or export it again.",
+        ) from exc
+
+
+def _read_with_pandas(
+    path: Path, fmt: TableFormat, nrows: int | None, columns: Sequence[str] | None
+) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        if fmt.kind == "excel":
+            engine = "xlrd" if path.suffix.lower() == ".xls" else "openpyxl"
+            frame = pd.read_excel(path, nrows=nrows, engine=engine)
+        elif fmt.kind == "jsonl":
+            frame = pd.read_json(
+                _pandas_source(path, fmt), lines=True, nrows=nrows, encoding=fmt.encoding
+            )
+        else:
+            frame = pd.read_json(_pandas_source(path, fmt), encoding=fmt.encoding)
+            frame = frame.head(nrows) if nrows else frame
+    except ImportError as exc:
+        raise DatasetError(
+            f"Reading {path.name} needs an optional package: {exc}.",
+            next_step="Install openpyxl (pip install openpyxl) or save the sheet as CSV.",
+        ) from exc
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise DatasetError(
+            f"{path.name} is not valid {fmt.kind.upper()}: {str(exc)[:300]}",
+            next_step="JSON input must be an array of objects or one object per line.",
+        ) from exc
+    frame.columns = [str(c) for c in frame.columns]
+    _check_columns(path, list(frame.columns), columns)
+    return frame[list(columns)] if columns else frame

@@ -1,0 +1,278 @@
+"""Target analysis: suggested targets, task inference, class balance, time axis, leakage."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING
+
+from tools.profiling.columns import is_integer_valued, numeric_stats, parse_dates, top_values
+from tools.profiling.models import (
+    ColumnProfile,
+    ProfileWarning,
+    TargetAnalysis,
+    TargetSuggestion,
+    TaskKind,
+    TimeAxis,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TARGET_NAMES = re.compile(
+    r"^(target|label|labels|class|y|outcome|result|response|survived|churn|churned|default|"
+    r"price|saleprice|sale_price|fraud|is_fraud|diagnosis|species|quality|rating|income|"
+    r"status|sentiment|category|output|medv|charges|salary|exited|attrition)$",
+    re.I,
+)
+TARGET_HINT = re.compile(r"target|label|class|outcome|price|churn|fraud|default", re.I)
+MAX_CLASSES = 50
+MAX_INT_CLASSES = 20
+LEAK_MIN_ROWS = 30
+LEAK_PURITY = 0.99
+LEAK_CORRELATION = 0.995
+
+
+def infer_task(
+    target: pd.Series,
+    columns: dict[str, ColumnProfile],
+    target_name: str,
+    time_axis: TimeAxis | None,
+) -> tuple[TaskKind, str]:
+    """The task a target implies, with the reason."""
+    import pandas as pd
+
+    values = target.dropna()
+    distinct = values.nunique()
+    texts = [c.name for c in columns.values() if c.kind == "text" and c.name != target_name]
+    features = [
+        c
+        for c in columns.values()
+        if c.name != target_name and c.kind not in ("identifier", "constant")
+    ]
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    is_classes = (
+        distinct == 2 or not numeric or (is_integer_valued(values) and distinct <= MAX_INT_CLASSES)
+    )
+    if texts and is_classes and distinct <= MAX_CLASSES and len(features) <= len(texts) + 2:
+        return "text_classification", (
+            f"{distinct} classes predicted mainly from the free-text column '{texts[0]}'"
+        )
+    if distinct == 2:
+        return "binary", "the target has exactly two values"
+    if not is_classes:
+        if is_series_axis(time_axis, len(target)) and time_axis and time_axis.column != target_name:
+            return "forecast", (
+                f"a numeric target over the regular time axis '{time_axis.column}' "
+                f"(step {time_axis.step})"
+            )
+        return "regression", f"a numeric target with {distinct} distinct values"
+    return "multiclass", f"{distinct} distinct classes"
+
+
+def is_series_axis(axis: TimeAxis | None, n_rows: int) -> bool:
+    """A regular date column with about one row per date: a time series, not dated events."""
+    return bool(
+        axis and axis.regular and axis.distinct >= 0.5 * n_rows and axis.gaps <= 0.1 * axis.distinct
+    )
+
+
+def analyse_target(
+    frame: pd.DataFrame,
+    name: str,
+    columns: dict[str, ColumnProfile],
+    time_axis: TimeAxis | None,
+) -> TargetAnalysis:
+    import pandas as pd
+
+    series = frame[name]
+    values = series.dropna()
+    task, reason = infer_task(series, columns, name, time_axis)
+    analysis = TargetAnalysis(column=name, task=task, reason=reason, missing=columns[name].missing)
+    if task in ("binary", "multiclass", "text_classification"):
+        classes = top_values(values, limit=20)
+        analysis.classes = classes
+        analysis.n_classes = int(values.nunique())
+        counts = values.value_counts()
+        analysis.minority_ratio = round(float(counts.min() / max(len(values), 1)), 4)
+    elif pd.api.types.is_numeric_dtype(values):
+        analysis.stats = numeric_stats(values)
+    return analysis
+
+
+def suggest_targets(
+    frame: pd.DataFrame, columns: dict[str, ColumnProfile], time_axis: TimeAxis | None
+) -> list[TargetSuggestion]:
+    """Up to three likely targets: conventional names first, then the last usable column."""
+    usable = [c for c in columns.values() if c.kind in ("numeric", "categorical", "boolean")]
+    scored: list[tuple[int, ColumnProfile, str]] = []
+    last = list(columns)[-1] if columns else None
+    for column in usable:
+        if TARGET_NAMES.match(column.name):
+            scored.append((3, column, "its name is a conventional target name"))
+        elif TARGET_HINT.search(column.name):
+            scored.append((2, column, "its name suggests a target"))
+        elif column.name == last:
+            scored.append((1, column, "it is the last column, where targets usually are"))
+    scored.sort(key=lambda item: -item[0])
+    suggestions = []
+    for _, column, why in scored[:3]:
+        task, reason = infer_task(frame[column.name], columns, column.name, time_axis)
+        suggestions.append(
+            TargetSuggestion(column=column.name, task=task, reason=f"{why}; {reason}")
+        )
+    return suggestions
+
+
+def find_time_axis(frame: pd.DataFrame, columns: dict[str, ColumnProfile]) -> TimeAxis | None:
+    """The most regular date column, with its frequency and gaps."""
+    axes = []
+    for column in columns.values():
+        if column.kind != "datetime":
+            continue
+        axis = describe_dates(frame[column.name], column.name)
+        if axis is not None:
+            axes.append(axis)
+    axes.sort(key=lambda a: (a.regular, a.distinct), reverse=True)
+    return axes[0] if axes else None
+
+
+def describe_dates(series: pd.Series, name: str) -> TimeAxis | None:
+    import pandas as pd
+
+    dates = series if pd.api.types.is_datetime64_any_dtype(series) else parse_dates(series)
+    if dates is None:
+        return None
+    distinct = pd.Series(dates.dropna().unique()).sort_values().reset_index(drop=True)
+    if len(distinct) < 3:
+        return None
+    diffs = distinct.diff().dropna()
+    step = diffs.median()
+    if step <= pd.Timedelta(0):
+        return None
+    regular_share = float((diffs == step).mean())
+    frequency = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas 4 will return an offset: handled below
+            inferred = pd.infer_freq(pd.DatetimeIndex(distinct.tail(1000)))
+        frequency = getattr(inferred, "freqstr", inferred)
+    except (TypeError, ValueError):
+        frequency = None
+    gaps = int(((diffs / step).round() - 1).clip(lower=0).sum())
+    largest = diffs.max()
+    return TimeAxis(
+        column=name,
+        start=str(distinct.iloc[0]),
+        end=str(distinct.iloc[-1]),
+        distinct=len(distinct),
+        frequency=frequency,
+        step=str(step),
+        regular=frequency is not None or regular_share >= 0.8,
+        gaps=gaps,
+        largest_gap=str(largest) if largest > step else None,
+    )
+
+
+def leakage_warnings(
+    frame: pd.DataFrame, target: TargetAnalysis, columns: dict[str, ColumnProfile]
+) -> list[ProfileWarning]:
+    """Columns that predict the target (almost) perfectly: copies, encodings, post-hoc facts."""
+    import pandas as pd
+
+    known = frame[target.column].notna()
+    if known.sum() < LEAK_MIN_ROWS:
+        return []
+    data = frame.loc[known]
+    y = data[target.column]
+    classes = None
+    if target.task in ("binary", "multiclass", "text_classification"):
+        classes = Classes(y)
+        if classes.majority >= 0.98:
+            return []
+    elif not pd.api.types.is_numeric_dtype(y):
+        return []
+    found = []
+    for name, column in columns.items():
+        if name == target.column or column.kind in ("constant", "text", "identifier"):
+            continue
+        x = data[name]
+        how = classification_leak(x, classes) if classes else regression_leak(x, y)
+        if how:
+            derived = target.column.lower() in name.lower() and len(target.column) >= 3
+            extra = " and its name is derived from the target's" if derived else ""
+            found.append(
+                ProfileWarning(
+                    kind="leakage",
+                    column=name,
+                    severity="high",
+                    message=f"'{name}' {how}{extra}: it is probably derived from the target or "
+                    "known only after it. Drop it unless it is truly available at prediction time.",
+                )
+            )
+    return found
+
+
+class Classes:
+    """A classification target, encoded once for every column's leakage check."""
+
+    def __init__(self, y: pd.Series) -> None:
+        import pandas as pd
+
+        self.labels = y.astype(str)
+        codes, uniques = pd.factorize(self.labels)
+        self.codes = pd.Series(codes, index=y.index)
+        self.count = len(uniques)
+        self.majority = float(self.codes.value_counts(normalize=True).iloc[0])
+
+
+def _categorical_codes(x: pd.Series) -> pd.Series:
+    return x.astype(str).where(x.notna(), "<missing>")
+
+
+def classification_leak(x: pd.Series, classes: Classes) -> str | None:
+    import pandas as pd
+
+    n = len(x)
+    distinct = x.nunique(dropna=False)
+    if distinct == classes.count and (x.astype(str) == classes.labels).mean() >= LEAK_PURITY:
+        return "is a copy of the target"
+    if distinct <= max(n // 10, 2):
+        pairs = pd.DataFrame({"x": x, "y": classes.codes})
+        counts = pairs.groupby(["x", "y"], dropna=False).size()
+        purity = counts.groupby(level=0, dropna=False).max().sum() / n
+        if purity >= LEAK_PURITY:
+            return f"determines the target class in {purity:.1%} of rows"
+        return None
+    if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+        ordered = pd.DataFrame({"x": x, "y": classes.codes}).dropna().sort_values(["x", "y"])
+        changes = int((ordered["y"] != ordered["y"].shift()).sum()) - 1
+        count = ordered["y"].nunique()
+        if len(ordered) >= LEAK_MIN_ROWS and changes <= count - 1 + 0.005 * len(ordered):
+            return "separates the target classes almost perfectly by thresholds"
+    return None
+
+
+def regression_leak(x: pd.Series, y: pd.Series) -> str | None:
+    import pandas as pd
+
+    if y.nunique() < 3:
+        return None
+    if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+        pair = pd.DataFrame({"x": x.astype(float), "y": y.astype(float)}).dropna()
+        if len(pair) < LEAK_MIN_ROWS or pair["x"].nunique() < 3:
+            return None
+        pearson = abs(pair["x"].corr(pair["y"]))
+        spearman = abs(pair["x"].rank().corr(pair["y"].rank()))
+        best = max(pearson, spearman)
+        if best >= LEAK_CORRELATION:
+            return f"correlates with the target at {best:.3f}"
+        return None
+    distinct = x.nunique(dropna=False)
+    if distinct <= max(len(y) // 10, 2):
+        means = y.groupby(_categorical_codes(x)).transform("mean")
+        residual = float(((y - means) ** 2).sum())
+        total = float(((y - y.mean()) ** 2).sum())
+        if total > 0 and 1 - residual / total >= LEAK_PURITY:
+            return f"explains {1 - residual / total:.1%} of the target's variance by itself"
+    return None
