@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -18,6 +19,9 @@ from state.settings import Settings
 from state.store import Store
 from tools.jobs.manager import JobManager
 from tools.secret_entry import SecretEntryServer
+
+if TYPE_CHECKING:
+    from sandbox.manager import SandboxManager
 
 log = logging.getLogger("mltrainer")
 
@@ -39,10 +43,13 @@ class AppContext:
     masker: Masker
     jobs: JobManager
     secret_entry: SecretEntryServer
+    sandbox: SandboxManager | None = None  # created on first use: probing Docker takes time
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         self._stop.set()
+        if self.sandbox is not None:
+            self.sandbox.close()
         self.jobs.shutdown()
         self.secret_entry.close()
         self.store.close()

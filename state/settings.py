@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     )
     sandbox_image: str = "mltrainer-sandbox:latest"
     sandbox_allow_network: bool = False
+    sandbox_memory_mb: int = Field(default=4096, ge=64, description="Memory per sandbox.")
+    sandbox_max_processes: int = Field(default=256, ge=8, description="Processes per sandbox.")
+    sandbox_output_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="stdout/stderr kept per call; the rest is cut."
+    )
+    sandbox_idle_timeout_s: float = Field(default=1800, gt=0, description="Idle sessions end.")
+    sandbox_max_sessions: int = Field(default=8, ge=1)
     data_roots: list[Path] = Field(
         default_factory=list,
         description="Directories local dataset paths may come from, besides the current "

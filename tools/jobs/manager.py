@@ -15,6 +15,11 @@ from tools.jobs import procs
 from tools.jobs.worker import SETTINGS_ENV
 
 
+# Job kinds that run in a worker process. Other kinds (e.g. 'sandbox' sessions) only use the
+# jobs table for their events; the manager never starts, resumes or fails them.
+WORKER_KINDS = frozenset({"train"})
+
+
 class JobManager:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -33,8 +38,11 @@ class JobManager:
         """Start queued jobs, oldest first, while fewer than the limit are running."""
         limit = self.settings.max_concurrent_jobs
         with self._lock:
-            running = len(self.store.jobs_in("running"))
-            queued = sorted(self.store.jobs_in("queued"), key=lambda job: job.created_at)
+            running = sum(job.kind in WORKER_KINDS for job in self.store.jobs_in("running"))
+            queued = sorted(
+                (job for job in self.store.jobs_in("queued") if job.kind in WORKER_KINDS),
+                key=lambda job: job.created_at,
+            )
             for position, job in enumerate(queued):
                 if running < limit and self._claim_and_start(job):
                     running += 1
@@ -87,6 +95,8 @@ class JobManager:
         """
         notes = []
         for job in self.store.jobs_in("running"):
+            if job.kind not in WORKER_KINDS:
+                continue
             with self._lock:
                 note = self._recover_one(job)
             if note:

@@ -257,7 +257,7 @@ def run_train_job(ctx: JobContext) -> dict[str, Any]:
                     "positive_class": result.positive_class,
                 },
             )
-            final = publisher.best
+        final = publisher.best
         assert final is not None
         artifacts = write_report(ctx, result, final, loaded)
         summary = result.model_dump(mode="json", exclude={"plan"})

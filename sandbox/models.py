@@ -1,0 +1,79 @@
+"""The sandbox's typed boundary: what a run returns and what ``sandbox_info`` reports."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+BackendName = Literal["docker", "bwrap", "process"]
+RunStatus = Literal["ok", "error", "timeout", "killed"]
+
+
+class ImageInfo(BaseModel):
+    """A PNG figure the code produced; its bytes travel as MCP image content."""
+
+    path: str = Field(description="Path of the PNG inside the workspace, relative to it.")
+    bytes: int
+    attached: bool = Field(description="False when the image was over the size or count cap.")
+
+
+class RunResult(BaseModel):
+    """The outcome of one ``run_code`` call. A failure of the code itself is data."""
+
+    status: RunStatus = Field(
+        description="'ok'; 'error' (exception or non-zero exit: see stderr); 'timeout' (killed "
+        "at timeout_s); 'killed' (the sandbox killed it: memory, process or CPU limit)."
+    )
+    stdout: str
+    stderr: str
+    exit_code: int | None = None
+    duration_s: float
+    session: str | None = Field(description="The session it ran in; None for a fresh process.")
+    backend: BackendName
+    backend_reason: str = Field(description="Why this backend is the one in use.")
+    isolated: bool = Field(
+        description="False only with the explicit MLTRAINER_SANDBOX=process opt-in: the code "
+        "then ran as an ordinary process with resource limits but no isolation."
+    )
+    files_written: list[str] = Field(
+        default_factory=list, description="Files created or changed in the workspace."
+    )
+    images: list[ImageInfo] = Field(default_factory=list)
+    stdout_truncated_bytes: int = 0
+    stderr_truncated_bytes: int = 0
+    reason: str | None = Field(default=None, description="Why it timed out or was killed.")
+    session_lost: bool = Field(
+        default=False, description="True when a timeout or kill ended the session's interpreter."
+    )
+    workspace: str = Field(description="The workspace directory on the server's side.")
+
+
+class SandboxInfo(BaseModel):
+    backend: BackendName | None = Field(description="None when no backend can run.")
+    isolated: bool
+    reason: str = Field(description="Why this backend was chosen, or why none can run.")
+    candidates: dict[str, str] = Field(
+        default_factory=dict, description="Each backend and whether it is usable here."
+    )
+    layers: list[str] = Field(default_factory=list, description="The isolation layers in use.")
+    limits: dict[str, str] = Field(default_factory=dict)
+    network_allowed: bool
+    sessions: list[SessionInfo] = Field(default_factory=list)
+
+
+class SessionInfo(BaseModel):
+    name: str
+    job_id: str | None
+    calls: int
+    idle_s: float
+    workspace: str
+
+
+class SessionClosed(BaseModel):
+    session: str
+    closed: bool
+    message: str
+
+
+SandboxInfo.model_rebuild()
