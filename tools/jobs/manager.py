@@ -14,7 +14,6 @@ from tools.errors import JobStateError
 from tools.jobs import procs
 from tools.jobs.worker import SETTINGS_ENV
 
-
 # Job kinds that run in a worker process. Other kinds (e.g. 'sandbox' sessions) only use the
 # jobs table for their events; the manager never starts, resumes or fails them.
 WORKER_KINDS = frozenset({"train"})
