@@ -67,11 +67,11 @@ def register(mcp: MCPServer[AppContext]) -> None:
     @tool_errors
     async def train_model(
         dataset: DatasetArg,
+        ctx: AppCtx,
         target: Annotated[
             str | None,
             Field(max_length=512, description="The column to predict (omit only for clustering)."),
-        ],
-        ctx: AppCtx,
+        ] = None,
         task: Annotated[
             Literal[
                 "auto",

@@ -200,3 +200,13 @@ def test_r_style_row_names_get_a_column(tmp_path: Path) -> None:
     frame = read_table(path)
     assert list(frame.columns) == ["Unnamed: 0", "x", "y"]
     assert frame["y"].tolist() == ["a", "b"]
+
+
+def test_semicolon_file_with_decimal_commas_splits_on_semicolons(tmp_path: Path) -> None:
+    from tools.profiling import read_table
+
+    path = tmp_path / "eu.csv"
+    path.write_text("x1;x2;colour\n" + "".join(f"{i},5;{i},25;red\n" for i in range(30)))
+    frame = read_table(path)
+    assert list(frame.columns) == ["x1", "x2", "colour"]
+    assert frame["x1"].iloc[3] == 3.5

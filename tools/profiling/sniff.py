@@ -293,7 +293,7 @@ def parse_rows(text: str, delimiter: str, limit: int = SNIFF_ROWS) -> list[list[
 
 def sniff_delimiter(text: str, prefer_tab: bool = False) -> tuple[str, list[list[str]]]:
     """The candidate separator that splits the sampled rows into the most consistent width."""
-    best: tuple[float, int, int] | None = None
+    best: tuple[bool, float, int, int] | None = None
     chosen, chosen_rows = ",", parse_rows(text, ",")
     for rank, delimiter in enumerate(DELIMITERS):
         rows = parse_rows(text, delimiter)
@@ -304,8 +304,11 @@ def sniff_delimiter(text: str, prefer_tab: bool = False) -> tuple[str, list[list
         if width < 2:
             continue
         consistency = round(hits / len(rows), 1)
+        # The header must split like the data (or one short: R's row names). This settles
+        # decimal commas, where ',' also splits every data row consistently.
+        header_fits = len(rows[0]) in (width, width - 1)
         order = -1 if prefer_tab and delimiter == "\t" else rank
-        score = (consistency, width, -order)
+        score = (header_fits, consistency, width, -order)
         if best is None or score > best:
             best, chosen, chosen_rows = score, delimiter, rows
     return chosen, chosen_rows

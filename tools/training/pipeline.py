@@ -80,8 +80,7 @@ class ModelPublisher:
             "task": plan.get("task"),
             "classes": plan.get("classes") or getattr(estimator, "classes_", None),
             "positive_class": plan.get("positive_class"),
-            "features": getattr(estimator, "feature_names_in_", None)
-            or [c["name"] for c in plan.get("columns", [])],
+            "features": _feature_names(estimator, plan),
         }
         known.update({k: v for k, v in summary.items() if v is not None})
         if known.get("classes") is not None:
@@ -139,6 +138,13 @@ class ModelPublisher:
         store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
         score = f"{meta.score:.4f}" if meta.score is not None else "n/a"
         ctx.event(f"Model {model_id} ({meta.name}) saved: {meta.metric} = {score}.")
+
+
+def _feature_names(estimator: Any, plan: dict[str, Any]) -> list[str]:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return [str(name) for name in names]
+    return [c["name"] for c in plan.get("columns", [])]
 
 
 def add_artifact(ctx: JobContext, path: Path, kind: str, model_id: str | None) -> None:

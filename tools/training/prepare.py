@@ -4,6 +4,7 @@ a bad path or an unknown column is a clear error at once, not a failed job later
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from state.secrets import SecretVault
 from state.settings import Settings
@@ -11,7 +12,11 @@ from state.store import Store
 from tools.errors import InvalidInput
 from tools.training.request import TrainRequest
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 HEAD_ROWS = 200
+MIN_LABELLED_ROWS = 10
 
 
 def resolve_dataset(dataset: str, settings: Settings, store: Store, vault: SecretVault) -> Path:
@@ -51,7 +56,83 @@ def prepare_train_request(
             f"The target column '{request.target}' is empty in the first {len(head)} rows.",
             next_step="Check that this is the right column and file.",
         )
-    return request.model_copy(update={"dataset": str(path)})
+    whole_file = len(head) < HEAD_ROWS
+    if whole_file and request.target is not None and request.task != "clustering":
+        _check_size(head[request.target])
+    models = _check_models(request.models)
+    metric = _check_metric(request, head)
+    return request.model_copy(update={"dataset": str(path), "models": models, "metric": metric})
+
+
+def _check_size(target: pd.Series) -> None:
+    labelled = int(target.notna().sum())
+    if labelled < MIN_LABELLED_ROWS:
+        raise InvalidInput(
+            f"The dataset has only {labelled} row(s) with a target value; at least "
+            f"{MIN_LABELLED_ROWS} are needed to train and to measure the model honestly.",
+            next_step="Use a larger dataset.",
+        )
+    if target.nunique() < 2:
+        raise InvalidInput(
+            f"The target '{target.name}' has a single value ({target.dropna().iloc[0]!r}): "
+            "there is nothing to learn.",
+            next_step="Choose another target column, or use task='clustering' without a target.",
+        )
+
+
+def _check_models(models: list[str] | None) -> list[str] | None:
+    from tools.training.engine.families import ALIASES, FAMILIES
+
+    if not models:
+        return None
+    unknown = [m for m in models if m.lower() not in FAMILIES and m.lower() not in ALIASES]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown model famil{'y' if len(unknown) == 1 else 'ies'}: {', '.join(map(repr, unknown))}.",
+            next_step=f"Use some of: {', '.join(FAMILIES)}.",
+        )
+    return models
+
+
+def _check_metric(request: TrainRequest, head: pd.DataFrame) -> str | None:
+    from tools.training.engine import metrics
+
+    if request.metric is None:
+        return None
+    name = request.metric.strip().lower()
+    name = metrics.ALIASES.get(name, name)
+    for_task = {
+        "classification": metrics.CLASSIFICATION_METRICS,
+        "regression": metrics.REGRESSION_METRICS,
+        "forecast": metrics.REGRESSION_METRICS,
+        "clustering": ("silhouette",),
+    }
+    known = sorted({m for names in for_task.values() for m in names})
+    if name not in known:
+        raise InvalidInput(
+            f"Unknown metric '{request.metric}'.", next_step=f"Use one of: {', '.join(known)}."
+        )
+    kind = _task_kind(request, head)
+    if kind is not None and name not in for_task[kind]:
+        raise InvalidInput(
+            f"The metric '{request.metric}' does not apply to a {kind} task.",
+            next_step=f"Use one of: {', '.join(for_task[kind])}.",
+        )
+    return name
+
+
+def _task_kind(request: TrainRequest, head: pd.DataFrame) -> str | None:
+    """The family of the task, when the request or the target's type settles it."""
+    import pandas as pd
+
+    if request.task in ("binary", "multiclass", "text_classification"):
+        return "classification"
+    if request.task != "auto":
+        return request.task
+    target = head[request.target] if request.target is not None else None
+    if target is not None and not pd.api.types.is_numeric_dtype(target):
+        return "classification"
+    return None
 
 
 def _listing(columns: list[str]) -> str:

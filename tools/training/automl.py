@@ -1,0 +1,120 @@
+"""The AutoML entry point: plan, baseline, search, ensemble, honest holdout, refit.
+
+``fit_automl`` is what the job runner and the benchmark call. It reports through a
+:class:`~tools.training.reporting.Reporter`, publishes a baseline within seconds and every later
+model that beats it, respects the time budget, and returns an :class:`AutoMLResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.training.planner import ColumnWarning, Decision, DroppedColumn, TrainingPlan, build_plan
+from tools.training.reporting import Reporter
+from tools.training.request import TrainRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class LeaderboardEntry(BaseModel):
+    name: str
+    family: str
+    params: dict[str, Any]
+    cv_mean: float
+    cv_std: float
+    fit_time_s: float
+    weight: float = 0.0
+
+
+class AutoMLResult(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    estimator: Any = Field(exclude=True)
+    task: str
+    metric: str
+    greater_is_better: bool
+    target: str | None
+    features: list[str]
+    classes: list[str] = Field(default_factory=list)
+    positive_class: str | None = None
+    plan: TrainingPlan
+    decisions: list[Decision]
+    leaderboard: list[LeaderboardEntry]
+    cv_mean: float | None
+    cv_std: float | None
+    holdout: dict[str, float]
+    feature_importance: list[tuple[str, float]]
+    holdout_frame: dict[str, Any] | None = Field(default=None, exclude=True)
+    dropped_columns: list[DroppedColumn]
+    seed: int
+    library_versions: dict[str, str]
+    elapsed_s: float = 0.0
+    model_name: str = ""
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("numpy", "pandas", "scipy", "scikit-learn", "xgboost", "optuna", "skops"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _load_native_libraries() -> None:
+    """Import what loads OpenMP/BLAS now: threadpoolctl only limits libraries already loaded."""
+    import sklearn.ensemble  # noqa: F401  (libgomp)
+    import xgboost  # noqa: F401
+
+    from tools.training.engine import clustering, forecast, tabular  # noqa: F401
+
+
+def fit_automl(
+    frame: pd.DataFrame,
+    request: TrainRequest,
+    reporter: Reporter,
+    *,
+    warnings: Sequence[ColumnWarning] = (),
+) -> AutoMLResult:
+    """Train the best model the time budget allows for ``request`` on ``frame``."""
+    _load_native_libraries()  # loading, not training: the budget starts after it
+    start = time.monotonic()
+    restored = reporter.restore("plan")
+    plan = (
+        TrainingPlan.model_validate(restored["plan"])
+        if restored
+        else build_plan(frame, request, warnings)
+    )
+    if restored:
+        plan.decide("resume", "plan restored", "a checkpoint of an earlier attempt exists")
+    else:
+        reporter.checkpoint("plan", {"plan": plan.model_dump(mode="json")})
+    reporter.event(
+        f"Plan: {plan.task}, metric {plan.metric}, {len(plan.columns)} features, "
+        f"families {', '.join(f.name for f in plan.families)}",
+        progress=0.02,
+    )
+    from threadpoolctl import threadpool_limits
+
+    # One thread per model; the engine runs folds and models side by side on the cores instead
+    # (multi-threaded OpenMP models degrade badly when the cores are shared).
+    with threadpool_limits(limits=1):
+        if plan.task == "clustering":
+            from tools.training.engine.clustering import fit_clustering
+
+            return fit_clustering(frame, plan, reporter, start)
+        if plan.task == "forecast":
+            from tools.training.engine.forecast import fit_forecast
+
+            return fit_forecast(frame, plan, reporter, start)
+        from tools.training.engine.tabular import fit_tabular
+
+        return fit_tabular(frame, plan, reporter, start)

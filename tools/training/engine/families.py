@@ -1,0 +1,350 @@
+"""Model families: their preprocessing, default configurations, search spaces and fitting.
+
+A family is a name, a preprocessing style ("tree" or "linear"), a short portfolio of
+configurations known to work well (tried before the TPE search), and an Optuna search space.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FAMILIES = (
+    "hist_gradient_boosting",
+    "xgboost",
+    "linear",
+    "extra_trees",
+    "random_forest",
+    "knn",
+)
+ALIASES = {
+    "hgb": "hist_gradient_boosting",
+    "histgradientboosting": "hist_gradient_boosting",
+    "gbm": "hist_gradient_boosting",
+    "gradient_boosting": "hist_gradient_boosting",
+    "xgb": "xgboost",
+    "rf": "random_forest",
+    "randomforest": "random_forest",
+    "et": "extra_trees",
+    "extratrees": "extra_trees",
+    "logistic": "linear",
+    "logistic_regression": "linear",
+    "ridge": "linear",
+    "lr": "linear",
+    "linear_regression": "linear",
+    "k-nn": "knn",
+    "kneighbors": "knn",
+    "nearest_neighbors": "knn",
+}
+
+
+def canonical_name(name: str) -> str | None:
+    key = name.strip().lower().replace(" ", "_")
+    key = ALIASES.get(key, key)
+    return key if key in FAMILIES else None
+
+
+def default_families(task: str, n_rows: int, kinds: list[str]) -> list[str]:
+    if task == "text_classification" or (kinds and all(k == "text" for k in kinds)):
+        return ["linear", "xgboost", "hist_gradient_boosting"]
+    names = ["hist_gradient_boosting", "xgboost", "linear", "extra_trees", "random_forest"]
+    if n_rows <= 20000 and "text" not in kinds:
+        names.append("knn")
+    return names
+
+
+@dataclass(frozen=True)
+class FitContext:
+    task: str  # binary | multiclass | regression
+    n_classes: int
+    n_rows: int
+    seed: int
+    n_jobs: int = 1  # one thread per model; folds run in parallel instead
+    categorical_positions: tuple[int, ...] = ()
+
+    @property
+    def classification(self) -> bool:
+        return self.task in ("binary", "multiclass")
+
+
+def _space(name: str) -> dict[str, Any]:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if name == "xgboost":
+        return {
+            "learning_rate": FloatDistribution(0.01, 0.3, log=True),
+            "max_depth": IntDistribution(2, 10),
+            "min_child_weight": FloatDistribution(0.5, 30.0, log=True),
+            "subsample": FloatDistribution(0.5, 1.0),
+            "colsample_bytree": FloatDistribution(0.3, 1.0),
+            "reg_lambda": FloatDistribution(1e-3, 30.0, log=True),
+            "reg_alpha": FloatDistribution(1e-3, 10.0, log=True),
+        }
+    if name == "hist_gradient_boosting":
+        return {
+            "learning_rate": FloatDistribution(0.01, 0.3, log=True),
+            "max_leaf_nodes": IntDistribution(8, 256, log=True),
+            "min_samples_leaf": IntDistribution(3, 200, log=True),
+            "l2_regularization": FloatDistribution(1e-3, 10.0, log=True),
+            "max_features": FloatDistribution(0.4, 1.0),
+        }
+    if name in ("random_forest", "extra_trees"):
+        return {
+            "max_features": FloatDistribution(0.1, 1.0),
+            "min_samples_leaf": IntDistribution(1, 20, log=True),
+        }
+    if name == "linear":
+        return {"C": FloatDistribution(1e-3, 100.0, log=True)}
+    if name == "knn":
+        return {
+            "n_neighbors": IntDistribution(3, 60, log=True),
+            "weights": CategoricalDistribution(["uniform", "distance"]),
+        }
+    raise KeyError(name)
+
+
+def search_space(name: str) -> dict[str, Any]:
+    return _space(name)
+
+
+def describe(name: str) -> dict[str, str]:
+    if name == "kmeans":
+        return {"n_clusters": "2..10 by silhouette"}
+    out = {}
+    for key, dist in _space(name).items():
+        if hasattr(dist, "choices"):
+            out[key] = "one of " + ", ".join(map(str, dist.choices))
+        else:
+            out[key] = f"{dist.low}..{dist.high}" + (" (log)" if dist.log else "")
+    return out
+
+
+def portfolio(name: str, ctx: FitContext) -> list[dict[str, Any]]:
+    """Configurations tried first, strongest-on-average first."""
+    if name == "xgboost":
+        return [
+            {
+                "learning_rate": 0.1,
+                "max_depth": 6,
+                "min_child_weight": 1.0,
+                "subsample": 0.8,
+                "colsample_bytree": 0.8,
+                "reg_lambda": 1.0,
+                "reg_alpha": 0.001,
+            },
+            {
+                "learning_rate": 0.05,
+                "max_depth": 4,
+                "min_child_weight": 2.0,
+                "subsample": 0.9,
+                "colsample_bytree": 0.6,
+                "reg_lambda": 2.0,
+                "reg_alpha": 0.01,
+            },
+            {
+                "learning_rate": 0.03,
+                "max_depth": 8,
+                "min_child_weight": 3.0,
+                "subsample": 0.7,
+                "colsample_bytree": 0.5,
+                "reg_lambda": 5.0,
+                "reg_alpha": 0.1,
+            },
+            {
+                "learning_rate": 0.08,
+                "max_depth": 3,
+                "min_child_weight": 1.0,
+                "subsample": 1.0,
+                "colsample_bytree": 1.0,
+                "reg_lambda": 0.5,
+                "reg_alpha": 0.001,
+            },
+        ]
+    if name == "hist_gradient_boosting":
+        return [
+            {
+                "learning_rate": 0.1,
+                "max_leaf_nodes": 31,
+                "min_samples_leaf": 20,
+                "l2_regularization": 0.001,
+                "max_features": 1.0,
+            },
+            {
+                "learning_rate": 0.05,
+                "max_leaf_nodes": 63,
+                "min_samples_leaf": 40,
+                "l2_regularization": 1.0,
+                "max_features": 0.7,
+            },
+            {
+                "learning_rate": 0.04,
+                "max_leaf_nodes": 15,
+                "min_samples_leaf": 10,
+                "l2_regularization": 0.1,
+                "max_features": 0.5,
+            },
+        ]
+    if name in ("random_forest", "extra_trees"):
+        first = 0.5 if name == "extra_trees" or not ctx.classification else 0.3
+        # Fully grown trees on many rows cost hundreds of MB per forest: bigger leaves there.
+        leaf = 1 if ctx.n_rows <= 5000 else 5
+        return [
+            {"max_features": first, "min_samples_leaf": leaf},
+            {"max_features": 0.8, "min_samples_leaf": 3 * leaf},
+        ]
+    if name == "linear":
+        return [{"C": 1.0}, {"C": 0.1}]
+    if name == "knn":
+        return [{"n_neighbors": 15, "weights": "distance"}]
+    raise KeyError(name)
+
+
+def style(name: str) -> str:
+    return "linear" if name in ("linear", "knn") else "tree"
+
+
+def _n_trees(ctx: FitContext) -> int:
+    return 200 if ctx.n_rows <= 5000 else 100
+
+
+def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
+    """An unfitted estimator of a family with the given parameters."""
+    if name == "xgboost":
+        from tools.training.engine.custom import XGBClassifierModel, XGBRegressorModel
+
+        if ctx.task == "binary":
+            return XGBClassifierModel(
+                objective="binary:logistic", random_state=ctx.seed, n_jobs=ctx.n_jobs, **params
+            )
+        if ctx.task == "multiclass":
+            return XGBClassifierModel(
+                objective="multi:softprob",
+                num_class=ctx.n_classes,
+                random_state=ctx.seed,
+                n_jobs=ctx.n_jobs,
+                **params,
+            )
+        return XGBRegressorModel(random_state=ctx.seed, n_jobs=ctx.n_jobs, **params)
+    if name == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        cls = (
+            HistGradientBoostingClassifier if ctx.classification else HistGradientBoostingRegressor
+        )
+        return cls(
+            max_iter=1000,
+            early_stopping=True,
+            validation_fraction=0.1 if ctx.n_rows >= 1000 else 0.15,
+            n_iter_no_change=20,
+            categorical_features=list(ctx.categorical_positions) or None,
+            random_state=ctx.seed,
+            **params,
+        )
+    if name in ("random_forest", "extra_trees"):
+        from sklearn.ensemble import (
+            ExtraTreesClassifier,
+            ExtraTreesRegressor,
+            RandomForestClassifier,
+            RandomForestRegressor,
+        )
+
+        table = {
+            ("random_forest", True): RandomForestClassifier,
+            ("random_forest", False): RandomForestRegressor,
+            ("extra_trees", True): ExtraTreesClassifier,
+            ("extra_trees", False): ExtraTreesRegressor,
+        }
+        return table[(name, ctx.classification)](
+            n_estimators=_n_trees(ctx), n_jobs=ctx.n_jobs, random_state=ctx.seed, **params
+        )
+    if name == "linear":
+        if ctx.classification:
+            from sklearn.linear_model import LogisticRegression
+
+            return LogisticRegression(C=params["C"], max_iter=500, random_state=ctx.seed)
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=1.0 / params["C"], random_state=ctx.seed)
+    if name == "knn":
+        from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+        cls = KNeighborsClassifier if ctx.classification else KNeighborsRegressor
+        return cls(n_jobs=ctx.n_jobs, **params)
+    raise KeyError(name)
+
+
+def fit_model(
+    name: str,
+    model: Any,
+    X: Any,
+    y: np.ndarray,
+    weight: np.ndarray | None,
+    valid: tuple[Any, np.ndarray] | None,
+    deadline: float | None,
+) -> dict[str, Any]:
+    """Fit in place; returns facts worth keeping (e.g. the best iteration for a refit)."""
+    if name == "xgboost":
+        model.fit(X, y, sample_weight=weight, eval_set=valid, deadline=deadline)
+        return {"n_estimators": model.best_iteration_}
+    if name in ("random_forest", "extra_trees"):
+        return _fit_forest(model, X, y, weight, deadline)
+    if name == "knn" or weight is None:
+        model.fit(X, y)
+    else:
+        model.fit(X, y, sample_weight=weight)
+    if name == "hist_gradient_boosting":
+        return {"n_iter": int(model.n_iter_)}
+    return {}
+
+
+def _fit_forest(
+    model: Any, X: Any, y: np.ndarray, weight: np.ndarray | None, deadline: float | None
+) -> dict[str, Any]:
+    """Grow the forest in chunks, stopping at the deadline with the trees grown so far."""
+    target = int(model.n_estimators)
+    grown = min(50, target)
+    model.set_params(n_estimators=grown, warm_start=True)
+    while True:
+        model.fit(X, y, sample_weight=weight)
+        if grown >= target or (deadline is not None and time.monotonic() > deadline):
+            break
+        grown = min(target, grown + 50)
+        model.set_params(n_estimators=grown)
+    model.set_params(warm_start=False)
+    return {"n_estimators": grown}
+
+
+# Relative cost of a family's first trial, before anything is measured.
+RELATIVE_COST = {
+    "linear": 0.3,
+    "knn": 0.3,
+    "hist_gradient_boosting": 1.0,
+    "xgboost": 1.0,
+    "extra_trees": 1.5,
+    "random_forest": 2.5,
+}
+
+
+def refit_params(name: str, params: dict[str, Any], facts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parameters for a refit on all rows, from what the folds learned (no validation set)."""
+    out = dict(params)
+    if name == "xgboost" and facts:
+        rounds = float(np.mean([f.get("n_estimators", 100) for f in facts]))
+        out["n_estimators"] = max(10, int(rounds * 1.1))
+        out["early_stopping_rounds"] = 0
+    return out
+
+
+def predict(model: Any, X: Any, classification: bool) -> np.ndarray:
+    return np.asarray(model.predict_proba(X) if classification else model.predict(X), dtype=float)
+
+
+def elapsed(start: float) -> float:
+    return time.monotonic() - start

@@ -1,0 +1,133 @@
+"""Column preprocessing per family style, as an unfitted ColumnTransformer.
+
+It is always fitted inside a fold (or on the final training rows), never on validation data.
+Trees get ordinal codes first (so HistGradientBoosting can treat them as categorical), target
+encoding for high-cardinality columns, calendar features and a small TF-IDF; linear models and
+k-NN get imputation with missing indicators, scaling, one-hot codes and a larger TF-IDF.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tools.training.planner import ColumnPlan
+
+
+def build_preprocessor(
+    columns: list[ColumnPlan], style: str, task: str, seed: int
+) -> tuple[Any, int]:
+    """The transformer and how many leading output columns are categorical codes."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import (
+        OneHotEncoder,
+        OrdinalEncoder,
+        StandardScaler,
+        TargetEncoder,
+    )
+
+    from tools.training.engine.custom import DatetimeFeatures, Stringify, TextTfidf
+
+    folds = KFold(n_splits=5, shuffle=True, random_state=seed)
+    by_kind: dict[str, list[str]] = {}
+    for column in columns:
+        by_kind.setdefault(column.kind, []).append(column.name)
+    target_type = (
+        "continuous" if task == "regression" else ("binary" if task == "binary" else "multiclass")
+    )
+    parts: list[tuple[str, Any, Any]] = []
+    n_categorical = 0
+    categorical = by_kind.get("categorical", [])
+    if style == "tree":
+        if categorical:
+            parts.append(
+                (
+                    "cat",
+                    make_pipeline(
+                        Stringify(),
+                        OrdinalEncoder(
+                            handle_unknown="use_encoded_value",
+                            unknown_value=np.nan,
+                            encoded_missing_value=np.nan,
+                            dtype=np.float64,
+                        ),
+                    ),
+                    categorical,
+                )
+            )
+            n_categorical = len(categorical)
+        if by_kind.get("numeric"):
+            parts.append(("num", "passthrough", by_kind["numeric"]))
+        if by_kind.get("high_cardinality"):
+            parts.append(
+                (
+                    "high",
+                    make_pipeline(Stringify(), TargetEncoder(target_type=target_type, cv=folds)),
+                    by_kind["high_cardinality"],
+                )
+            )
+        if by_kind.get("datetime"):
+            parts.append(("date", DatetimeFeatures(), by_kind["datetime"]))
+        for i, name in enumerate(by_kind.get("text", [])):
+            parts.append((f"text{i}", TextTfidf(max_features=300, ngram_max=1), [name]))
+    else:
+        if by_kind.get("numeric"):
+            parts.append(
+                (
+                    "num",
+                    make_pipeline(
+                        SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                    ),
+                    by_kind["numeric"],
+                )
+            )
+        if categorical:
+            parts.append(
+                (
+                    "cat",
+                    make_pipeline(
+                        Stringify(),
+                        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5),
+                    ),
+                    categorical,
+                )
+            )
+        if by_kind.get("high_cardinality"):
+            encoder = (  # no target to encode against: the frequent values, one-hot
+                OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=20)
+                if task == "clustering"
+                else TargetEncoder(target_type=target_type, cv=folds)
+            )
+            parts.append(
+                (
+                    "high",
+                    make_pipeline(
+                        Stringify(), encoder, StandardScaler(with_mean=task != "clustering")
+                    ),
+                    by_kind["high_cardinality"],
+                )
+            )
+        if by_kind.get("datetime"):
+            parts.append(
+                (
+                    "date",
+                    make_pipeline(
+                        DatetimeFeatures(), SimpleImputer(strategy="median"), StandardScaler()
+                    ),
+                    by_kind["datetime"],
+                )
+            )
+        for i, name in enumerate(by_kind.get("text", [])):
+            parts.append((f"text{i}", TextTfidf(max_features=20000, ngram_max=2), [name]))
+    has_text = bool(by_kind.get("text"))
+    transformer = ColumnTransformer(
+        parts,
+        remainder="drop",
+        sparse_threshold=0.3 if (has_text and style == "linear") else 0.0,
+        n_jobs=None,
+    )
+    return transformer, n_categorical

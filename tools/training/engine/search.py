@@ -1,0 +1,382 @@
+"""Cross-validated evaluation of candidates and the time-budgeted search over families.
+
+Each candidate is a (family, params) pair evaluated on the same folds, giving out-of-fold
+predictions (for ensembling) and per-fold scores. The search first tries each family's
+portfolio, then lets Optuna's TPE propose configurations, giving more trials to the families
+that are doing best and skipping those whose next fit would not finish in time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from tools.training.engine import families as fam
+from tools.training.engine.metrics import MetricContext, score, utility
+from tools.training.engine.preprocess import build_preprocessor
+from tools.training.planner import ColumnPlan
+
+log = logging.getLogger(__name__)
+# Families whose fitted models grow with the rows (forests): kept only when in the top few.
+BIG_MODELS = ("random_forest", "extra_trees")
+LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall")
+
+
+@dataclass
+class Candidate:
+    id: int
+    family: str
+    params: dict[str, Any]
+    utility: float
+    cv_mean: float
+    cv_std: float
+    fit_time_s: float
+    oof: np.ndarray
+    facts: list[dict[str, Any]]
+    models: list[Any] | None = None
+
+    @property
+    def fold_seconds(self) -> float:
+        """Mean time of one fold's fit and predict (single-threaded)."""
+        return float(np.mean([f.get("seconds", 0.0) for f in self.facts])) if self.facts else 0.0
+
+    def predict_seconds(self, n_rows: int) -> float:
+        """Time for all fold models of this candidate to predict ``n_rows`` rows."""
+        return float(sum(f.get("predict_row_s", 0.0) for f in self.facts)) * n_rows
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": f"{self.family}#{self.id}",
+            "family": self.family,
+            "params": self.params,
+            "cv_mean": self.cv_mean,
+            "cv_std": self.cv_std,
+            "fit_time_s": round(self.fit_time_s, 3),
+            "facts": self.facts,
+        }
+
+
+class _OutOfTime(Exception):
+    """The deadline passed before a fold could start."""
+
+
+def n_workers() -> int:
+    import os
+
+    return max(1, min(len(os.sched_getaffinity(0)), 2))
+
+
+def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """Run ``fn`` over ``items`` on one thread per core; each model itself uses one thread.
+
+    Single-threaded models in parallel beat multi-threaded models in sequence on small data and
+    never oversubscribe the cores.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(n_workers(), len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
+@dataclass
+class Problem:
+    """Everything a candidate is evaluated on: encoded target, folds, metric."""
+
+    X: Any  # pandas DataFrame of the training rows
+    y: np.ndarray
+    weight: np.ndarray | None
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    columns: list[ColumnPlan]
+    ctx: fam.FitContext
+    metric: str
+    metric_ctx: MetricContext
+    mask: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mask = np.zeros(len(self.y), dtype=bool)
+        for _, valid in self.splits:
+            self.mask[valid] = True
+
+    def oof_utility(self, oof: np.ndarray) -> float:
+        y, pred = self.y[self.mask], oof[self.mask]
+        value = utility(self.metric, score(self.metric, y, pred, self.metric_ctx))
+        if self.metric in LABEL_METRICS:  # ties on a step metric go to the better-calibrated
+            value -= 1e-3 * min(score("log_loss", y, pred, self.metric_ctx), 5.0)
+        return value
+
+    def pipeline(self, family: str, params: dict[str, Any]) -> tuple[Any, Any]:
+        from dataclasses import replace
+
+        prep, n_cat = build_preprocessor(
+            self.columns, fam.style(family), self.ctx.task, self.ctx.seed
+        )
+        ctx = replace(self.ctx, categorical_positions=tuple(range(n_cat)))
+        return prep, fam.build_model(family, params, ctx)
+
+
+def fit_pipeline(
+    problem: Problem,
+    family: str,
+    params: dict[str, Any],
+    X: Any,
+    y: np.ndarray,
+    weight: np.ndarray | None,
+    valid: tuple[Any, np.ndarray] | None,
+    deadline: float | None,
+) -> tuple[Any, dict[str, Any]]:
+    """Fit preprocessing and model on (X, y) only; returns the fitted Pipeline and its facts."""
+    from sklearn.pipeline import Pipeline
+
+    prep, model = problem.pipeline(family, params)
+    Xt = prep.fit_transform(X, y)
+    valid_t = (prep.transform(valid[0]), valid[1]) if valid is not None else None
+    facts = fam.fit_model(family, model, Xt, y, weight, valid_t, deadline)
+    return Pipeline([("prep", prep), ("model", model)]), facts
+
+
+def evaluate(
+    problem: Problem,
+    family: str,
+    params: dict[str, Any],
+    candidate_id: int,
+    deadline: float,
+    keep_models: bool = True,
+    folds: int | None = None,
+) -> Candidate | None:
+    """Cross-validate one configuration; None when the deadline cut it short."""
+    classification = problem.ctx.classification
+    n = len(problem.y)
+    width = problem.ctx.n_classes if classification else 0
+    total = np.zeros((n, width)) if classification else np.zeros(n)
+    counts = np.zeros(n)
+    fold_scores: list[float] = []
+    models: list[Any] = []
+    facts: list[dict[str, Any]] = []
+    start = time.monotonic()
+
+    def run_fold(fold: tuple[np.ndarray, np.ndarray]) -> tuple[Any, dict[str, Any], np.ndarray]:
+        train_idx, valid_idx = fold
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+        began = time.monotonic()
+        with threadpool_limits(limits=1):
+            X_tr, X_va = problem.X.iloc[train_idx], problem.X.iloc[valid_idx]
+            y_tr, y_va = problem.y[train_idx], problem.y[valid_idx]
+            w_tr = problem.weight[train_idx] if problem.weight is not None else None
+            pipeline, fact = fit_pipeline(
+                problem, family, params, X_tr, y_tr, w_tr, (X_va, y_va), deadline
+            )
+            fitted = time.monotonic()
+            pred = fam.predict(pipeline, X_va, classification)
+            per_row = (time.monotonic() - fitted) / max(1, len(valid_idx))
+        if classification and pred.shape[1] != width:  # a class missing from this fold
+            full = np.zeros((len(valid_idx), width))
+            full[:, pipeline.classes_.astype(int)] = pred
+            pred = full
+        fact = {**fact, "seconds": round(time.monotonic() - began, 4), "predict_row_s": per_row}
+        return pipeline, fact, pred
+
+    try:
+        results = parallel_map(run_fold, problem.splits[: folds or None])
+    except _OutOfTime:
+        return None
+    for (_, valid_idx), (pipeline, fact, pred) in zip(problem.splits, results, strict=False):
+        total[valid_idx] += pred
+        counts[valid_idx] += 1
+        fold_scores.append(score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx))
+        facts.append(fact)
+        if keep_models:
+            models.append(pipeline)
+    seen = counts > 0
+    oof = total.copy()
+    oof[seen] = (total[seen].T / counts[seen]).T if classification else total[seen] / counts[seen]
+    if classification:
+        oof[~seen] = 1.0 / width
+    mask_backup = problem.mask
+    if folds is not None:
+        problem.mask = seen
+    try:
+        value = problem.oof_utility(oof)
+    finally:
+        problem.mask = mask_backup
+    return Candidate(
+        id=candidate_id,
+        family=family,
+        params=params,
+        utility=value,
+        cv_mean=float(np.mean(fold_scores)),
+        cv_std=float(np.std(fold_scores)),
+        fit_time_s=time.monotonic() - start,
+        oof=oof,
+        facts=facts,
+        models=models if keep_models else None,
+    )
+
+
+class Search:
+    """The budgeted loop: portfolio first, then TPE, with time going to what works."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        family_names: list[str],
+        seed: int,
+        on_candidate: Callable[[Candidate], None],
+        on_event: Callable[[str], None],
+        cancelled: Callable[[], bool],
+        keep_top: int = 3,
+    ) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.problem = problem
+        self.families = list(family_names)
+        self.seed = seed
+        self.on_candidate = on_candidate
+        self.on_event = on_event
+        self.cancelled = cancelled
+        self.keep_top = keep_top
+        self.candidates: list[Candidate] = []
+        self.failures: dict[str, list[str]] = {}
+        self.dropped: dict[str, str] = {}
+        self.costs: dict[str, list[float]] = {}
+        self.studies: dict[str, Any] = {}
+        for i, name in enumerate(self.families):
+            sampler = optuna.samplers.TPESampler(
+                seed=seed + i, n_startup_trials=6, multivariate=True
+            )
+            study = optuna.create_study(direction="maximize", sampler=sampler)
+            for config in fam.portfolio(name, problem.ctx):
+                study.enqueue_trial(config)
+            self.studies[name] = study
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def best(self) -> Candidate | None:
+        return max(self.candidates, key=lambda c: c.utility, default=None)
+
+    def _alive(self) -> list[str]:
+        return [f for f in self.families if f not in self.dropped]
+
+    def _expected_cost(self, family: str) -> float:
+        costs = self.costs.get(family)
+        if costs:
+            return float(np.median(costs))
+        known = [(f, float(np.median(c))) for f, c in self.costs.items() if c]
+        if not known:
+            return 0.0
+        per_unit = float(np.median([cost / fam.RELATIVE_COST[f] for f, cost in known]))
+        return per_unit * fam.RELATIVE_COST[family]
+
+    def replay(self, configs: list[tuple[str, dict[str, Any]]], deadline: float) -> None:
+        """Evaluate known configurations (a resumed job's ensemble) instead of searching."""
+        for family, params in configs:
+            if self.cancelled() or time.monotonic() > deadline:
+                return
+            self._trial(family, deadline, params)
+
+    def _trial(self, family: str, deadline: float, fixed: dict[str, Any] | None = None) -> None:
+        study = self.studies[family]
+        trial: Any = None
+        if fixed is None:
+            trial = study.ask(fam.search_space(family))
+        params = dict(fixed) if fixed is not None else dict(trial.params)
+        start = time.monotonic()
+        try:
+            candidate = evaluate(self.problem, family, params, len(self.candidates), deadline)
+        except MemoryError:
+            self.dropped[family] = "ran out of memory"
+            self.on_event(f"{family} dropped: ran out of memory")
+            _tell(study, trial, None)
+            return
+        except Exception as error:  # a family's own failure: recorded, retried, then dropped
+            self.failures.setdefault(family, []).append(f"{type(error).__name__}: {error}")
+            _tell(study, trial, None)
+            if len(self.failures[family]) >= 2:
+                self.dropped[family] = f"failed twice: {self.failures[family][-1][:300]}"
+                self.on_event(f"{family} dropped: {self.dropped[family]}")
+            return
+        self.costs.setdefault(family, []).append(time.monotonic() - start)
+        if candidate is None:
+            _tell(study, trial, None)
+            return
+        _tell(study, trial, candidate.utility)
+        self.candidates.append(candidate)
+        self._trim_models()
+        self.on_candidate(candidate)
+
+    def _trim_models(self) -> None:
+        """Keep fold models only for the overall top few and each family's best (diversity for
+        the ensemble); the rest keep their out-of-fold predictions only, to bound memory."""
+        ranked = sorted(self.candidates, key=lambda c: c.utility, reverse=True)
+        keep = {id(c) for c in ranked[: self.keep_top]}
+        seen: set[str] = set()
+        for candidate in ranked:
+            big = candidate.family in BIG_MODELS and self.problem.ctx.n_rows > 5000
+            if candidate.family not in seen and not big:
+                keep.add(id(candidate))
+                seen.add(candidate.family)
+        for candidate in ranked:
+            if id(candidate) not in keep:
+                candidate.models = None
+
+    def _pick(self, remaining: float) -> str | None:
+        alive = [f for f in self._alive() if self._expected_cost(f) <= remaining]
+        if not alive:
+            return None
+        untried = [f for f in alive if f not in self.costs]
+        if untried:
+            return untried[0]
+        best_by_family = {
+            f: max((c.utility for c in self.candidates if c.family == f), default=-np.inf)
+            for f in alive
+        }
+        # Rank-based, seeded: the sequence of trials depends on scores only, never on timings,
+        # so the same seed gives the same candidates (as many as the budget allows).
+        ranked = sorted(
+            alive, key=lambda f: (best_by_family[f], -self.families.index(f)), reverse=True
+        )
+        weights = np.array([0.5**i for i in range(len(ranked))])
+        weights /= weights.sum()
+        return str(self.rng.choice(ranked, p=weights))
+
+    def run(self, deadline: Callable[[], float]) -> None:
+        """Trials until the deadline: untried families first (in plan order), then the best.
+
+        ``deadline`` is re-read after every trial: it moves as the cost of the final refit of
+        the best models becomes known.
+        """
+        while not self.cancelled():
+            remaining = deadline() - time.monotonic()
+            if remaining <= 0:
+                break
+            family = self._pick(remaining)
+            if family is None:
+                break
+            self._trial(family, deadline())
+            if not self._alive():
+                break
+
+
+def _tell(study: Any, trial: Any, value: float | None) -> None:
+    if trial is None:  # a replayed configuration: not part of the study
+        return
+    if value is None:
+        study.tell(trial, state=_failed())
+    else:
+        study.tell(trial, value)
+
+
+def _failed() -> Any:
+    import optuna
+
+    return optuna.trial.TrialState.FAIL

@@ -1,0 +1,532 @@
+"""Binary, multiclass, regression and text classification: the supervised tabular flow.
+
+holdout split → folds → fast baseline (published) → budgeted search (better models published)
+→ greedy ensemble on out-of-fold predictions → holdout scores → refit on all rows if time allows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from tools.errors import InvalidInput
+from tools.training.engine import families as fam
+from tools.training.engine.custom import BlendModel
+from tools.training.engine.ensemble import greedy_selection
+from tools.training.engine.metrics import MetricContext, companions, score, utility
+from tools.training.engine.search import (
+    Candidate,
+    Problem,
+    Search,
+    fit_pipeline,
+    n_workers,
+    parallel_map,
+)
+from tools.training.engine.validation import cv_splits, holdout_split
+from tools.training.planner import TrainingPlan
+from tools.training.reporting import Reporter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tools.training.automl import AutoMLResult
+
+SEARCH_SHARE = 0.85  # of the budget; the rest is ensemble, holdout, refit, importance
+PUBLISH_EVERY_S = 3.0
+
+
+class _Data:
+    """The target encoded, weights, and row positions for the holdout and the folds."""
+
+    def __init__(self, frame: pd.DataFrame, plan: TrainingPlan) -> None:
+        import pandas as pd
+
+        assert plan.target is not None
+        labelled = frame[frame[plan.target].notna()].reset_index(drop=True)
+        self.X = labelled[plan.feature_names]
+        raw = labelled[plan.target]
+        self.classification = plan.task in ("binary", "multiclass", "text_classification")
+        self.labels: np.ndarray | None = None
+        if self.classification:
+            codes, uniques = pd.factorize(raw, sort=True)
+            self.labels = np.asarray(uniques)
+            self.y = codes.astype(int)
+            names = [str(v) for v in self.labels]
+            self.positive_index = (
+                names.index(plan.positive_class) if plan.positive_class in names else 1
+            )
+            self.task = "binary" if len(names) == 2 else "multiclass"
+        else:
+            self.y = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+            if np.isnan(self.y).any():
+                raise InvalidInput(
+                    f"Regression target {plan.target!r} has non-numeric values.",
+                    next_step="Clean the target column or use a classification task.",
+                )
+            self.positive_index = 1
+            self.task = "regression"
+        self.n_classes = len(self.labels) if self.labels is not None else 0
+        self.weight = None
+        if plan.class_weight == "balanced" and self.classification:
+            from sklearn.utils.class_weight import compute_sample_weight
+
+            self.weight = compute_sample_weight("balanced", self.y)
+        v = plan.validation
+        self.groups = labelled[v.group_column].astype(str).to_numpy() if v.group_column else None
+        self.order = None
+        if v.time_column:
+            stamps = pd.to_datetime(labelled[v.time_column], errors="coerce", format="mixed")
+            self.order = np.argsort(stamps.to_numpy(), kind="stable")
+        self.train, self.test = holdout_split(
+            len(self.y),
+            v,
+            self.y if self.classification else None,
+            self.groups,
+            self.order,
+            plan.seed,
+        )
+        self.metric_ctx = MetricContext(
+            n_classes=self.n_classes, positive_index=self.positive_index
+        )
+
+    def classes(self) -> list[Any] | None:
+        return list(self.labels) if self.labels is not None else None
+
+
+def _problem(data: _Data, plan: TrainingPlan, rows: np.ndarray) -> Problem:
+    import pandas as pd
+
+    X = data.X.iloc[rows].reset_index(drop=True)
+    y = data.y[rows]
+    groups = data.groups[rows] if data.groups is not None else None
+    order = None
+    if data.order is not None:
+        rank = np.empty(len(data.y), dtype=int)
+        rank[data.order] = np.arange(len(data.y))
+        order = np.argsort(rank[rows], kind="stable")
+    splits = cv_splits(plan.validation, y, data.classification, groups, order, plan.seed)
+    ctx = fam.FitContext(task=data.task, n_classes=data.n_classes, n_rows=len(rows), seed=plan.seed)
+    del pd
+    return Problem(
+        X=X,
+        y=y,
+        weight=data.weight[rows] if data.weight is not None else None,
+        splits=splits,
+        columns=plan.columns,
+        ctx=ctx,
+        metric=plan.metric,
+        metric_ctx=data.metric_ctx,
+    )
+
+
+def _blend(data: _Data, plan: TrainingPlan, members: list[list[Any]], weights: list[float]) -> Any:
+    return BlendModel(
+        task=data.task,
+        features=plan.feature_names,
+        members=members,
+        weights=weights,
+        classes=data.classes(),
+        positive_index=data.positive_index,
+    )
+
+
+def fit_tabular(
+    frame: pd.DataFrame, plan: TrainingPlan, reporter: Reporter, start: float
+) -> AutoMLResult:
+    from tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
+
+    budget = plan.time.total_s
+    end = start + budget
+    data = _Data(frame, plan)
+    search_rows = data.train
+    cap = plan.max_search_rows or max(30000, int(budget * 800))
+    if len(search_rows) > cap:
+        rng = np.random.default_rng(plan.seed)
+        search_rows = np.sort(rng.choice(search_rows, size=cap, replace=False))
+        plan.decide(
+            "search",
+            f"search on a sample of {cap} rows",
+            f"{len(data.train)} training rows would leave too few trials in the budget",
+        )
+    problem = _problem(data, plan, search_rows)
+    reporter.event(
+        f"{len(data.train)} training rows, {len(data.test)} held out, "
+        f"{len(problem.splits)} folds ({plan.validation.kind})",
+        progress=0.04,
+    )
+
+    published = {"utility": -np.inf, "at": 0.0}
+
+    def publish(name: str, estimator: Any, value: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - published["at"] < PUBLISH_EVERY_S:
+            return
+        published.update(utility=utility(plan.metric, value), at=now)
+        reporter.publish(
+            estimator,
+            {
+                "name": name,
+                "metric": plan.metric,
+                "score": value,
+                "task": plan.task,
+                "features": plan.feature_names,
+                "classes": [str(c) for c in data.labels] if data.labels is not None else [],
+                "positive_class": plan.positive_class,
+            },
+        )
+
+    # A fast baseline on the first fold, published at once.
+    baseline_family = next(
+        (f.name for f in plan.families if f.name in ("hist_gradient_boosting", "linear")),
+        plan.families[0].name,
+    )
+    baseline = _baseline(problem, baseline_family, end, plan)
+    if baseline is not None:
+        model, value = baseline
+        publish(
+            f"baseline {baseline_family}", _blend(data, plan, [[model]], [1.0]), value, force=True
+        )
+        plan.decide("baseline", baseline_family, f"validation {plan.metric} {value:.4f}")
+        reporter.event(f"Baseline {baseline_family}: {plan.metric} {value:.4f}", progress=0.08)
+
+    def on_candidate(candidate: Candidate) -> None:
+        elapsed = time.monotonic() - start
+        reporter.event(
+            f"{candidate.family}: {plan.metric} {candidate.cv_mean:.4f} ± {candidate.cv_std:.4f}",
+            progress=min(0.85, 0.08 + 0.77 * elapsed / (budget * SEARCH_SHARE)),
+        )
+        reporter.checkpoint("leaderboard", {"entries": [c.summary() for c in search.candidates]})
+        if candidate.models and candidate.utility > published["utility"]:
+            publish(
+                f"{candidate.family}#{candidate.id}",
+                _blend(data, plan, [candidate.models], [1.0]),
+                candidate.cv_mean,
+            )
+
+    search = Search(
+        problem,
+        [f.name for f in plan.families],
+        plan.seed,
+        on_candidate=on_candidate,
+        on_event=lambda message: reporter.event(message, level="warning"),
+        cancelled=reporter.cancelled,
+    )
+
+    def search_deadline() -> float:
+        best = search.best
+        reserve = 0.06 * budget
+        if best is not None:
+            reserve += 2.0 * _refit_estimate(data, problem, [best])
+            reserve += 2 * best.predict_seconds(len(data.test)) + 0.01 * len(data.test) / 1000
+        return min(start + budget * SEARCH_SHARE, end - reserve)
+
+    resumed = reporter.restore("ensemble")
+    if resumed and resumed.get("members"):
+        configs = [(m["summary"]["family"], m["summary"]["params"]) for m in resumed["members"]]
+        plan.decide(
+            "resume",
+            f"re-evaluate {len(configs)} chosen models, no search",
+            "an earlier attempt of this job finished its search",
+        )
+        search.replay(configs, end - 0.1 * budget)
+    else:
+        search.run(search_deadline)
+    for family, reason in search.dropped.items():
+        plan.decide("search", f"drop {family}", reason)
+    if not search.candidates:
+        if baseline is not None:
+            plan.decide("search", "keep the baseline", "no candidate finished in time")
+            model, value = baseline
+            final = _blend(data, plan, [[model]], [1.0])
+            return _result(
+                AutoMLResult,
+                LeaderboardEntry,
+                library_versions,
+                data,
+                plan,
+                final,
+                [],
+                [],
+                _holdout(data, plan, final, reporter),
+                (value, 0.0),
+                start,
+                reporter,
+                end,
+            )
+        raise InvalidInput(
+            "No model could be trained in the time budget.",
+            next_step="Raise time_budget_s or allow more model families.",
+        )
+
+    pool = sorted([c for c in search.candidates if c.models], key=lambda c: c.utility, reverse=True)
+    weights, blend_utility = greedy_selection([c.oof for c in pool], problem.oof_utility)
+    best = pool[0]
+    if blend_utility > best.utility + 1e-9 and sum(w > 0 for w in weights) > 1:
+        plan.decide(
+            "ensemble",
+            f"blend of {sum(w > 0 for w in weights)} models",
+            f"out-of-fold {plan.metric} {_metric_value(plan.metric, blend_utility):.4f} "
+            f"vs best single {_metric_value(plan.metric, best.utility):.4f}",
+        )
+    else:
+        weights = [1.0] + [0.0] * (len(pool) - 1)
+        plan.decide(
+            "ensemble",
+            f"single model {best.family}#{best.id}",
+            "no blend beat the best single model out of fold",
+        )
+    members = [(c, w) for c, w in zip(pool, weights, strict=True) if w > 0]
+    reporter.checkpoint(
+        "ensemble", {"members": [{"summary": c.summary(), "weight": w} for c, w in members]}
+    )
+    bagged = _blend(data, plan, [c.models or [] for c, _ in members], [w for _, w in members])
+    if not reporter.cancelled():
+        publish(
+            "ensemble" if len(members) > 1 else f"{best.family}#{best.id}",
+            bagged,
+            _metric_value(plan.metric, max(blend_utility, best.utility)),
+            force=True,
+        )
+    began = time.monotonic()
+    holdout, holdout_frame = _holdout(data, plan, bagged, reporter)
+    predict_cost = time.monotonic() - began
+    final = bagged
+    if not reporter.cancelled():
+        refitted = _refit(data, plan, problem, members, end, reporter)
+        if refitted is not None:
+            final = refitted
+            predict_cost /= max(1, len(problem.splits))
+    blend_oof: np.ndarray = np.sum([w * c.oof for c, w in members], axis=0)
+    fold_scores = [
+        score(plan.metric, problem.y[valid], blend_oof[valid], problem.metric_ctx)
+        for _, valid in problem.splits
+    ]
+    return _result(
+        AutoMLResult,
+        LeaderboardEntry,
+        library_versions,
+        data,
+        plan,
+        final,
+        search.candidates,
+        members,
+        (holdout, holdout_frame),
+        (float(np.mean(fold_scores)), float(np.std(fold_scores))),
+        start,
+        reporter,
+        # importance may use a little of the 10% the budget promise allows beyond the budget
+        end + 0.04 * budget - predict_cost * min(1.0, 200 / max(1, len(data.test))),
+    )
+
+
+def _metric_value(metric: str, value_utility: float) -> float:
+    return value_utility if utility(metric, 1.0) == 1.0 else -value_utility
+
+
+def _baseline(
+    problem: Problem, family: str, end: float, plan: TrainingPlan
+) -> tuple[Any, float] | None:
+    """A quick model on the first fold; on failure, retried once smaller and simpler."""
+    train_idx, valid_idx = problem.splits[0]
+    attempts = [(family, train_idx)]
+    if family != "linear" or len(train_idx) > 5000:
+        rng = np.random.default_rng(plan.seed)
+        small = np.sort(rng.choice(train_idx, size=min(len(train_idx), 5000), replace=False))
+        attempts.append(("linear", small))
+    for name, rows in attempts:
+        try:
+            with threadpool_limits(limits=1):
+                model, _ = fit_pipeline(
+                    problem,
+                    name,
+                    fam.portfolio(name, problem.ctx)[0],
+                    problem.X.iloc[rows],
+                    problem.y[rows],
+                    problem.weight[rows] if problem.weight is not None else None,
+                    None,
+                    end,
+                )
+            pred = fam.predict(model, problem.X.iloc[valid_idx], problem.ctx.classification)
+        except (MemoryError, ValueError, TypeError, RuntimeError) as error:
+            plan.decide(
+                "baseline",
+                f"{name} failed",
+                f"{type(error).__name__}: {str(error)[:200]}; retrying smaller and simpler",
+            )
+            continue
+        if problem.ctx.classification and pred.shape[1] != problem.ctx.n_classes:
+            continue
+        return model, score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx)
+    return None
+
+
+def _refit_estimate(data: _Data, problem: Problem, members: list[Candidate]) -> float:
+    """Seconds to refit these candidates on all rows, in parallel, from their fold times."""
+    fold_rows = float(np.mean([len(tr) for tr, _ in problem.splits]))
+    scale = len(data.y) / fold_rows * 1.3
+    per_model = sorted((c.fold_seconds * scale for c in members), reverse=True)
+    workers = n_workers()
+    return max(per_model[0] if per_model else 0.0, sum(per_model) / workers)
+
+
+def _refit(
+    data: _Data,
+    plan: TrainingPlan,
+    problem: Problem,
+    members: list[tuple[Candidate, float]],
+    end: float,
+    reporter: Reporter,
+) -> Any | None:
+    """Each member refitted once on every labelled row (train + holdout), if it fits in time."""
+    estimate = _refit_estimate(data, problem, [c for c, _ in members])
+    remaining = end - time.monotonic()
+    if estimate > remaining - 0.04 * plan.time.total_s:
+        plan.decide(
+            "refit",
+            "keep the cross-validation models",
+            f"a refit on all rows would take about {estimate:.1f}s, {remaining:.1f}s remain",
+        )
+        return None
+    reporter.event("Refitting the chosen models on all rows", progress=0.9)
+
+    def refit(member: tuple[Candidate, float]) -> list[Any]:
+        candidate = member[0]
+        params = fam.refit_params(candidate.family, candidate.params, candidate.facts)
+        with threadpool_limits(limits=1):
+            model, _ = fit_pipeline(
+                problem, candidate.family, params, data.X, data.y, data.weight, None, end
+            )
+        return [model]
+
+    refitted = parallel_map(refit, members)
+    if reporter.cancelled():
+        return None
+    plan.decide(
+        "refit",
+        "refit on all labelled rows",
+        "the holdout was scored first; the final model learns from every row",
+    )
+    return _blend(data, plan, refitted, [w for _, w in members])
+
+
+def _holdout(
+    data: _Data, plan: TrainingPlan, model: Any, reporter: Reporter
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Scores on the held-out rows, which no fitted model has seen, and what D2's plots need."""
+    X_test = data.X.iloc[data.test]
+    y_test = data.y[data.test]
+    if data.classification:
+        proba = model.predict_proba(X_test)
+        pred_matrix = proba
+        y_pred = data.labels[np.argmax(proba, axis=1)] if data.labels is not None else None
+    else:
+        proba = None
+        pred_matrix = model.predict(X_test)
+        y_pred = pred_matrix
+    holdout = {plan.metric: score(plan.metric, y_test, pred_matrix, data.metric_ctx)}
+    holdout.update(companions(data.task, y_test, pred_matrix, data.metric_ctx))
+    reporter.event(f"Holdout {plan.metric}: {holdout[plan.metric]:.4f}", progress=0.9)
+    y_labels = data.labels[y_test] if data.labels is not None else y_test
+    return holdout, {"X_test": X_test, "y_test": y_labels, "y_pred": y_pred, "proba": proba}
+
+
+def _result(
+    result_cls: Any,
+    entry_cls: Any,
+    versions: Any,
+    data: _Data,
+    plan: TrainingPlan,
+    final: Any,
+    candidates: list[Candidate],
+    members: list[tuple[Candidate, float]],
+    holdout_parts: tuple[dict[str, float], dict[str, Any]],
+    cv: tuple[float, float],
+    start: float,
+    reporter: Reporter,
+    end: float,
+) -> AutoMLResult:
+    holdout, holdout_frame = holdout_parts
+    weights = {c.id: w for c, w in members}
+    leaderboard = sorted(candidates, key=lambda c: c.utility, reverse=True)
+    entries = [
+        entry_cls(
+            name=f"{c.family}#{c.id}",
+            family=c.family,
+            params=c.params,
+            cv_mean=c.cv_mean,
+            cv_std=c.cv_std,
+            fit_time_s=round(c.fit_time_s, 3),
+            weight=weights.get(c.id, 0.0),
+        )
+        for c in leaderboard
+    ]
+    # ``end`` here is the last moment a permutation may start (its cost is subtracted).
+    importance = (
+        []
+        if reporter.cancelled() or time.monotonic() > end
+        else _importance(final, data.X.iloc[data.test], data.y[data.test], plan, data, end)
+    )
+    return result_cls(
+        estimator=final,
+        task=plan.task,
+        metric=plan.metric,
+        greater_is_better=plan.greater_is_better,
+        target=plan.target,
+        features=plan.feature_names,
+        classes=[str(c) for c in data.labels] if data.labels is not None else [],
+        positive_class=plan.positive_class,
+        plan=plan,
+        decisions=plan.decisions,
+        leaderboard=entries,
+        cv_mean=cv[0],
+        cv_std=cv[1],
+        holdout=holdout,
+        feature_importance=importance,
+        holdout_frame=holdout_frame,
+        dropped_columns=plan.dropped,
+        seed=plan.seed,
+        library_versions=versions(),
+        elapsed_s=round(time.monotonic() - start, 3),
+        model_name="ensemble"
+        if len(members) > 1
+        else (f"{members[0][0].family}" if members else "baseline"),
+    )
+
+
+def _importance(
+    model: Any, X: pd.DataFrame, y: np.ndarray, plan: TrainingPlan, data: _Data, end: float
+) -> list[tuple[str, float]]:
+    """Permutation importance on (up to 200) holdout rows, for as many columns as time allows."""
+    rng = np.random.default_rng(plan.seed)
+    if len(X) > 200:
+        rows = rng.choice(len(X), size=200, replace=False)
+        X, y = X.iloc[rows], y[rows]
+    X = X.reset_index(drop=True)
+
+    def value(frame: pd.DataFrame) -> float:
+        pred = model.predict_proba(frame) if data.classification else model.predict(frame)
+        return utility(plan.metric, score(plan.metric, y, pred, data.metric_ctx))
+
+    try:
+        base = value(X)
+    except ValueError:
+        return []
+    out: list[tuple[str, float]] = []
+    for name in plan.feature_names:
+        if time.monotonic() > end:
+            plan.decide(
+                "importance",
+                f"computed for {len(out)} of {len(plan.feature_names)} columns",
+                "the time budget ran out",
+            )
+            break
+        shuffled = X.copy()
+        shuffled[name] = rng.permutation(shuffled[name].to_numpy())
+        try:
+            out.append((name, round(base - value(shuffled), 6)))
+        except ValueError:
+            continue
+    return sorted(out, key=lambda kv: kv[1], reverse=True)
