@@ -11,18 +11,23 @@ import time
 from pathlib import Path
 
 
+def stat_fields(pid: int | str) -> list[str] | None:
+    """Fields 3 onwards of ``/proc/<pid>/stat`` (state, ppid, pgrp, ...), or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and ')', so split after the last ')'.
+    return stat.rsplit(")", 1)[1].split()
+
+
 def start_time(pid: int) -> float | None:
     """The process's start time in clock ticks since boot, or None if it is gone.
 
     A pid can be reused after a crash or reboot; pid plus start time names one process.
     """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22; the command name (field 2) may contain spaces, so split after its ')'.
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # a zombie has finished its work
+    fields = stat_fields(pid)
+    if fields is None or fields[0] == "Z":  # a zombie has finished its work
         return None
     return float(fields[19])
 
@@ -73,13 +78,7 @@ def _group_exists(pgid: int) -> bool:
         return True
     # Zombies of the group still count for killpg; look for a live member.
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        fields = stat_fields(entry.name) if entry.name.isdigit() else None
+        if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
