@@ -104,3 +104,23 @@ async def test_predict_by_job_id_and_regression(settings: Settings, tmp_path: Pa
             await client.call_tool("predict", {"model": job["job_id"], "dataset": str(path)})
         )
         assert out["columns"] == ["prediction"] and out["n_rows"] == 300
+
+
+def test_a_model_file_with_foreign_types_is_refused(tmp_path: Path) -> None:
+    """load_model trusts only estimator libraries, even if meta.json says otherwise."""
+    import json
+
+    from sklearn.linear_model import LogisticRegression
+
+    from tools.errors import InvalidInput
+    from tools.training.model import ModelMeta, load_model, save_model
+
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    folder = tmp_path / "m"
+    save_model(folder, model, ModelMeta(model_id="m", task="binary", target="y", features=["x"], metric="roc_auc"))
+    assert load_model(folder).estimator.predict([[3.0]])[0] == 1
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["trusted_types"] = [*meta["trusted_types"], "builtins.eval"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InvalidInput, match="allow-list"):
+        load_model(folder)

@@ -22,14 +22,13 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
 CLASSIFICATION = ("binary", "multiclass", "text_classification")
+# Whole libraries of estimators and arrays; never builtins or pandas as a whole (they hold
+# eval, read_pickle and the like). functools.partial is safe: skops checks what it wraps.
 TRUSTED_PREFIXES = (
-    "builtins.",
-    "collections.",
     "numpy.",
     "scipy.",
     "sklearn.",
     "xgboost.",
-    "pandas.",
     "functools.partial",
     "tools.training.engine.custom.",
 )
