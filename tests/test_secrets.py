@@ -80,7 +80,7 @@ def test_world_readable_secrets_file_is_refused(tmp_path: Path) -> None:
 
 def test_masker_covers_every_encoding() -> None:
     masker = Masker({"HF_TOKEN": CANARY})
-    for form in leaked_forms(CANARY) + [json.dumps({"t": CANARY})]:
+    for form in [*leaked_forms(CANARY), json.dumps({"t": CANARY})]:
         assert CANARY not in masker.mask(form)
     for prefix in ("", "a", "ab"):
         encoded = base64.b64encode((prefix + CANARY + "tail").encode()).decode()
@@ -201,9 +201,16 @@ async def test_set_secret_by_url_elicitation(settings: Settings) -> None:
 def test_list_flags_values_that_do_not_look_like_the_credential(tmp_path: Path) -> None:
     vault = SecretVault(
         tmp_path / "secrets.json",
-        environ={"HF_TOKEN": "ghp_notahuggingfacetoken", "MODAL_TOKEN_ID": "ak-1", "MODAL_TOKEN_SECRET": "as-2"},
+        environ={
+            "HF_TOKEN": "ghp_notahuggingfacetoken",
+            "MODAL_TOKEN_ID": "ak-1",
+            "MODAL_TOKEN_SECRET": "as-2",
+        },
     )
     infos = {info.name: info for info in vault.infos()}
     assert not infos["HF_TOKEN"].valid and "hf_" in (infos["HF_TOKEN"].problem or "")
-    assert infos["MODAL"].valid and infos["MODAL"].fields == ["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"]
+    assert infos["MODAL"].valid and infos["MODAL"].fields == [
+        "MODAL_TOKEN_ID",
+        "MODAL_TOKEN_SECRET",
+    ]
     assert "ghp_notahuggingfacetoken" not in repr(infos)

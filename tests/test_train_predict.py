@@ -117,7 +117,11 @@ def test_a_model_file_with_foreign_types_is_refused(tmp_path: Path) -> None:
 
     model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     folder = tmp_path / "m"
-    save_model(folder, model, ModelMeta(model_id="m", task="binary", target="y", features=["x"], metric="roc_auc"))
+    save_model(
+        folder,
+        model,
+        ModelMeta(model_id="m", task="binary", target="y", features=["x"], metric="roc_auc"),
+    )
     assert load_model(folder).estimator.predict([[3.0]])[0] == 1
     meta = json.loads((folder / "meta.json").read_text())
     meta["trusted_types"] = [*meta["trusted_types"], "builtins.eval"]

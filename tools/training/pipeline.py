@@ -76,7 +76,7 @@ class ModelPublisher:
     def _describe(self, estimator: Any, summary: dict[str, Any]) -> dict[str, Any]:
         """Fill what the summary leaves out from the plan checkpoint and the estimator."""
         plan = (self.ctx.restore("plan") or {}).get("plan") or {}
-        known = {
+        known: dict[str, Any] = {
             "task": plan.get("task"),
             "classes": plan.get("classes") or getattr(estimator, "classes_", None),
             "positive_class": plan.get("positive_class"),
