@@ -97,9 +97,13 @@ async def _run(time_budget_s: int) -> int:
         if job["status"] != "succeeded":
             console.print(f"[red]Training {job['status']}:[/] {job.get('error')}")
             return 1
+        holdout = (job.get("result") or {}).get("holdout", {}).get(job["metric"])
+        tested = (
+            f"; on held-out test rows: [bold green]{holdout:.4f}[/]" if holdout is not None else ""
+        )
         console.print(
-            f"Model [bold]{job['model_id']}[/]: {job['metric']} = [bold green]{job['score']:.4f}[/] "
-            f"(held-out data)"
+            f"Model [bold]{job['model_id']}[/]: validation {job['metric']} = "
+            f"[bold green]{job['score']:.4f}[/]{tested}"
         )
         out = structured(
             await client.call_tool("predict", {"model": job["model_id"], "dataset": str(new_path)}),

@@ -100,4 +100,5 @@ def test_secrets_cli_lists_names_never_values(home: Path) -> None:
 def test_demo_trains_and_predicts_offline(home: Path) -> None:
     done = run_cli("demo", "--time-budget", "5", home=home, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "roc_auc" in done.stdout and "Predictions for 10 new rows" in done.stdout
+    assert "validation roc_auc" in done.stdout and "held-out test rows" in done.stdout
+    assert "Predictions for 10 new rows" in done.stdout
