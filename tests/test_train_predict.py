@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,10 @@ async def test_train_then_predict(
 
         card = await client.read_resource(f"mltrainer://models/{job['model_id']}/card")
         assert job["model_id"] in card.contents[0].text
+        plan = json.loads(
+            (await client.read_resource(f"mltrainer://jobs/{job['job_id']}/plan")).contents[0].text
+        )
+        assert plan["plan"]["task"] == "binary" and plan["plan"]["decisions"]
         log = await client.read_resource(f"mltrainer://jobs/{job['job_id']}/log")
         assert "Stage 'train' finished" in log.contents[0].text
 
