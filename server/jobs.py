@@ -3,13 +3,15 @@ job and model resources."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
 from mcp.server import MCPServer
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from server.app import AppContext, AppCtx, app_context
@@ -36,6 +38,25 @@ DatasetArg = Annotated[
 class JobList(BaseModel):
     jobs: list[JobView]
     count: int
+
+
+PlotsArg = Annotated[
+    bool, Field(description="Attach the evaluation plots (PNG) once the job has succeeded.")
+]
+MAX_PLOTS = 4
+
+
+def with_plots(app: AppContext, view: JobView, plots: bool) -> CallToolResult:
+    """The view as structured output, plus the final model's plots as images."""
+    content: list[ContentBlock] = [TextContent(type="text", text=view.model_dump_json())]
+    if plots and view.status == "succeeded" and view.model_id:
+        pngs = [a for a in app.store.artifacts(model_id=view.model_id) if a.kind == "plot"]
+        for artifact in pngs[:MAX_PLOTS]:
+            path = Path(artifact.path)
+            if path.is_file():
+                data = base64.b64encode(path.read_bytes()).decode()
+                content.append(ImageContent(type="image", data=data, mime_type="image/png"))
+    return CallToolResult(content=content, structured_content=view.model_dump(mode="json"))
 
 
 def job_view(app: AppContext, job_id: str) -> JobView:
@@ -128,7 +149,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
         max_memory_mb: Annotated[int | None, Field(ge=256, le=1_048_576)] = None,
         instructions: Annotated[str | None, Field(max_length=4000)] = None,
         seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0,
-    ) -> JobView:
+        plots: PlotsArg = True,
+    ) -> Annotated[CallToolResult, JobView]:
         """Train a model on a tabular dataset, in one call: load → profile → plan → train →
         evaluate → save. Runs as a durable background job; waits up to wait_s seconds
         (sending progress), then returns the job. If status is still 'running', poll
@@ -158,7 +180,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
             prepare_train_request, request, app.settings, app.store, app.vault
         )
         job = await anyio.to_thread.run_sync(app.jobs.submit, "train", request.model_dump())
-        return await wait_for_job(app, ctx, job.id, wait_s)
+        view = await wait_for_job(app, ctx, job.id, wait_s)
+        return with_plots(app, view, plots)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     @tool_errors
@@ -170,12 +193,15 @@ def register(mcp: MCPServer[AppContext]) -> None:
         wait_s: Annotated[
             float, Field(ge=0, le=3600, description="Wait up to this long for the job to finish.")
         ] = 0,
-    ) -> JobView:
+        plots: PlotsArg = True,
+    ) -> Annotated[CallToolResult, JobView]:
         """The status of a job (same shape as train_model's result): progress, the stage
-        running, model_id and score once a model is saved, the error if it failed."""
+        running, model_id and score once a model is saved, the error if it failed; once it
+        has succeeded, its evaluation plots come back as images."""
         app = app_context(ctx)
         app.store.get_job(job_id)
-        return await wait_for_job(app, ctx, job_id, wait_s)
+        view = await wait_for_job(app, ctx, job_id, wait_s)
+        return with_plots(app, view, plots)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     @tool_errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 from pathlib import Path
@@ -40,13 +41,14 @@ async def test_train_then_predict(
         async def on_progress(value: float, total: float | None, message: str | None) -> None:
             progress.append(value)
 
-        job = payload(
-            await client.call_tool(
-                "train_model",
-                {"dataset": str(churn_csv), "target": "label", "time_budget_s": 10, "wait_s": 120},
-                progress_callback=on_progress,
-            )
+        trained = await client.call_tool(
+            "train_model",
+            {"dataset": str(churn_csv), "target": "label", "time_budget_s": 10, "wait_s": 120},
+            progress_callback=on_progress,
         )
+        job = payload(trained)
+        images = [c for c in trained.content if getattr(c, "type", "") == "image"]
+        assert images and all(base64.b64decode(i.data)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
         assert job["status"] == "succeeded", job
         assert job["model_id"] and job["metric"] and job["score"] > 0.6
         assert progress and progress == sorted(progress)
