@@ -81,6 +81,8 @@ async def test_train_then_predict(
 
         card = await client.read_resource(f"mltrainer://models/{job['model_id']}/card")
         assert job["model_id"] in card.contents[0].text
+        manifest = json.loads(Path(status["result"]["artifacts"]["manifest.json"]).read_text())
+        assert manifest["data"]["sha256"] and manifest["seed"] == 0 and manifest["library_versions"]
         plan = json.loads(
             (await client.read_resource(f"mltrainer://jobs/{job['job_id']}/plan")).contents[0].text
         )

@@ -195,6 +195,22 @@ def write_report(
     )
     put("leaderboard.json", json.dumps(summary["leaderboard"], indent=2), "leaderboard")
     put("plan.json", result.plan.model_dump_json(indent=2), "plan")
+    manifest = {
+        "job_id": ctx.job.id,
+        "model_id": meta.model_id,
+        "request": ctx.job.request,
+        "instructions": ctx.job.request.get("instructions"),
+        "data": {
+            "path": ctx.job.request["dataset"],
+            "sha256": loaded["sha256"],
+            "rows": loaded["rows"],
+        },
+        "seed": result.seed,
+        "plan": result.plan.model_dump(mode="json"),
+        "library_versions": {**result.library_versions, **meta.library_versions},
+        "code_version": meta.library_versions.get("mltrainer-mcp"),
+    }
+    put("manifest.json", json.dumps(manifest, indent=2), "manifest")
     for name, png in report.plots_for_result(result).items():
         put(name, png, "plot")
     info = report.card_info_for_result(
