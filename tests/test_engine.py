@@ -247,3 +247,56 @@ def test_numeric_class_labels_keep_one_order_everywhere() -> None:
     assert reporter.published[0][1]["classes"] == ["2", "10"]
     assert list(result.estimator.classes_) == [2, 10]
     assert set(result.estimator.predict(frame[result.features])) <= {2, 10}
+
+
+def test_a_forest_stays_within_its_memory_bound_however_many_rows() -> None:
+    from sklearn.datasets import make_classification
+
+    from tools.training.engine import families as fam
+
+    X, y = make_classification(n_samples=6000, n_features=10, n_classes=3, n_informative=6)
+    for name in ("random_forest", "extra_trees"):
+        ctx = fam.FitContext(task="multiclass", n_classes=3, n_rows=len(y), seed=0)
+        model = fam.build_model(name, {"max_features": 0.5, "min_samples_leaf": 1}, ctx)
+        fam.fit_model(name, model, X, y, None, None, None)
+        nodes = sum(tree.tree_.node_count for tree in model.estimators_)
+        assert nodes * (64 + 8 * 3) <= fam.FOREST_BYTES
+
+
+def test_search_keeps_at_most_one_fitted_model_and_every_out_of_fold_prediction() -> None:
+    from tools.training.engine.search import Search
+    from tools.training.engine.tabular import _Data, _problem
+    from tools.training.planner import build_plan
+
+    frame = mixed_classification(rows=400)
+    plan = build_plan(frame, request(target="label", models=["linear", "xgboost"]), [])
+    data = _Data(frame, plan)
+    problem = _problem(data, plan, data.train)
+    search = Search(
+        problem, ["linear", "xgboost"], 0, lambda c: None, lambda m: None, lambda: False
+    )
+    end = time.monotonic() + 4
+    search.run(lambda: end)
+
+    assert len(search.candidates) >= 3
+    kept = [c for c in search.candidates if c.models]
+    assert len(kept) == 1 and len(kept[0].models or []) == 1
+    assert kept[0] is search.best
+    assert all(c.oof.shape[0] == len(problem.y) for c in search.candidates)
+
+
+def test_an_xgboost_model_keeps_one_booster_and_saves_its_bytes() -> None:
+    import copy
+
+    from tools.training.engine.custom import XGBClassifierModel
+
+    frame = mixed_classification(rows=300)
+    X = frame[["x1", "x2"]].to_numpy()
+    y = (frame["label"] == "yes").to_numpy().astype(int)
+    model = XGBClassifierModel(objective="binary:logistic", n_estimators=20, n_jobs=1)
+    model.fit(X, y)
+    assert "booster_raw_" not in model.__dict__  # only the lean booster while in memory
+    state = model.__getstate__()
+    assert isinstance(state["booster_raw_"], bytes) and "_booster" not in state
+    clone = copy.deepcopy(model)  # through __getstate__ and __setstate__
+    np.testing.assert_allclose(clone.predict_proba(X), model.predict_proba(X))

@@ -75,6 +75,9 @@ def _load_native_libraries() -> None:
     import xgboost  # noqa: F401
 
     from tools.training.engine import clustering, forecast, tabular  # noqa: F401
+    from tools.training.engine.search import tune_allocator
+
+    tune_allocator()
 
 
 def fit_automl(

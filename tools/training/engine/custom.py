@@ -196,8 +196,14 @@ class XGBModel(BaseEstimator):
         return self
 
     def _set_booster(self, booster: Any) -> None:
-        self.booster_raw_ = bytes(booster.save_raw("ubj"))
-        self._booster = booster
+        # The trained booster holds its training caches: a lean copy is loaded from its saved
+        # bytes, and the bytes are made again only when the model is saved (``__getstate__``).
+        import xgboost as xgb
+
+        lean = xgb.Booster(params={"nthread": self.n_jobs})
+        lean.load_model(booster.save_raw("ubj"))
+        self._booster: Any = lean
+        self.__dict__.pop("booster_raw_", None)
 
     def booster(self) -> Any:
         booster = getattr(self, "_booster", None)
@@ -211,11 +217,14 @@ class XGBModel(BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_booster", None)
+        booster = state.pop("_booster", None)
+        if booster is not None:
+            state["booster_raw_"] = bytes(booster.save_raw("ubj"))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._booster = None
 
     def raw_predict(self, X: Any) -> np.ndarray:
         import xgboost as xgb

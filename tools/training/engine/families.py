@@ -79,8 +79,8 @@ def _space(name: str) -> dict[str, Any]:
 
     if name == "xgboost":
         return {
-            "learning_rate": FloatDistribution(0.01, 0.3, log=True),
-            "max_depth": IntDistribution(2, 10),
+            "learning_rate": FloatDistribution(0.02, 0.3, log=True),
+            "max_depth": IntDistribution(2, 8),  # deeper multiclass trees cost 40+ MB to grow
             "min_child_weight": FloatDistribution(0.5, 30.0, log=True),
             "subsample": FloatDistribution(0.5, 1.0),
             "colsample_bytree": FloatDistribution(0.3, 1.0),
@@ -210,14 +210,29 @@ def style(name: str) -> str:
     return "linear" if name in ("linear", "knn") else "tree"
 
 
+FOREST_BYTES = 6 * 2**20  # memory one fitted forest may take, whatever the rows
+
+
 def _n_trees(ctx: FitContext) -> int:
-    return 200 if ctx.n_rows <= 5000 else 100
+    return 100
+
+
+def _max_leaves(ctx: FitContext) -> int:
+    """Leaves per tree that keep a forest within FOREST_BYTES (an sklearn tree node takes 64
+    bytes plus 8 per class); fully grown trees on thousands of rows take hundreds of MB."""
+    per_node = 64 + 8 * max(1, ctx.n_classes if ctx.classification else 1)
+    return max(32, int(FOREST_BYTES / (_n_trees(ctx) * 2 * per_node)))
 
 
 def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
     """An unfitted estimator of a family with the given parameters."""
     if name == "xgboost":
         from tools.training.engine.custom import XGBClassifierModel, XGBRegressorModel
+
+        # Each boosted tree held in memory while training costs ~7 KB: at most ~2000 trees in
+        # all (one per class per round), so a fit stays within ~15 MB; early stopping decides.
+        per_round = ctx.n_classes if ctx.task == "multiclass" else 1
+        params = {"n_estimators": max(100, min(1000, 2000 // max(1, per_round))), **params}
 
         if ctx.task == "binary":
             return XGBClassifierModel(
@@ -238,15 +253,15 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
         cls = (
             HistGradientBoostingClassifier if ctx.classification else HistGradientBoostingRegressor
         )
-        return cls(
-            max_iter=1000,
-            early_stopping=True,
-            validation_fraction=0.1 if ctx.n_rows >= 1000 else 0.15,
-            n_iter_no_change=20,
-            categorical_features=list(ctx.categorical_positions) or None,
-            random_state=ctx.seed,
-            **params,
-        )
+        settings: dict[str, Any] = {
+            "max_iter": 1000,
+            "early_stopping": True,
+            "validation_fraction": 0.1 if ctx.n_rows >= 1000 else 0.15,
+            "n_iter_no_change": 20,
+            "categorical_features": list(ctx.categorical_positions) or None,
+            "random_state": ctx.seed,
+        }
+        return cls(**{**settings, **params})
     if name in ("random_forest", "extra_trees"):
         from sklearn.ensemble import (
             ExtraTreesClassifier,
@@ -262,7 +277,11 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
             ("extra_trees", False): ExtraTreesRegressor,
         }
         return table[(name, ctx.classification)](
-            n_estimators=_n_trees(ctx), n_jobs=ctx.n_jobs, random_state=ctx.seed, **params
+            n_estimators=_n_trees(ctx),
+            max_leaf_nodes=_max_leaves(ctx),
+            n_jobs=ctx.n_jobs,
+            random_state=ctx.seed,
+            **params,
         )
     if name == "linear":
         if ctx.classification:
@@ -339,6 +358,12 @@ def refit_params(name: str, params: dict[str, Any], facts: list[dict[str, Any]])
         rounds = float(np.mean([f.get("n_estimators", 100) for f in facts]))
         out["n_estimators"] = max(10, int(rounds * 1.1))
         out["early_stopping_rounds"] = 0
+    if name == "hist_gradient_boosting" and facts:
+        # as many iterations as the folds stopped at (scaled for the extra rows): every row is
+        # learned from and the fit takes a predictable time
+        iterations = float(np.mean([f.get("n_iter", 100) for f in facts]))
+        out["max_iter"] = max(10, int(iterations * 1.1))
+        out["early_stopping"] = False
     return out
 
 

@@ -23,7 +23,7 @@ from tools.training.engine.preprocess import build_preprocessor
 from tools.training.planner import ColumnPlan
 
 log = logging.getLogger(__name__)
-# Families whose fitted models grow with the rows (forests): kept only when in the top few.
+# Families whose fitted models grow with the rows (forests): fold models never kept.
 BIG_MODELS = ("random_forest", "extra_trees")
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall")
 
@@ -64,6 +64,44 @@ class Candidate:
 
 class _OutOfTime(Exception):
     """The deadline passed before a fold could start."""
+
+
+_MALLOC: list[Any] = []
+
+
+def tune_allocator() -> None:
+    """Make glibc give freed memory back: a fixed mmap threshold (so big arrays are unmapped
+    when freed instead of staying in the heap) and no more malloc arenas than workers."""
+    libc = _libc()
+    if libc is None:
+        return
+    libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (also stops its dynamic growth)
+    libc.mallopt(-1, 512 * 1024)  # M_TRIM_THRESHOLD
+    libc.mallopt(-8, 2)  # M_ARENA_MAX
+
+
+def release_memory(collect: bool = False) -> None:
+    """Hand freed heap pages back to the system (fitted models come and go during the search)."""
+    if collect:
+        import gc
+
+        gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _libc() -> Any:
+    if not _MALLOC:
+        try:
+            import ctypes
+
+            lib = ctypes.CDLL("libc.so.6")
+            lib.malloc_trim(0)
+            _MALLOC.append(lib)
+        except (OSError, AttributeError):
+            _MALLOC.append(None)
+    return _MALLOC[0]
 
 
 def n_workers() -> int:
@@ -119,7 +157,10 @@ class Problem:
         prep, n_cat = build_preprocessor(
             self.columns, fam.style(family), self.ctx.task, self.ctx.seed
         )
-        ctx = replace(self.ctx, categorical_positions=tuple(range(n_cat)))
+        # A forest's folds run one after another, each forest on every core (its trees in
+        # threads), so only one forest is in memory at a time.
+        n_jobs = n_workers() if family in BIG_MODELS else self.ctx.n_jobs
+        ctx = replace(self.ctx, categorical_positions=tuple(range(n_cat)), n_jobs=n_jobs)
         return prep, fam.build_model(family, params, ctx)
 
 
@@ -152,7 +193,10 @@ def evaluate(
     keep_models: bool = True,
     folds: int | None = None,
 ) -> Candidate | None:
-    """Cross-validate one configuration; None when the deadline cut it short."""
+    """Cross-validate one configuration; None when the deadline cut it short.
+
+    With ``keep_models``, the candidate keeps its first fold's fitted pipeline (``models``).
+    """
     classification = problem.ctx.classification
     n = len(problem.y)
     width = problem.ctx.n_classes if classification else 0
@@ -163,8 +207,10 @@ def evaluate(
     facts: list[dict[str, Any]] = []
     start = time.monotonic()
 
-    def run_fold(fold: tuple[np.ndarray, np.ndarray]) -> tuple[Any, dict[str, Any], np.ndarray]:
-        train_idx, valid_idx = fold
+    def run_fold(
+        item: tuple[int, tuple[np.ndarray, np.ndarray]],
+    ) -> tuple[Any, dict[str, Any], np.ndarray]:
+        index, (train_idx, valid_idx) = item
         if time.monotonic() > deadline:
             raise _OutOfTime
         began = time.monotonic()
@@ -183,18 +229,26 @@ def evaluate(
             full[:, pipeline.classes_.astype(int)] = pred
             pred = full
         fact = {**fact, "seconds": round(time.monotonic() - began, 4), "predict_row_s": per_row}
-        return pipeline, fact, pred
+        # Only the first fold's model is kept (to publish, or as a last resort final model): the
+        # others are released here, so at most one per core is alive at a time.
+        return (pipeline if keep_models and index == 0 else None), fact, pred
 
     try:
-        results = parallel_map(run_fold, problem.splits[: folds or None])
+        folds_to_run = list(enumerate(problem.splits[: folds or None]))
+        if family in BIG_MODELS:
+            results = [run_fold(fold) for fold in folds_to_run]
+        else:
+            results = parallel_map(run_fold, folds_to_run)
     except _OutOfTime:
         return None
+    finally:
+        release_memory()
     for (_, valid_idx), (pipeline, fact, pred) in zip(problem.splits, results, strict=False):
         total[valid_idx] += pred
         counts[valid_idx] += 1
         fold_scores.append(score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx))
         facts.append(fact)
-        if keep_models:
+        if pipeline is not None:
             models.append(pipeline)
     seen = counts > 0
     oof = total.copy()
@@ -233,7 +287,7 @@ class Search:
         on_candidate: Callable[[Candidate], None],
         on_event: Callable[[str], None],
         cancelled: Callable[[], bool],
-        keep_top: int = 3,
+        keep_top: int = 1,
     ) -> None:
         import optuna
 
@@ -292,7 +346,15 @@ class Search:
         params = dict(fixed) if fixed is not None else dict(trial.params)
         start = time.monotonic()
         try:
-            candidate = evaluate(self.problem, family, params, len(self.candidates), deadline)
+            # Forests grow with the rows: their fold models are dropped once they have predicted.
+            candidate = evaluate(
+                self.problem,
+                family,
+                params,
+                len(self.candidates),
+                deadline,
+                keep_models=family not in BIG_MODELS,
+            )
         except MemoryError:
             self.dropped[family] = "ran out of memory"
             self.on_event(f"{family} dropped: ran out of memory")
@@ -311,23 +373,21 @@ class Search:
             return
         _tell(study, trial, candidate.utility)
         self.candidates.append(candidate)
-        self._trim_models()
         self.on_candidate(candidate)
+        self._trim_models()
+        release_memory()
 
     def _trim_models(self) -> None:
-        """Keep fold models only for the overall top few and each family's best (diversity for
-        the ensemble); the rest keep their out-of-fold predictions only, to bound memory."""
-        ranked = sorted(self.candidates, key=lambda c: c.utility, reverse=True)
-        keep = {id(c) for c in ranked[: self.keep_top]}
-        seen: set[str] = set()
-        for candidate in ranked:
-            big = candidate.family in BIG_MODELS and self.problem.ctx.n_rows > 5000
-            if candidate.family not in seen and not big:
-                keep.add(id(candidate))
-                seen.add(candidate.family)
-        for candidate in ranked:
-            if id(candidate) not in keep:
+        """Keep a fold model only for the best candidate that has one (the fallback final model
+        when there is no time to fit the chosen ones again); the rest keep their out-of-fold
+        predictions only, to bound memory."""
+        kept = 0
+        for candidate in sorted(self.candidates, key=lambda c: c.utility, reverse=True):
+            if candidate.models is None:
+                continue
+            if kept >= self.keep_top:
                 candidate.models = None
+            kept += 1
 
     def _pick(self, remaining: float) -> str | None:
         alive = [f for f in self._alive() if self._expected_cost(f) <= remaining]

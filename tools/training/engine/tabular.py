@@ -24,6 +24,7 @@ from tools.training.engine.search import (
     fit_pipeline,
     n_workers,
     parallel_map,
+    release_memory,
 )
 from tools.training.engine.validation import cv_splits, holdout_split
 from tools.training.planner import TrainingPlan
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 SEARCH_SHARE = 0.85  # of the budget; the rest is ensemble, holdout, refit, importance
 PUBLISH_EVERY_S = 3.0
+POOL_SIZE = 12  # candidates the ensemble may choose from
 
 
 class _Data:
@@ -216,11 +218,13 @@ def fit_tabular(
     )
 
     def search_deadline() -> float:
-        best = search.best
+        top = sorted(search.candidates, key=lambda c: c.utility, reverse=True)[:3]
         reserve = 0.06 * budget
-        if best is not None:
-            reserve += 2.0 * _refit_estimate(data, problem, [best])
-            reserve += 2 * best.predict_seconds(len(data.test)) + 0.01 * len(data.test) / 1000
+        if top:
+            # the chosen models are fitted twice more: on the training rows, then on all rows
+            reserve += _refit_estimate(data, problem, top, len(data.train))
+            reserve += _refit_estimate(data, problem, top)
+            reserve += 2 * top[0].predict_seconds(len(data.test)) + 0.01 * len(data.test) / 1000
         return min(start + budget * SEARCH_SHARE, end - reserve)
 
     resumed = reporter.restore("ensemble")
@@ -261,7 +265,7 @@ def fit_tabular(
             next_step="Raise time_budget_s or allow more model families.",
         )
 
-    pool = sorted([c for c in search.candidates if c.models], key=lambda c: c.utility, reverse=True)
+    pool = sorted(search.candidates, key=lambda c: c.utility, reverse=True)[:POOL_SIZE]
     weights, blend_utility = greedy_selection([c.oof for c in pool], problem.oof_utility)
     best = pool[0]
     if blend_utility > best.utility + 1e-9 and sum(w > 0 for w in weights) > 1:
@@ -282,28 +286,22 @@ def fit_tabular(
     reporter.checkpoint(
         "ensemble", {"members": [{"summary": c.summary(), "weight": w} for c, w in members]}
     )
-    bagged = _blend(data, plan, [c.models or [] for c, _ in members], [w for _, w in members])
-    if not reporter.cancelled():
-        publish(
-            "ensemble" if len(members) > 1 else f"{best.family}#{best.id}",
-            bagged,
-            _metric_value(plan.metric, max(blend_utility, best.utility)),
-            force=True,
-        )
-    began = time.monotonic()
-    holdout, holdout_frame = _holdout(data, plan, bagged, reporter)
-    predict_cost = time.monotonic() - began
-    final = bagged
+    members, trained, holdout_parts = _fit_chosen(
+        data, plan, problem, search, members, end, reporter, publish
+    )
+    final = trained
     if not reporter.cancelled():
         refitted = _refit(data, plan, problem, members, end, reporter)
         if refitted is not None:
             final = refitted
-            predict_cost /= max(1, len(problem.splits))
+            del trained
+    release_memory(collect=True)
     blend_oof: np.ndarray = np.sum([w * c.oof for c, w in members], axis=0)
     fold_scores = [
         score(plan.metric, problem.y[valid], blend_oof[valid], problem.metric_ctx)
         for _, valid in problem.splits
     ]
+    predict_cost = sum(c.predict_seconds(1) for c, _ in members) * len(data.test)
     return _result(
         AutoMLResult,
         LeaderboardEntry,
@@ -313,13 +311,96 @@ def fit_tabular(
         final,
         search.candidates,
         members,
-        (holdout, holdout_frame),
+        holdout_parts,
         (float(np.mean(fold_scores)), float(np.std(fold_scores))),
         start,
         reporter,
         # importance may use a little of the 10% the budget promise allows beyond the budget
         end + 0.04 * budget - predict_cost * min(1.0, 200 / max(1, len(data.test))),
     )
+
+
+def _fit_chosen(
+    data: _Data,
+    plan: TrainingPlan,
+    problem: Problem,
+    search: Search,
+    members: list[tuple[Candidate, float]],
+    end: float,
+    reporter: Reporter,
+    publish: Any,
+) -> tuple[list[tuple[Candidate, float]], Any, tuple[dict[str, float], dict[str, Any]]]:
+    """The chosen models fitted once on the training rows and scored on the holdout.
+
+    Fold models are not kept (memory): each member is fitted again, once, on every training row.
+    When that would not finish in time, the best candidate whose first fold model was kept is
+    used as it is.
+    """
+    budget = plan.time.total_s
+    fallback = next(
+        (c for c in sorted(search.candidates, key=lambda c: -c.utility) if c.models), None
+    )
+    options = [members]
+    if len(members) > 1:
+        options.append([(members[0][0], 1.0)] if members[0][0].models is None else [])
+    for option in options:
+        if not option:
+            continue
+        estimate = _refit_estimate(data, problem, [c for c, _ in option], len(data.train))
+        if fallback is None or estimate <= end - time.monotonic() - 0.03 * budget:
+            if option is not members:
+                plan.decide(
+                    "ensemble",
+                    f"single model {option[0][0].family}#{option[0][0].id}",
+                    f"the blend would take about {estimate:.1f}s to fit on the training rows",
+                )
+            models = _fit_members(data, plan, problem, option, data.train, end)
+            chosen = _blend(data, plan, models, [w for _, w in option])
+            break
+    else:
+        assert fallback is not None
+        plan.decide(
+            "ensemble",
+            f"{fallback.family}#{fallback.id} as fitted on its first fold",
+            "no time to fit the chosen models on all training rows",
+        )
+        option = [(fallback, 1.0)]
+        chosen = _blend(data, plan, [fallback.models or []], [1.0])
+    if not reporter.cancelled():
+        publish(
+            "ensemble" if len(option) > 1 else f"{option[0][0].family}#{option[0][0].id}",
+            chosen,
+            _metric_value(plan.metric, max(c.utility for c, _ in option)),
+            force=True,
+        )
+    for candidate in search.candidates:  # nothing needs the fold models from here on
+        candidate.models = None
+    release_memory(collect=True)
+    return option, chosen, _holdout(data, plan, chosen, reporter)
+
+
+def _fit_members(
+    data: _Data,
+    plan: TrainingPlan,
+    problem: Problem,
+    members: list[tuple[Candidate, float]],
+    rows: np.ndarray,
+    end: float,
+) -> list[list[Any]]:
+    """Each member fitted once on ``rows`` of the labelled data, one per core."""
+    X = data.X.iloc[rows]
+    y = data.y[rows]
+    weight = data.weight[rows] if data.weight is not None else None
+
+    def fit(member: tuple[Candidate, float]) -> list[Any]:
+        candidate = member[0]
+        params = fam.refit_params(candidate.family, candidate.params, candidate.facts)
+        with threadpool_limits(limits=1):
+            model, _ = fit_pipeline(problem, candidate.family, params, X, y, weight, None, end)
+        release_memory()
+        return [model]
+
+    return parallel_map(fit, members)
 
 
 def _metric_value(metric: str, value_utility: float) -> float:
@@ -363,10 +444,13 @@ def _baseline(
     return None
 
 
-def _refit_estimate(data: _Data, problem: Problem, members: list[Candidate]) -> float:
-    """Seconds to refit these candidates on all rows, in parallel, from their fold times."""
+def _refit_estimate(
+    data: _Data, problem: Problem, members: list[Candidate], n_rows: int | None = None
+) -> float:
+    """Seconds to fit these candidates on ``n_rows`` rows (default: all), in parallel, from their
+    fold times (which include a prediction of the validation rows)."""
     fold_rows = float(np.mean([len(tr) for tr, _ in problem.splits]))
-    scale = len(data.y) / fold_rows * 1.3
+    scale = (n_rows or len(data.y)) / fold_rows * 1.3
     per_model = sorted((c.fold_seconds * scale for c in members), reverse=True)
     workers = n_workers()
     return max(per_model[0] if per_model else 0.0, sum(per_model) / workers)
@@ -383,25 +467,15 @@ def _refit(
     """Each member refitted once on every labelled row (train + holdout), if it fits in time."""
     estimate = _refit_estimate(data, problem, [c for c, _ in members])
     remaining = end - time.monotonic()
-    if estimate > remaining - 0.04 * plan.time.total_s:
+    if estimate > remaining - 0.04 * plan.time.total_s or len(data.test) == 0:
         plan.decide(
             "refit",
-            "keep the cross-validation models",
-            f"a refit on all rows would take about {estimate:.1f}s, {remaining:.1f}s remain",
+            "keep the models fitted on the training rows",
+            f"no rows were held out, or a refit on all rows would take about {estimate:.1f}s, {remaining:.1f}s remain",
         )
         return None
     reporter.event("Refitting the chosen models on all rows", progress=0.9)
-
-    def refit(member: tuple[Candidate, float]) -> list[Any]:
-        candidate = member[0]
-        params = fam.refit_params(candidate.family, candidate.params, candidate.facts)
-        with threadpool_limits(limits=1):
-            model, _ = fit_pipeline(
-                problem, candidate.family, params, data.X, data.y, data.weight, None, end
-            )
-        return [model]
-
-    refitted = parallel_map(refit, members)
+    refitted = _fit_members(data, plan, problem, members, np.arange(len(data.y)), end)
     if reporter.cancelled():
         return None
     plan.decide(
