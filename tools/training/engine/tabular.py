@@ -138,7 +138,6 @@ def _blend(data: _Data, plan: TrainingPlan, members: list[list[Any]], weights: l
 def fit_tabular(
     frame: pd.DataFrame, plan: TrainingPlan, reporter: Reporter, start: float
 ) -> AutoMLResult:
-    from tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
 
     budget = plan.time.total_s
     end = start + budget
@@ -246,9 +245,6 @@ def fit_tabular(
             model, value = baseline
             final = _blend(data, plan, [[model]], [1.0])
             return _result(
-                AutoMLResult,
-                LeaderboardEntry,
-                library_versions,
                 data,
                 plan,
                 final,
@@ -303,9 +299,6 @@ def fit_tabular(
     ]
     predict_cost = sum(c.predict_seconds(1) for c, _ in members) * len(data.test)
     return _result(
-        AutoMLResult,
-        LeaderboardEntry,
-        library_versions,
         data,
         plan,
         final,
@@ -508,9 +501,6 @@ def _holdout(
 
 
 def _result(
-    result_cls: Any,
-    entry_cls: Any,
-    versions: Any,
     data: _Data,
     plan: TrainingPlan,
     final: Any,
@@ -522,11 +512,14 @@ def _result(
     reporter: Reporter,
     end: float,
 ) -> AutoMLResult:
+    # Imported here: automl imports this module when it fits a tabular task.
+    from tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
+
     holdout, holdout_frame = holdout_parts
     weights = {c.id: w for c, w in members}
     leaderboard = sorted(candidates, key=lambda c: c.utility, reverse=True)
     entries = [
-        entry_cls(
+        LeaderboardEntry(
             name=f"{c.family}#{c.id}",
             family=c.family,
             params=c.params,
@@ -543,7 +536,7 @@ def _result(
         if reporter.cancelled() or time.monotonic() > end
         else _importance(final, data.X.iloc[data.test], data.y[data.test], plan, data, end)
     )
-    return result_cls(
+    return AutoMLResult(
         estimator=final,
         task=plan.task,
         metric=plan.metric,
@@ -562,7 +555,7 @@ def _result(
         holdout_frame=holdout_frame,
         dropped_columns=plan.dropped,
         seed=plan.seed,
-        library_versions=versions(),
+        library_versions=library_versions(),
         elapsed_s=round(time.monotonic() - start, 3),
         model_name="ensemble"
         if len(members) > 1
