@@ -139,8 +139,19 @@ def register(mcp: MCPServer[AppContext]) -> None:
             Field(description="Validation strategy; 'auto' chooses by data size and task."),
         ] = "auto",
         exclude_columns: Annotated[list[str] | None, Field(max_length=1000)] = None,
-        group_column: Annotated[str | None, Field(max_length=512)] = None,
-        time_column: Annotated[str | None, Field(max_length=512)] = None,
+        group_column: Annotated[
+            str | None,
+            Field(
+                max_length=512,
+                description="Rows sharing a value stay in one fold (group k-fold). For "
+                "task='forecast' it names the series id (e.g. store): one model learns every "
+                "series, and predict needs time_column and this column.",
+            ),
+        ] = None,
+        time_column: Annotated[
+            str | None,
+            Field(max_length=512, description="Date column: time-ordered folds; for forecasts."),
+        ] = None,
         horizon: Annotated[
             int | None, Field(ge=1, le=10_000, description="Forecast steps.")
         ] = None,
@@ -156,7 +167,9 @@ def register(mcp: MCPServer[AppContext]) -> None:
         (sending progress), then returns the job. If status is still 'running', poll
         job_status(job_id); model_id and score are filled once a model is saved (a quick
         baseline is usable by predict early, and later models replace it only when better).
-        Bad input (missing file, unknown column) is reported at once as an error."""
+        Bad input (missing file, unknown column) is reported at once as an error.
+        The same data, settings and seed give the same model when the result says
+        search_stopped='converged'."""
         app = app_context(ctx)
         request = TrainRequest(
             dataset=dataset,

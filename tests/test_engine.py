@@ -300,3 +300,21 @@ def test_an_xgboost_model_keeps_one_booster_and_saves_its_bytes() -> None:
     assert isinstance(state["booster_raw_"], bytes) and "_booster" not in state
     clone = copy.deepcopy(model)  # through __getstate__ and __setstate__
     np.testing.assert_allclose(clone.predict_proba(X), model.predict_proba(X))
+
+
+def test_same_data_settings_and_seed_give_the_same_model_and_scores() -> None:
+    """A search that converges (the best score stops improving) ends the same on every run."""
+    frame = mixed_classification(rows=300)
+    settings = {"target": "label", "time_budget_s": 25, "models": ["linear", "knn"], "seed": 3}
+
+    def run() -> tuple[object, ...]:
+        result = fit_automl(frame, request(**settings), NullReporter())
+        assert result.search_stopped == "converged", result.decisions[-5:]
+        assert any(d.decision == "stopped: converged" for d in result.decisions)
+        proba = result.estimator.predict_proba(frame[result.features])
+        board = [(e.name, e.params, e.cv_mean, e.weight) for e in result.leaderboard]
+        return board, result.cv_mean, result.holdout, proba
+
+    first, second = run(), run()
+    assert first[:3] == second[:3]
+    assert np.array_equal(first[3], second[3])

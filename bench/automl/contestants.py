@@ -54,11 +54,17 @@ def ours(run: Run) -> Predictions:
     result = fit_automl(run.split.train_frame, request, NullReporter())
     estimator = result.estimator
     X_test = run.split.X_test[list(result.features)]
+    notes = {
+        "model": result.model_name,
+        "candidates": len(result.leaderboard),
+        "stopped": result.search_stopped,
+        "members": {e.name: round(e.weight, 3) for e in result.leaderboard if e.weight > 0},
+    }
     if spec.task == "regression":
-        return Predictions(values=np.asarray(estimator.predict(X_test), dtype=float))
+        return Predictions(values=np.asarray(estimator.predict(X_test), dtype=float), notes=notes)
     labels = np.asarray(estimator.predict(X_test)).astype(str)
     proba = _proba_frame(estimator.predict_proba(X_test), list(result.classes))
-    return Predictions(labels=labels, proba=proba)
+    return Predictions(labels=labels, proba=proba, notes=notes)
 
 
 def flaml(run: Run) -> Predictions:

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             split.spec.task, split.y_test, predictions, split.spec.positive_class
         )
         record["status"] = "ok"
+        if predictions.notes:
+            record["notes"] = predictions.notes
     except Skipped as exc:
         record.update(status="skipped", message=str(exc))
     except Exception as exc:

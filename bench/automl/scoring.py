@@ -24,6 +24,7 @@ class Predictions:
     labels: np.ndarray | None = None
     proba: pd.DataFrame | None = None  # one column per class label (strings)
     values: np.ndarray | None = None
+    notes: dict | None = None  # what the contestant chose (e.g. our ensemble's members)
 
 
 def score(task: str, y_true: pd.Series, pred: Predictions, positive_class: str | None) -> dict:

@@ -96,9 +96,21 @@ class LoadedModel:
                 "(the target column may be left out).",
             )
         features = frame[self.meta.features]
-        out = pd.DataFrame({"prediction": self.estimator.predict(features)}, index=frame.index)
-        if self.meta.task in CLASSIFICATION and hasattr(self.estimator, "predict_proba"):
-            proba = self.estimator.predict_proba(features)
+        try:
+            predicted = self.estimator.predict(features)
+            proba = (
+                self.estimator.predict_proba(features)
+                if self.meta.task in CLASSIFICATION and hasattr(self.estimator, "predict_proba")
+                else None
+            )
+        except (ValueError, TypeError) as error:  # e.g. an unknown series id, unparseable dates
+            raise InvalidInput(
+                f"The model cannot predict these rows: {error}",
+                next_step="Predict on rows shaped like the training data (same columns, types "
+                "and, for forecasts, known series ids).",
+            ) from error
+        out = pd.DataFrame({"prediction": predicted}, index=frame.index)
+        if proba is not None:
             classes = self.meta.classes or [str(c) for c in self.estimator.classes_]
             for i, label in enumerate(classes):
                 out[f"proba_{label}"] = proba[:, i]

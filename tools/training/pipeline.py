@@ -48,6 +48,11 @@ class TrainOutcome(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     artifacts: dict[str, str] = Field(default_factory=dict)
     data_sha256: str | None = None
+    search_stopped: str | None = Field(
+        default=None,
+        description="Why the search ended; 'converged' means the same data, settings and seed "
+        "give the same model again, 'time' that the budget decided how many candidates ran.",
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -206,6 +211,9 @@ def write_report(
             "rows": loaded["rows"],
         },
         "seed": result.seed,
+        # Converged searches are reproducible; time-bound ones try as many candidates as fit.
+        "search_stopped": result.search_stopped,
+        "reproducible": result.search_stopped == "converged",
         "plan": result.plan.model_dump(mode="json"),
         "library_versions": {**result.library_versions, **meta.library_versions},
         "code_version": meta.library_versions.get("mltrainer-mcp"),
@@ -295,6 +303,7 @@ def run_train_job(ctx: JobContext) -> dict[str, Any]:
                 "decisions": summary["decisions"],
                 "warnings": [w["message"] for w in profiled["warnings"]],
                 "artifacts": artifacts,
+                "search_stopped": result.search_stopped or None,
             }
         ).model_dump(mode="json")
 

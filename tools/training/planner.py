@@ -194,9 +194,11 @@ def _validation(
     test_fraction = min(0.2, max(0.1, 2500 / max(n_rows, 1)))
     kind = request.validation
     if kind == "auto":
-        if request.group_column:
+        if task == "forecast":  # a group column there names the series, not a fold grouping
+            kind = "time_series"
+        elif request.group_column:
             kind = "group_kfold"
-        elif task == "forecast" or request.time_column:
+        elif request.time_column:
             kind = "time_series"
         elif n_rows < 800 and task != "clustering" and request.time_budget_s >= 30:
             kind = "repeated_kfold"
@@ -256,6 +258,13 @@ def _families(
         plan.decide("families", ", ".join(wanted), "the caller's models allow-list")
     else:
         plan.decide("families", ", ".join(wanted), "defaults for this task and data size")
+        if n_rows < families.SMALL_ROWS and task != "forecast" and "xgboost" not in wanted:
+            plan.decide(
+                "families",
+                "no xgboost",
+                f"{n_rows} rows: HistGradientBoosting covers boosting at this size with less "
+                "memory; name xgboost in models to include it",
+            )
     return [FamilyPlan(name=f, search_space=families.describe(f)) for f in wanted]
 
 

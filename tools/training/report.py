@@ -187,6 +187,43 @@ def forecast_png(
     return _png(figure)
 
 
+def forecast_panels_png(panels: Sequence[Mapping[str, Any]], n_series: int) -> bytes:
+    """History, forecast and actual values of a few series of a panel, one row each.
+
+    Each panel holds ``label``, ``history`` and ``forecast`` as (times, values) pairs, and
+    optionally ``actual`` (as long as the forecast).
+    """
+    import pandas as pd
+
+    if not panels:
+        raise InvalidInput("no series to draw")
+    figure = _figure(10.0, 1.0 + 2.6 * len(panels))
+    axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels, strict=True):
+        history_time, history = panel["history"]
+        forecast_time, forecast = panel["forecast"]
+        actual = panel.get("actual")
+        if len(history_time) != len(history) or len(forecast_time) != len(forecast):
+            raise InvalidInput("each time axis must be as long as its values")
+        ax.plot(pd.to_datetime(pd.Series(history_time)), list(history), label="history")
+        future = pd.to_datetime(pd.Series(forecast_time))
+        ax.plot(future, list(forecast), label="forecast", linestyle="--")
+        if actual is not None:
+            if len(actual) != len(forecast):
+                raise InvalidInput("actual must be as long as the forecast")
+            ax.plot(future, list(actual), label="actual", alpha=0.7)
+        ax.set_title(str(panel["label"]), fontsize=9)
+        ax.legend(loc="best", fontsize=7)
+    shown = len(panels)
+    figure.suptitle(
+        f"History and forecast: the {shown} series with the most points, of {n_series}"
+        if n_series > shown
+        else f"History and forecast of {n_series} series"
+    )
+    figure.autofmt_xdate()
+    return _png(figure)
+
+
 def cluster_sizes_png(labels: Vector) -> bytes:
     """How many rows each cluster holds."""
     import pandas as pd
@@ -227,11 +264,14 @@ def plots(
     feature_importance: Sequence[tuple[str, float]] | None = None,
     history: tuple[Vector, Vector] | None = None,
     forecast: tuple[Vector, Vector] | None = None,
+    series_panels: Sequence[Mapping[str, Any]] | None = None,
+    n_series: int | None = None,
 ) -> dict[str, bytes]:
     """The plots that fit ``task``, as ``{file name: PNG bytes}``; what lacks its inputs is left out.
 
     ``history`` and ``forecast`` are (times, values) pairs for ``task="forecast"``; there ``y_true``,
-    if given, holds the actual values over the forecast's times.
+    if given, holds the actual values over the forecast's times. A forecast of several series
+    passes ``series_panels`` instead (see :func:`forecast_panels_png`) and ``n_series``.
     """
     images: dict[str, bytes] = {}
     if task in ("binary", "multiclass", "text_classification"):
@@ -243,7 +283,11 @@ def plots(
         if y_true is not None and y_pred is not None:
             images["residuals.png"] = residuals_png(y_true, y_pred)
     elif task == "forecast":
-        if history is not None and forecast is not None:
+        if series_panels:
+            images["forecast.png"] = forecast_panels_png(
+                series_panels, n_series or len(series_panels)
+            )
+        elif history is not None and forecast is not None:
             images["forecast.png"] = forecast_png(*history, *forecast, actual=y_true)
     elif task == "clustering":
         if y_pred is not None:
@@ -260,7 +304,8 @@ def plots_for_result(result: Any) -> dict[str, bytes]:
 
     Uses ``task``, ``classes``, ``positive_class``, ``feature_importance`` and the
     ``holdout_frame`` dict: ``y_test``, ``y_pred``, ``proba``; for forecasts ``history`` and
-    ``forecast`` as (times, values) pairs; for clustering ``labels`` (or ``y_pred``).
+    ``forecast`` as (times, values) pairs (or ``series_panels`` and ``n_series`` for several
+    series); for clustering ``labels`` (or ``y_pred``).
     """
     frame: Mapping[str, Any] = getattr(result, "holdout_frame", None) or {}
     task = str(result.task)
@@ -274,6 +319,8 @@ def plots_for_result(result: Any) -> dict[str, bytes]:
         feature_importance=list(getattr(result, "feature_importance", None) or []),
         history=frame.get("history"),
         forecast=frame.get("forecast"),
+        series_panels=frame.get("series_panels"),
+        n_series=frame.get("n_series"),
     )
 
 

@@ -41,11 +41,13 @@ def fit_clustering(
     leaderboard: list[Any] = []
     best: tuple[float, int] | None = None
     max_k = max(2, min(10, len(X) - 1))
+    stopped = "converged"  # every k tried: the same data and seed give the same clusters
     for k in range(2, max_k + 1):
         if reporter.cancelled() or (
             best is not None and time.monotonic() > end - 0.2 * (plan.time.total_s)
         ):
             plan.decide("clustering", f"stopped at k={k - 1}", "the time budget or a cancel")
+            stopped = "cancelled" if reporter.cancelled() else "time"
             break
         began = time.monotonic()
         model = KMeans(n_clusters=k, n_init=4, random_state=plan.seed).fit(Xt)
@@ -115,5 +117,6 @@ def fit_clustering(
         seed=plan.seed,
         library_versions=library_versions(),
         elapsed_s=round(time.monotonic() - start, 3),
+        search_stopped=stopped,
         model_name=f"kmeans_k{k}",
     )

@@ -51,9 +51,16 @@ def default_families(task: str, n_rows: int, kinds: list[str]) -> list[str]:
     if task == "text_classification" or (kinds and all(k == "text" for k in kinds)):
         return ["linear", "xgboost", "hist_gradient_boosting"]
     names = ["hist_gradient_boosting", "xgboost", "linear", "extra_trees", "random_forest"]
+    if n_rows < SMALL_ROWS:
+        names.remove("xgboost")
     if n_rows <= 20000 and "text" not in kinds:
         names.append("knn")
     return names
+
+
+# Below this many rows, HistGradientBoosting covers boosting: XGBoost costs ~40 MB more memory
+# (its library and per-booster state) and has not been chosen on such data in the benchmark.
+SMALL_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -210,7 +217,16 @@ def style(name: str) -> str:
     return "linear" if name in ("linear", "knn") else "tree"
 
 
+XGB_FIT_BYTES = 12 * 2**20  # memory one XGBoost fit may hold in trees while training
 FOREST_BYTES = 6 * 2**20  # memory one fitted forest may take, whatever the rows
+
+
+def xgb_rounds(depth: int, per_round: int) -> int:
+    """Boosting rounds that keep one fit's trees within XGB_FIT_BYTES (two fits run side by
+    side). While training, XGBoost holds ~5 KB per tree plus ~120 bytes per possible node (a
+    third of that once the model is reloaded); early stopping decides within the cap."""
+    per_tree = 5_000 + 120 * 2**depth
+    return int(max(50, min(1000, XGB_FIT_BYTES / (max(1, per_round) * per_tree))))
 
 
 def _n_trees(ctx: FitContext) -> int:
@@ -229,10 +245,9 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
     if name == "xgboost":
         from tools.training.engine.custom import XGBClassifierModel, XGBRegressorModel
 
-        # Each boosted tree held in memory while training costs ~7 KB: at most ~2000 trees in
-        # all (one per class per round), so a fit stays within ~15 MB; early stopping decides.
         per_round = ctx.n_classes if ctx.task == "multiclass" else 1
-        params = {"n_estimators": max(100, min(1000, 2000 // max(1, per_round))), **params}
+        depth = int(params.get("max_depth", 6))
+        params = {"n_estimators": xgb_rounds(depth, per_round), **params}
 
         if ctx.task == "binary":
             return XGBClassifierModel(

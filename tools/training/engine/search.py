@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Families whose fitted models grow with the rows (forests): fold models never kept.
 BIG_MODELS = ("random_forest", "extra_trees")
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall")
+PATIENCE = 25  # trials without a better best score before the search stops
+IMPROVEMENT = 1e-4  # what counts as a better best score
 
 
 @dataclass
@@ -288,6 +290,7 @@ class Search:
         on_event: Callable[[str], None],
         cancelled: Callable[[], bool],
         keep_top: int = 1,
+        patience: int = PATIENCE,
     ) -> None:
         import optuna
 
@@ -299,6 +302,7 @@ class Search:
         self.on_event = on_event
         self.cancelled = cancelled
         self.keep_top = keep_top
+        self.patience = patience
         self.candidates: list[Candidate] = []
         self.failures: dict[str, list[str]] = {}
         self.dropped: dict[str, str] = {}
@@ -409,22 +413,42 @@ class Search:
         weights /= weights.sum()
         return str(self.rng.choice(ranked, p=weights))
 
-    def run(self, deadline: Callable[[], float]) -> None:
-        """Trials until the deadline: untried families first (in plan order), then the best.
+    def converged(self) -> bool:
+        """Every family has had its portfolio and the best score has not moved for ``patience``
+        trials. Decided by scores alone, so a search that ends this way ends the same on every run
+        with the same seed (one the clock ends depends on the machine's speed)."""
+        tried = len(self.candidates) + sum(len(f) for f in self.failures.values())
+        portfolios = sum(len(fam.portfolio(f, self.problem.ctx)) for f in self._alive())
+        if tried < portfolios + self.patience:
+            return False
+        best, since = -np.inf, 0
+        for candidate in self.candidates:
+            if candidate.utility > best + IMPROVEMENT:
+                best, since = candidate.utility, 0
+            else:
+                since += 1
+        return since >= self.patience
+
+    def run(self, deadline: Callable[[], float]) -> str:
+        """Trials until the deadline or convergence: untried families first (in plan order), then
+        the best. Returns why it stopped: "converged", "time", "cancelled" or "no family left".
 
         ``deadline`` is re-read after every trial: it moves as the cost of the final refit of
         the best models becomes known.
         """
         while not self.cancelled():
+            if self.converged():
+                return "converged"
             remaining = deadline() - time.monotonic()
             if remaining <= 0:
-                break
+                return "time"
             family = self._pick(remaining)
             if family is None:
-                break
+                return "time"
             self._trial(family, deadline())
             if not self._alive():
-                break
+                return "no family left"
+        return "cancelled"
 
 
 def _tell(study: Any, trial: Any, value: float | None) -> None:

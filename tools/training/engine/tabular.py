@@ -38,6 +38,14 @@ if TYPE_CHECKING:
 SEARCH_SHARE = 0.85  # of the budget; the rest is ensemble, holdout, refit, importance
 PUBLISH_EVERY_S = 3.0
 POOL_SIZE = 12  # candidates the ensemble may choose from
+STOP_REASONS = {
+    "converged": "the best score stopped improving; the same data, settings and seed give the "
+    "same candidates and model on any machine",
+    "time": "the time budget ran out; how many candidates fit in it depends on the machine's "
+    "speed, so another run may try more or fewer",
+    "no family left": "every model family failed or was dropped",
+    "cancelled": "the job was cancelled",
+}
 
 
 class _Data:
@@ -235,8 +243,10 @@ def fit_tabular(
             "an earlier attempt of this job finished its search",
         )
         search.replay(configs, end - 0.1 * budget)
+        stopped = "replayed"
     else:
-        search.run(search_deadline)
+        stopped = search.run(search_deadline)
+        plan.decide("search", f"stopped: {stopped}", STOP_REASONS[stopped])
     for family, reason in search.dropped.items():
         plan.decide("search", f"drop {family}", reason)
     if not search.candidates:
@@ -255,6 +265,7 @@ def fit_tabular(
                 start,
                 reporter,
                 end,
+                stopped,
             )
         raise InvalidInput(
             "No model could be trained in the time budget.",
@@ -310,6 +321,7 @@ def fit_tabular(
         reporter,
         # importance may use a little of the 10% the budget promise allows beyond the budget
         end + 0.04 * budget - predict_cost * min(1.0, 200 / max(1, len(data.test))),
+        stopped,
     )
 
 
@@ -511,6 +523,7 @@ def _result(
     start: float,
     reporter: Reporter,
     end: float,
+    stopped: str,
 ) -> AutoMLResult:
     # Imported here: automl imports this module when it fits a tabular task.
     from tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
@@ -557,6 +570,7 @@ def _result(
         seed=plan.seed,
         library_versions=library_versions(),
         elapsed_s=round(time.monotonic() - start, 3),
+        search_stopped=stopped,
         model_name="ensemble"
         if len(members) > 1
         else (f"{members[0][0].family}" if members else "baseline"),
