@@ -268,8 +268,10 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
         cls = (
             HistGradientBoostingClassifier if ctx.classification else HistGradientBoostingRegressor
         )
+        per_round = ctx.n_classes if ctx.task == "multiclass" else 1
         settings: dict[str, Any] = {
-            "max_iter": 1000,
+            # one tree per class per iteration: at most ~3000 trees, early stopping decides
+            "max_iter": max(100, min(1000, 3000 // per_round)),
             "early_stopping": True,
             "validation_fraction": 0.1 if ctx.n_rows >= 1000 else 0.15,
             "n_iter_no_change": 20,
@@ -329,13 +331,40 @@ def fit_model(
         return {"n_estimators": model.best_iteration_}
     if name in ("random_forest", "extra_trees"):
         return _fit_forest(model, X, y, weight, deadline)
+    if name == "hist_gradient_boosting":
+        return _fit_hist_gradient_boosting(model, X, y, weight, deadline)
     if name == "knn" or weight is None:
         model.fit(X, y)
     else:
         model.fit(X, y, sample_weight=weight)
-    if name == "hist_gradient_boosting":
-        return {"n_iter": int(model.n_iter_)}
     return {}
+
+
+def _fit_hist_gradient_boosting(
+    model: Any, X: Any, y: np.ndarray, weight: np.ndarray | None, deadline: float | None
+) -> dict[str, Any]:
+    """Boost in chunks of about a second (warm start: the same model as one fit), stopping at
+    early stopping, ``max_iter`` or the deadline, whichever comes first."""
+    target = int(model.max_iter)
+    step = min(target, 10)
+    model.set_params(max_iter=step, warm_start=True)
+    while True:
+        began = time.monotonic()
+        before = int(getattr(model, "n_iter_", 0))
+        model.fit(X, y, sample_weight=weight)
+        done = int(model.n_iter_)
+        if done < model.max_iter or done >= target:  # stopped early, or all iterations run
+            break
+        now = time.monotonic()
+        if deadline is not None and now > deadline:
+            break
+        per_iteration = (now - began) / max(1, done - before)
+        step = int(np.clip(1.0 / max(per_iteration, 1e-6), 10, 200))
+        if deadline is not None:
+            step = max(1, min(step, int((deadline - now) / max(per_iteration, 1e-6))))
+        model.set_params(max_iter=min(target, done + step))
+    model.set_params(warm_start=False, max_iter=target)
+    return {"n_iter": int(model.n_iter_)}
 
 
 def _fit_forest(
