@@ -47,6 +47,11 @@ def canonical_name(name: str) -> str | None:
     return key if key in FAMILIES else None
 
 
+# Below this many rows, HistGradientBoosting covers boosting: XGBoost costs ~40 MB more memory
+# (its library and per-booster state) and has not been chosen on such data in the benchmark.
+SMALL_ROWS = 1000
+
+
 def default_families(task: str, n_rows: int, kinds: list[str]) -> list[str]:
     if task == "text_classification" or (kinds and all(k == "text" for k in kinds)):
         return ["linear", "xgboost", "hist_gradient_boosting"]
@@ -56,11 +61,6 @@ def default_families(task: str, n_rows: int, kinds: list[str]) -> list[str]:
     if n_rows <= 20000 and "text" not in kinds:
         names.append("knn")
     return names
-
-
-# Below this many rows, HistGradientBoosting covers boosting: XGBoost costs ~40 MB more memory
-# (its library and per-booster state) and has not been chosen on such data in the benchmark.
-SMALL_ROWS = 1000
 
 
 @dataclass(frozen=True)
