@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.manager import SandboxManager
-from state.settings import Settings
-from state.store import Store
+from mltrainer.sandbox.manager import SandboxManager
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sandbox import mplcache, seccomp
-from sandbox.limits import Limits
-from sandbox.models import BackendName
+from mltrainer.sandbox import mplcache, seccomp
+from mltrainer.sandbox.limits import Limits
+from mltrainer.sandbox.models import BackendName
 
 RUNNER = Path(__file__).with_name("runner.py")
 RUNNER_INSIDE = "/opt/mltrainer/runner.py"

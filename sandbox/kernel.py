@@ -19,10 +19,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sandbox.backends import Backend, Launch, LaunchSpec
-from sandbox.limits import Cgroup, Limits, apply_rlimits, join_cgroup, wrapper_argv
-from state.masking import Masker
-from tools.errors import SandboxUnavailable
+from mltrainer.sandbox.backends import Backend, Launch, LaunchSpec
+from mltrainer.sandbox.limits import Cgroup, Limits, apply_rlimits, join_cgroup, wrapper_argv
+from mltrainer.state.errors import SandboxUnavailable
+from mltrainer.state.masking import Masker
 
 MAX_MARKER_LINE = 1 << 20
 

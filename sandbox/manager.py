@@ -22,8 +22,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import mplcache
-from sandbox.backends import (
+from mltrainer.sandbox import mplcache
+from mltrainer.sandbox.backends import (
     Backend,
     BwrapBackend,
     DockerBackend,
@@ -31,15 +31,15 @@ from sandbox.backends import (
     ProcessBackend,
     find_bwrap,
 )
-from sandbox.kernel import CallOutcome, Kernel, new_nonce
-from sandbox.limits import Limits, sweep_stale_cgroups
-from sandbox.models import ImageInfo, RunResult, SandboxInfo, SessionClosed, SessionInfo
-from sandbox.paths import changed, read_inside, snapshot, validate_files
-from state.masking import Masker
-from state.models import EventLevel
-from state.settings import Settings
-from state.store import Store
-from tools.errors import InvalidInput, NotFound, PermissionDenied, SandboxUnavailable
+from mltrainer.sandbox.kernel import CallOutcome, Kernel, new_nonce
+from mltrainer.sandbox.limits import Limits, sweep_stale_cgroups
+from mltrainer.sandbox.models import ImageInfo, RunResult, SandboxInfo, SessionClosed, SessionInfo
+from mltrainer.sandbox.paths import changed, read_inside, snapshot, validate_files
+from mltrainer.state.errors import InvalidInput, NotFound, PermissionDenied, SandboxUnavailable
+from mltrainer.state.masking import Masker
+from mltrainer.state.models import EventLevel
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KEEP_RUNS = 100

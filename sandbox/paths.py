@@ -6,8 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-from state.settings import Settings
-from tools.errors import InvalidInput, NotFound, PermissionDenied
+from mltrainer.state.errors import InvalidInput, NotFound, PermissionDenied
+from mltrainer.state.settings import Settings
 
 INTERNAL_DIR = ".mltrainer"
 MAX_SCAN_ENTRIES = 20_000

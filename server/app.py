@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
-from server.masking import mask_logs, mask_results
-from state.masking import Masker
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
-from tools.jobs.manager import JobManager
-from tools.secret_entry import SecretEntryServer
+from mltrainer.server.masking import mask_logs, mask_results
+from mltrainer.state.masking import Masker
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.jobs.manager import JobManager
+from mltrainer.tools.secret_entry import SecretEntryServer
 
 if TYPE_CHECKING:
-    from sandbox.manager import SandboxManager
+    from mltrainer.sandbox.manager import SandboxManager
 
 log = logging.getLogger("mltrainer")
 
@@ -108,7 +108,7 @@ def create_server(settings: Settings | None = None) -> MCPServer[AppContext]:
         lifespan=lifespan,
         middleware=[mask_results],
     )
-    from server import data, jobs, profiling, sandbox, secrets
+    from mltrainer.server import data, jobs, profiling, sandbox, secrets
 
     for domain in (jobs, data, profiling, sandbox, secrets):
         domain.register(mcp)

@@ -14,7 +14,7 @@ import sys
 
 def stdio_main() -> None:
     """Serve MCP over stdio. Nothing but protocol messages may reach stdout."""
-    from server.app import create_server
+    from mltrainer.server.app import create_server
 
     create_server().run("stdio")
 
@@ -40,14 +40,14 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from server.http import run_http
+    from mltrainer.server.http import run_http
 
     run_http(args.host, args.port, token)
     return 0
 
 
 def demo(args: argparse.Namespace) -> int:
-    from server.demo import run_demo
+    from mltrainer.server.demo import run_demo
 
     return run_demo(time_budget_s=args.time_budget)
 
@@ -55,9 +55,9 @@ def demo(args: argparse.Namespace) -> int:
 def secrets_cmd(args: argparse.Namespace) -> int:
     import getpass
 
-    from state.secrets import SecretVault
-    from state.settings import Settings
-    from tools.errors import MLTrainerError
+    from mltrainer.state.errors import MLTrainerError
+    from mltrainer.state.secrets import SecretVault
+    from mltrainer.state.settings import Settings
 
     settings = Settings()
     vault = SecretVault(settings.secrets_path)

@@ -10,9 +10,9 @@ from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from server.app import AppContext, AppCtx, app_context
-from server.errors import tool_errors
-from tools.datasets.models import DownloadResult, SearchResults
+from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.errors import tool_errors
+from mltrainer.tools.datasets.models import DownloadResult, SearchResults
 
 SecretRef = Annotated[
     str | None,
@@ -48,7 +48,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
         source='all', a source that fails becomes a line in `notes` instead of an error.
         """
         app = app_context(ctx)
-        from tools.datasets.search import search
+        from mltrainer.tools.datasets.search import search
 
         return await anyio.to_thread.run_sync(
             lambda: search(
@@ -106,7 +106,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
         train_model), local_dir, files [{path, bytes, sha256}], checksum.
         """
         app = app_context(ctx)
-        from tools.datasets.fetch import fetch
+        from mltrainer.tools.datasets.fetch import fetch
 
         def progress(done: float, total: float | None, message: str) -> None:
             anyio.from_thread.run(ctx.report_progress, done, total, message)
@@ -128,7 +128,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
     @tool_errors
     def dataset_resource(dataset_id: str, ctx: AppCtx) -> str:
         """A downloaded dataset: its reference, local directory and files, as JSON."""
-        from tools.datasets import cache
+        from mltrainer.tools.datasets import cache
 
         record = app_context(ctx).store.get_dataset(dataset_id)
         return cache.to_result(record, cached=True).model_dump_json(indent=2)

@@ -42,7 +42,7 @@ def structured(result: Any, tool: str) -> dict[str, Any]:
 async def _run(time_budget_s: int) -> int:
     from mcp import Client, StdioServerParameters
 
-    from state.settings import Settings
+    from mltrainer.state.settings import Settings
 
     settings = Settings()
     train_path, new_path = write_demo_data(settings.home / "demo")
@@ -50,7 +50,7 @@ async def _run(time_budget_s: int) -> int:
     console.print(f"Dataset: {train_path} (scikit-learn's breast cancer, {time_budget_s}s budget)")
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "server.cli", "serve"],
+        args=["-P", "-m", "mltrainer.server.cli", "serve"],
         env={"MLTRAINER_HOME": str(settings.home), "PYTHONUNBUFFERED": "1"},
         cwd=os.getcwd(),
     )

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from tools.errors import MLTrainerError
+from mltrainer.state.errors import MLTrainerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

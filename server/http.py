@@ -35,7 +35,7 @@ class BearerAuth:
 
 
 def build_http_app(host: str, token: str | None) -> ASGIApp:
-    from server.app import create_server
+    from mltrainer.server.app import create_server
 
     app: ASGIApp = create_server().streamable_http_app(host=host)
     return BearerAuth(app, token) if token else app

@@ -14,14 +14,14 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from server.app import AppContext, AppCtx, app_context
-from server.errors import tool_errors
-from state.models import TERMINAL, JobStatus
-from tools.jobs.views import JobView
-from tools.training.predict import PredictResult
-from tools.training.predict import predict as run_predict
-from tools.training.prepare import prepare_train_request
-from tools.training.request import TrainRequest
+from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.errors import tool_errors
+from mltrainer.state.models import TERMINAL, JobStatus
+from mltrainer.tools.jobs.views import JobView
+from mltrainer.tools.training.predict import PredictResult
+from mltrainer.tools.training.predict import predict as run_predict
+from mltrainer.tools.training.prepare import prepare_train_request
+from mltrainer.tools.training.request import TrainRequest
 
 POLL_S = 0.25
 DatasetArg = Annotated[
@@ -305,7 +305,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
     @tool_errors
     def model_card(model_id: str, ctx: AppCtx) -> str:
         """The model card (Hugging Face format) of a trained model."""
-        from tools.training.card import card_for
+        from mltrainer.tools.training.card import card_for
 
         app = app_context(ctx)
         return card_for(app.store.get_model(model_id))

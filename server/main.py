@@ -1,5 +1,5 @@
 """A module-level server object, for tools that import one: ``mcp dev server/main.py``."""
 
-from server.app import create_server
+from mltrainer.server.app import create_server
 
 mcp = create_server()

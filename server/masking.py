@@ -9,7 +9,7 @@ from mcp.server.context import CallNext, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
-from state.masking import Masker
+from mltrainer.state.masking import Masker
 
 MASKED_METHODS = frozenset({"tools/call", "resources/read", "prompts/get"})
 

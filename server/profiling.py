@@ -11,9 +11,9 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
-from server.app import AppContext, AppCtx, app_context
-from server.errors import tool_errors
-from tools.profiling.models import DatasetProfile
+from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.errors import tool_errors
+from mltrainer.tools.profiling.models import DatasetProfile
 
 
 def register(mcp: MCPServer[AppContext]) -> None:
@@ -59,8 +59,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
         uniform sample. Plots come back as images; the full profile is stored as an artifact.
         """
         app = app_context(ctx)
-        from tools.profiling.service import profile_dataset as run
-        from tools.profiling.service import shortened
+        from mltrainer.tools.profiling.service import profile_dataset as run
+        from mltrainer.tools.profiling.service import shortened
 
         result = await anyio.to_thread.run_sync(
             lambda: run(
@@ -85,6 +85,6 @@ def register(mcp: MCPServer[AppContext]) -> None:
     @tool_errors
     def profile_resource(profile_id: str, ctx: AppCtx) -> str:
         """A stored dataset profile (the profile_id returned by profile_dataset), in full."""
-        from tools.profiling.service import stored_profile
+        from mltrainer.tools.profiling.service import stored_profile
 
         return stored_profile(app_context(ctx).settings, profile_id)

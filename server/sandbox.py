@@ -11,10 +11,10 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
-from sandbox.manager import SandboxManager, create_manager
-from sandbox.models import RunResult, SandboxInfo, SessionClosed
-from server.app import AppContext, AppCtx, app_context
-from server.errors import tool_errors
+from mltrainer.sandbox.manager import SandboxManager, create_manager
+from mltrainer.sandbox.models import RunResult, SandboxInfo, SessionClosed
+from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.errors import tool_errors
 
 _create_lock = threading.Lock()
 

@@ -10,10 +10,10 @@ from mcp.types import ToolAnnotations
 from mcp_types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
 from pydantic import BaseModel, Field
 
-from server.app import AppContext, AppCtx, app_context
-from server.errors import tool_errors
-from state.secrets import SecretInfo
-from tools.secret_entry import Pending
+from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.errors import tool_errors
+from mltrainer.state.secrets import SecretInfo
+from mltrainer.tools.secret_entry import Pending
 
 ENTRY_WAIT_S = 300
 ENTRY_KEY = "secret_entry"

@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from state.masking import Masker
-from tools.errors import SecretError
+from mltrainer.state.errors import SecretError
+from mltrainer.state.masking import Masker
 
 PREFIX = "secret://"
 NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")

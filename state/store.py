@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from state.db import connect
-from state.masking import Masker
-from state.models import (
+from mltrainer.state.db import connect
+from mltrainer.state.errors import NotFound
+from mltrainer.state.masking import Masker
+from mltrainer.state.models import (
     TERMINAL,
     ArtifactRecord,
     DatasetRecord,
@@ -29,7 +30,6 @@ from state.models import (
     StageRecord,
     utcnow,
 )
-from tools.errors import NotFound
 
 RowT = TypeVar("RowT", bound=BaseModel)
 JSON_FIELDS = {"request", "result", "features", "classes", "summary", "files", "meta"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,16 @@ def http_server(home: Path, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **server_env(home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port)],
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "mltrainer.server.cli",
+            "serve",
+            "--http",
+            "--port",
+            str(port),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -101,14 +110,14 @@ async def connect(
     """An MCP client connected to a fresh server over ``transport``."""
     from mcp import Client, StdioServerParameters
 
-    from server.app import create_server
+    from mltrainer.server.app import create_server
 
     if transport == "memory":
         target: Any = create_server(settings)
     elif transport == "stdio":
         target = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "server.cli", "serve"],
+            args=["-P", "-m", "mltrainer.server.cli", "serve"],
             env=server_env(settings.home),
             cwd=str(Path.cwd()),
         )

@@ -11,9 +11,9 @@ from fakes.data import IRIS_CSV, TEST_CSV, TRAIN_CSV, DataContext
 from fakes.hf import FakeHub, FakeRepo
 from fakes.kaggle import KEY, USERNAME, FakeDataset, FakeKaggle
 
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def ds(ds_settings: Settings) -> Iterator[DataContext]:
 def no_retry_wait() -> Iterator[None]:
     import stamina
 
-    from tools.datasets.kaggle_source import RETRY_ATTEMPTS
+    from mltrainer.tools.datasets.kaggle_source import RETRY_ATTEMPTS
 
     with stamina.set_testing(True, attempts=RETRY_ATTEMPTS):
         yield

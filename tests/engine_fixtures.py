@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.training.reporting import NullReporter
+from mltrainer.tools.training.reporting import NullReporter
 
 
 def mixed_classification(rows: int = 400, seed: int = 0, classes: int = 2) -> pd.DataFrame:

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from mcp.server import MCPServer
 
-from sandbox import mplcache
-from sandbox.limits import Cgroup, Limits
-from sandbox.manager import SandboxManager, choose_backend
-from server.app import AppContext, build_context
-from state.masking import Masker
-from state.settings import Settings
-from state.store import Store
+from mltrainer.sandbox import mplcache
+from mltrainer.sandbox.limits import Cgroup, Limits
+from mltrainer.sandbox.manager import SandboxManager, choose_backend
+from mltrainer.server.app import AppContext, build_context
+from mltrainer.state.masking import Masker
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
 
 CANARY_NAME = "SANDBOX_CANARY"
 CANARY = "sk-canary-7f3a9c2e41d8b6"
@@ -130,7 +130,7 @@ def wait_gone(text: str, seconds: float = 5.0) -> list[int]:
 
 def sandbox_server(home: Path, backend: str = "bwrap") -> MCPServer[AppContext]:
     """A minimal MCP server with only the sandbox tools."""
-    from server import sandbox as sandbox_module
+    from mltrainer.server import sandbox as sandbox_module
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import connect, error_text, payload
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import connect, free_port, payload, server_env
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 
 def run_cli(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
+        [sys.executable, "-P", "-m", "mltrainer.server.cli", *args],
         env={**os.environ, **server_env(home)},
         capture_output=True,
         text=True,
@@ -55,7 +55,7 @@ async def test_bearer_token_is_required_when_set(settings: Settings, tmp_path: P
         [
             sys.executable,
             "-m",
-            "server.cli",
+            "mltrainer.server.cli",
             "serve",
             "--http",
             "--port",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fakes.data import raw_zip
 
-from tools.datasets.extract import extract, is_archive
-from tools.errors import DatasetError
+from mltrainer.state.errors import DatasetError
+from mltrainer.tools.datasets.extract import extract, is_archive
 
 BIG = 10**9
 

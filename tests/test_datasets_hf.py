@@ -8,8 +8,14 @@ import pytest
 from fakes.data import IRIS_CSV, TRAIN_CSV, DataContext
 from fakes.hf import TOKEN, FakeHub, FakeRepo
 
-from tools.datasets import fetch, search
-from tools.errors import DatasetError, InvalidInput, NotFound, RemoteServiceError, SecretError
+from mltrainer.state.errors import (
+    DatasetError,
+    InvalidInput,
+    NotFound,
+    RemoteServiceError,
+    SecretError,
+)
+from mltrainer.tools.datasets import fetch, search
 
 pytest_plugins = ["datasets_fixtures"]
 

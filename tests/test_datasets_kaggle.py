@@ -9,8 +9,8 @@ import pytest
 from fakes.data import IRIS_CSV, TRAIN_CSV, DataContext, raw_zip
 from fakes.kaggle import FakeDataset, FakeKaggle
 
-from tools.datasets import fetch, search
-from tools.errors import DatasetError, NotFound, RemoteServiceError, SecretError
+from mltrainer.state.errors import DatasetError, NotFound, RemoteServiceError, SecretError
+from mltrainer.tools.datasets import fetch, search
 
 pytest_plugins = ["datasets_fixtures"]
 
@@ -165,7 +165,7 @@ def test_fake_zip_helper_roundtrip(tmp_path: Path) -> None:
 def test_a_stalled_kaggle_times_out_with_a_clear_error(
     ds: DataContext, kaggle_creds: None, fake_kaggle: FakeKaggle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tools.datasets import kaggle_source
+    from mltrainer.tools.datasets import kaggle_source
 
     monkeypatch.setattr(kaggle_source, "REQUEST_TIMEOUT", (1.0, 0.3))
     fake_kaggle.stall_s = 1.0

@@ -10,8 +10,8 @@ import pytest
 from fakes.base import FakeServer, Request, Response
 from fakes.data import TEST_CSV, TRAIN_CSV, DataContext, raw_zip
 
-from tools.datasets import fetch, parse_ref, resolve_table
-from tools.errors import DatasetError, InvalidInput, NotFound, PermissionDenied
+from mltrainer.state.errors import DatasetError, InvalidInput, NotFound, PermissionDenied
+from mltrainer.tools.datasets import fetch, parse_ref, resolve_table
 
 pytest_plugins = ["datasets_fixtures"]
 

@@ -11,7 +11,7 @@ from conftest import connect, error_text, payload
 from fakes.data import IRIS_CSV
 from fakes.kaggle import FakeKaggle
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 pytest_plugins = ["datasets_fixtures"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import REPO, connect
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 
 @pytest.mark.anyio

@@ -10,6 +10,11 @@ import pandas as pd
 import pytest
 import skops.io
 
+from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.training.automl import fit_automl
+from mltrainer.tools.training.engine.custom import trusted_types
+from mltrainer.tools.training.reporting import NullReporter
+from mltrainer.tools.training.request import TrainRequest
 from tests.engine_fixtures import (
     RecordingReporter,
     mixed_classification,
@@ -17,11 +22,6 @@ from tests.engine_fixtures import (
     series_frame,
     text_frame,
 )
-from tools.errors import InvalidInput
-from tools.training.automl import fit_automl
-from tools.training.engine.custom import trusted_types
-from tools.training.reporting import NullReporter
-from tools.training.request import TrainRequest
 
 
 def request(**fields: object) -> TrainRequest:
@@ -187,7 +187,8 @@ def test_models_survive_a_skops_round_trip(tmp_path: Path) -> None:
 
     untrusted = skops.io.get_untrusted_types(file=path)
     assert all(
-        t.startswith(("tools.training.engine.custom.", "sklearn.", "numpy.")) for t in untrusted
+        t.startswith(("mltrainer.tools.training.engine.custom.", "sklearn.", "numpy."))
+        for t in untrusted
     )
     loaded = skops.io.load(path, trusted=trusted_types(path))
     X = frame[result.features].head(30)
@@ -252,7 +253,7 @@ def test_numeric_class_labels_keep_one_order_everywhere() -> None:
 def test_a_forest_stays_within_its_memory_bound_however_many_rows() -> None:
     from sklearn.datasets import make_classification
 
-    from tools.training.engine import families as fam
+    from mltrainer.tools.training.engine import families as fam
 
     X, y = make_classification(n_samples=6000, n_features=10, n_classes=3, n_informative=6)
     for name in ("random_forest", "extra_trees"):
@@ -264,9 +265,9 @@ def test_a_forest_stays_within_its_memory_bound_however_many_rows() -> None:
 
 
 def test_search_keeps_at_most_one_fitted_model_and_every_out_of_fold_prediction() -> None:
-    from tools.training.engine.search import Search
-    from tools.training.engine.tabular import _Data, _problem
-    from tools.training.planner import build_plan
+    from mltrainer.tools.training.engine.search import Search
+    from mltrainer.tools.training.engine.tabular import _Data, _problem
+    from mltrainer.tools.training.planner import build_plan
 
     frame = mixed_classification(rows=400)
     plan = build_plan(frame, request(target="label", models=["linear", "xgboost"]), [])
@@ -288,7 +289,7 @@ def test_search_keeps_at_most_one_fitted_model_and_every_out_of_fold_prediction(
 def test_an_xgboost_model_keeps_one_booster_and_saves_its_bytes() -> None:
     import copy
 
-    from tools.training.engine.custom import XGBClassifierModel
+    from mltrainer.tools.training.engine.custom import XGBClassifierModel
 
     frame = mixed_classification(rows=300)
     X = frame[["x1", "x2"]].to_numpy()

@@ -12,15 +12,15 @@ import skops.io
 from conftest import connect, error_text, payload
 from report_fixtures import run_isolated
 
-from state.settings import Settings
-from tools.errors import InvalidInput
-from tools.training import report
-from tools.training.automl import AutoMLResult, fit_automl
-from tools.training.engine.custom import ForecastModel, make_lag_features, trusted_types
-from tools.training.engine.forecast import season_length
-from tools.training.model import ModelMeta, load_model, save_model
-from tools.training.reporting import NullReporter
-from tools.training.request import TrainRequest
+from mltrainer.state.errors import InvalidInput
+from mltrainer.state.settings import Settings
+from mltrainer.tools.training import report
+from mltrainer.tools.training.automl import AutoMLResult, fit_automl
+from mltrainer.tools.training.engine.custom import ForecastModel, make_lag_features, trusted_types
+from mltrainer.tools.training.engine.forecast import season_length
+from mltrainer.tools.training.model import ModelMeta, load_model, save_model
+from mltrainer.tools.training.reporting import NullReporter
+from mltrainer.tools.training.request import TrainRequest
 
 # Three stores with levels a decade apart and different weekly patterns; store "c" is shorter
 # and ends earlier, so "beyond the last date" differs per series.
@@ -258,7 +258,7 @@ def test_a_blend_of_level_and_change_models_survives_save_and_load(tmp_path: Pat
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
 
-    from tools.training.engine.custom import ChangeRegressor, MeanRegressor
+    from mltrainer.tools.training.engine.custom import ChangeRegressor, MeanRegressor
 
     frame = single_series(points=80)
     times = pd.to_datetime(frame["date"])

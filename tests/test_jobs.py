@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import connect, payload, write_classification_csv
 
-from server.app import build_context
-from state.settings import Settings
-from state.store import Store
-from tools.jobs import procs
-from tools.training.request import TrainRequest
+from mltrainer.server.app import build_context
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.jobs import procs
+from mltrainer.tools.training.request import TrainRequest
 
 
 def wait_until(predicate, timeout: float = 60.0, every: float = 0.05):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.training.planner import build_plan
+from mltrainer.tools.training.request import TrainRequest
 from tests.engine_fixtures import Warning_, mixed_classification, regression_frame, text_frame
-from tools.errors import InvalidInput
-from tools.training.planner import build_plan
-from tools.training.request import TrainRequest
 
 
 def request(**fields: object) -> TrainRequest:

@@ -12,7 +12,7 @@ import pytest
 from conftest import connect
 from profiling_files import bad_cases, warnings_table
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 
 def text_of(result: Any) -> str:
@@ -64,9 +64,9 @@ async def test_profile_dataset_over_mcp(settings: Settings, tmp_path: Path) -> N
 
 @pytest.mark.anyio
 async def test_profile_dataset_by_dataset_id(settings: Settings, tmp_path: Path) -> None:
-    from state.secrets import SecretVault
-    from state.store import Store
-    from tools.datasets.fetch import fetch
+    from mltrainer.state.secrets import SecretVault
+    from mltrainer.state.store import Store
+    from mltrainer.tools.datasets.fetch import fetch
 
     folder = tmp_path / "downloaded"
     folder.mkdir()

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from profiling_files import bad_cases, task_tables, warnings_table
 
-from tools.errors import DatasetError
-from tools.profiling import DatasetProfile, profile
-from tools.profiling import scan as scan_module
+from mltrainer.state.errors import DatasetError
+from mltrainer.tools.profiling import DatasetProfile, profile
+from mltrainer.tools.profiling import scan as scan_module
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from profiling_files import bad_cases, single_line, sniffing_cases
 
-from tools.errors import DatasetError
-from tools.profiling import read_table, sniff
-from tools.profiling.reader import read_frame
+from mltrainer.state.errors import DatasetError
+from mltrainer.tools.profiling import read_table, sniff
+from mltrainer.tools.profiling.reader import read_frame
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +203,7 @@ def test_r_style_row_names_get_a_column(tmp_path: Path) -> None:
 
 
 def test_semicolon_file_with_decimal_commas_splits_on_semicolons(tmp_path: Path) -> None:
-    from tools.profiling import read_table
+    from mltrainer.tools.profiling import read_table
 
     path = tmp_path / "eu.csv"
     path.write_text("x1;x2;colour\n" + "".join(f"{i},5;{i},25;red\n" for i in range(30)))

@@ -18,8 +18,8 @@ from report_fixtures import (
     run_isolated,
 )
 
-from tools.errors import InvalidInput
-from tools.training import report
+from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.training import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -388,11 +388,11 @@ def test_meta_json_round_trips() -> None:
 
 def test_predict_script_runs_an_automl_model_standalone(tmp_path: Path) -> None:
     """The real thing: the engine's model, saved with skops, predicted by the generated script."""
-    automl = pytest.importorskip("tools.training.automl")
+    automl = pytest.importorskip("mltrainer.tools.training.automl")
     import skops.io
 
-    from tools.training.reporting import NullReporter
-    from tools.training.request import TrainRequest
+    from mltrainer.tools.training.reporting import NullReporter
+    from mltrainer.tools.training.request import TrainRequest
 
     frame = mixed_frame(rows=400).drop(columns=["amount"])
     request = TrainRequest(dataset="mixed", target="label", time_budget_s=5, seed=0)

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from conftest import connect, error_text, payload
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 BUDGET_S = 5
 CAMPAIGN_DEADLINE_S = 170

@@ -22,8 +22,8 @@ from sandbox_fixtures import (
     wait_gone,
 )
 
-from sandbox.backends import RUNNER_INSIDE
-from sandbox.manager import SandboxManager
+from mltrainer.sandbox.backends import RUNNER_INSIDE
+from mltrainer.sandbox.manager import SandboxManager
 
 __all__ = ["isolated"]  # the fixture, imported for pytest
 
@@ -130,7 +130,7 @@ except OSError as exc:
 
 
 def test_network_flag_is_refused_unless_enabled(isolated: SandboxManager) -> None:
-    from tools.errors import PermissionDenied
+    from mltrainer.state.errors import PermissionDenied
 
     with pytest.raises(PermissionDenied, match="MLTRAINER_SANDBOX_ALLOW_NETWORK"):
         isolated.run("print(1)", network=True)

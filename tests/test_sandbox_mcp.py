@@ -67,9 +67,9 @@ async def test_the_manager_is_created_lazily_without_a_lifespan_field(home: Path
 
     from mcp.server import MCPServer
 
-    from server import sandbox as sandbox_module
-    from server.app import build_context
-    from state.settings import Settings
+    from mltrainer.server import sandbox as sandbox_module
+    from mltrainer.server.app import build_context
+    from mltrainer.state.settings import Settings
 
     require("bwrap")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sandbox_fixtures import bwrap, make_manager
 
-from sandbox.manager import SandboxManager
-from tools.errors import InvalidInput, NotFound, PermissionDenied, SandboxUnavailable
+from mltrainer.sandbox.manager import SandboxManager
+from mltrainer.state.errors import InvalidInput, NotFound, PermissionDenied, SandboxUnavailable
 
 __all__ = ["bwrap"]
 
@@ -140,7 +140,7 @@ def test_process_opt_in_says_it_is_unisolated(home: Path) -> None:
 
 
 def test_no_backend_refuses_with_how_to_get_one(home: Path) -> None:
-    from state.settings import Settings
+    from mltrainer.state.settings import Settings
 
     settings = Settings(home=home, sandbox="docker", sandbox_image="mltrainer-no-such-image:0")
     manager = SandboxManager(settings)
@@ -194,7 +194,7 @@ def test_network_opt_in_when_the_person_enabled_it(home: Path) -> None:
 
     from sandbox_fixtures import require, shared_mpl_cache
 
-    from state.settings import Settings
+    from mltrainer.state.settings import Settings
 
     require("bwrap")
     settings = Settings(home=home, sandbox="bwrap", sandbox_allow_network=True)

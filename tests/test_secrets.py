@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from state.masking import Masker, encoded_forms
-from state.secrets import SecretVault, parse_reference
-from state.settings import Settings
-from tools.errors import SecretError
+from mltrainer.state.errors import SecretError
+from mltrainer.state.masking import Masker, encoded_forms
+from mltrainer.state.secrets import SecretVault, parse_reference
+from mltrainer.state.settings import Settings
 
 CANARY = "hf_CANARYcanary0123456789abcdefXYZ"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import connect, payload
 
-from state.settings import Settings
+from mltrainer.state.settings import Settings
 
 SPINE_TOOLS = {
     "train_model",
@@ -121,8 +121,8 @@ def test_a_model_file_with_foreign_types_is_refused(tmp_path: Path) -> None:
 
     from sklearn.linear_model import LogisticRegression
 
-    from tools.errors import InvalidInput
-    from tools.training.model import ModelMeta, load_model, save_model
+    from mltrainer.state.errors import InvalidInput
+    from mltrainer.tools.training.model import ModelMeta, load_model, save_model
 
     model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     folder = tmp_path / "m"

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
-from state.masking import Masker
-from state.secrets import PREFIX, SecretVault, parse_reference
+from mltrainer.state.masking import Masker
+from mltrainer.state.secrets import PREFIX, SecretVault, parse_reference
 
 TOKEN_TTL_S = 600
 MAX_BODY = 64 * 1024

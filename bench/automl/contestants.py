@@ -35,11 +35,13 @@ def _proba_frame(proba: np.ndarray, classes: list[str]) -> pd.DataFrame:
 
 def ours(run: Run) -> Predictions:
     try:
-        from tools.training.automl import fit_automl
+        from mltrainer.tools.training.automl import fit_automl
     except ImportError as exc:
-        raise Skipped(f"tools.training.automl.fit_automl is not available yet ({exc})") from exc
-    from tools.training.reporting import NullReporter
-    from tools.training.request import TrainRequest
+        raise Skipped(
+            f"mltrainer.tools.training.automl.fit_automl is not available yet ({exc})"
+        ) from exc
+    from mltrainer.tools.training.reporting import NullReporter
+    from mltrainer.tools.training.request import TrainRequest
 
     spec = run.split.spec
     request = TrainRequest(

@@ -6,9 +6,9 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
 
 IRIS_CSV = b"sepal,petal,species\n5.1,1.4,setosa\n6.2,4.5,versicolor\n7.7,6.7,virginica\n"
 TRAIN_CSV = b"id,x,y\n1,0.5,yes\n2,0.1,no\n3,0.9,yes\n"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from state.models import DatasetRecord
-from state.store import Store
-from tools.datasets.models import DatasetFile, DownloadResult, Source
+from mltrainer.state.models import DatasetRecord
+from mltrainer.state.store import Store
+from mltrainer.tools.datasets.models import DatasetFile, DownloadResult, Source
 
 CHUNK = 1024 * 1024
 SKIP_DIRS = frozenset({".cache", ".git", ".download", "__MACOSX"})

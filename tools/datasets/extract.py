@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from tools.datasets.refs import safe_member
-from tools.errors import DatasetError, MLTrainerError
+from mltrainer.state.errors import DatasetError, MLTrainerError
+from mltrainer.tools.datasets.refs import safe_member
 
 CHUNK = 1024 * 1024
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from state.models import DatasetRecord
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
-from tools.datasets import cache, hf_source, kaggle_source, local_source, url_source
-from tools.datasets.models import DownloadResult, ProgressFn, no_progress
-from tools.datasets.refs import DatasetRef, parse_ref, safe_member
-from tools.datasets.transfer import Throttled
-from tools.errors import DatasetError
+from mltrainer.state.errors import DatasetError
+from mltrainer.state.models import DatasetRecord
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.datasets import cache, hf_source, kaggle_source, local_source, url_source
+from mltrainer.tools.datasets.models import DownloadResult, ProgressFn, no_progress
+from mltrainer.tools.datasets.refs import DatasetRef, parse_ref, safe_member
+from mltrainer.tools.datasets.transfer import Throttled
 
 MAX_SELECTION = 1000
 

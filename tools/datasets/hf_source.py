@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from state.settings import Settings
-from tools.datasets import transfer
-from tools.datasets.kaggle_source import human_size
-from tools.datasets.models import ProgressFn, SearchHit
-from tools.datasets.refs import DatasetRef
-from tools.errors import MLTrainerError, NotFound, RemoteServiceError, SecretError
+from mltrainer.state.errors import MLTrainerError, NotFound, RemoteServiceError, SecretError
+from mltrainer.state.settings import Settings
+from mltrainer.tools.datasets import transfer
+from mltrainer.tools.datasets.kaggle_source import human_size
+from mltrainer.tools.datasets.models import ProgressFn, SearchHit
+from mltrainer.tools.datasets.refs import DatasetRef
 
 PARQUET_REVISION = "refs/convert/parquet"
 SKIPPED = frozenset({".gitattributes"})
@@ -252,7 +252,7 @@ def _hit(info: Any, settings: Settings, detail: bool) -> SearchHit:
 
 def resolve_token(vault: Any, reference: str | None) -> str | None:
     """The HF token for ``reference``, or None (anonymous) when that secret is not set."""
-    from state.secrets import parse_reference
+    from mltrainer.state.secrets import parse_reference
 
     reference = reference or "secret://HF_TOKEN"
     parse_reference(reference)  # a malformed reference is an error, an unset one is not

@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 
 import stamina
 
-from state.settings import Settings
-from tools.datasets import transfer
-from tools.datasets.models import ProgressFn, SearchHit
-from tools.datasets.refs import DatasetRef
-from tools.errors import MLTrainerError, NotFound, RemoteServiceError, SecretError
+from mltrainer.state.errors import MLTrainerError, NotFound, RemoteServiceError, SecretError
+from mltrainer.state.settings import Settings
+from mltrainer.tools.datasets import transfer
+from mltrainer.tools.datasets.models import ProgressFn, SearchHit
+from mltrainer.tools.datasets.refs import DatasetRef
 
 T = TypeVar("T")
 WEB = "https://www.kaggle.com"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from state.settings import Settings
-from tools.errors import NotFound, PermissionDenied
+from mltrainer.state.errors import NotFound, PermissionDenied
+from mltrainer.state.settings import Settings
 
 ROOTS_HINT = (
     "Allowed roots: the current directory, the state directory and MLTRAINER_DATA_ROOTS. "

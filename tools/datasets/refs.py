@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from tools.datasets.models import Source
-from tools.errors import InvalidInput, PermissionDenied
+from mltrainer.state.errors import InvalidInput, PermissionDenied
+from mltrainer.tools.datasets.models import Source
 
 SLUG = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 KAGGLE_RE = re.compile(

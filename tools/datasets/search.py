@@ -5,11 +5,11 @@ from __future__ import annotations
 from itertools import chain, zip_longest
 from typing import Literal
 
-from state.secrets import SecretVault
-from state.settings import Settings
-from tools.datasets import hf_source, kaggle_source
-from tools.datasets.models import SearchHit, SearchResults
-from tools.errors import InvalidInput, MLTrainerError
+from mltrainer.state.errors import InvalidInput, MLTrainerError
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.tools.datasets import hf_source, kaggle_source
+from mltrainer.tools.datasets.models import SearchHit, SearchResults
 
 SearchSource = Literal["kaggle", "hf", "all"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
-from tools.datasets import cache, local_source
-from tools.datasets.fetch import cached_record, fetch
-from tools.datasets.refs import parse_ref
-from tools.errors import DatasetError, InvalidInput, NotFound
+from mltrainer.state.errors import DatasetError, InvalidInput, NotFound
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.datasets import cache, local_source
+from mltrainer.tools.datasets.fetch import cached_record, fetch
+from mltrainer.tools.datasets.refs import parse_ref
 
 TABULAR_SUFFIXES = (
     ".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".xlsx", ".xls",

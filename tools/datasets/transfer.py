@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from state.settings import Settings
-from tools.datasets import extract
-from tools.datasets.models import ProgressFn
-from tools.errors import DatasetError
+from mltrainer.state.errors import DatasetError
+from mltrainer.state.settings import Settings
+from mltrainer.tools.datasets import extract
+from mltrainer.tools.datasets.models import ProgressFn
 
 SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._+-]+")
 

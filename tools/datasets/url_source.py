@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from state.settings import Settings
-from tools.datasets import transfer
-from tools.datasets.models import ProgressFn
-from tools.datasets.refs import DatasetRef, check_url
-from tools.errors import MLTrainerError, NotFound, PermissionDenied, RemoteServiceError
+from mltrainer.state.errors import MLTrainerError, NotFound, PermissionDenied, RemoteServiceError
+from mltrainer.state.settings import Settings
+from mltrainer.tools.datasets import transfer
+from mltrainer.tools.datasets.models import ProgressFn
+from mltrainer.tools.datasets.refs import DatasetRef, check_url
 
 MAX_REDIRECTS = 5
 

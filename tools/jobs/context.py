@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from state.models import EVENT_LEVELS, EventLevel, JobRecord, StageRecord
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
+from mltrainer.state.models import EVENT_LEVELS, EventLevel, JobRecord, StageRecord
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
 
 CHECKPOINT_PREFIX = "checkpoint:"
 

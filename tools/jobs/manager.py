@@ -7,12 +7,14 @@ import subprocess
 import threading
 from typing import Any
 
-from state.models import TERMINAL, JobRecord
-from state.settings import Settings
-from state.store import Store
-from tools.errors import JobStateError
-from tools.jobs import procs
-from tools.jobs.worker import SETTINGS_ENV
+from mltrainer.state.errors import JobStateError
+from mltrainer.state.models import TERMINAL, JobRecord
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.jobs import procs
+from mltrainer.tools.jobs.worker import SETTINGS_ENV
+
+WORKER_MODULE = "mltrainer.tools.jobs.worker"
 
 # Job kinds that run in a worker process. Other kinds (e.g. 'sandbox' sessions) only use the
 # jobs table for their events; the manager never starts, resumes or fails them.
@@ -66,7 +68,10 @@ class JobManager:
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
         log_path = self.settings.jobs_dir / job.id / "worker.log"
         proc = procs.spawn(
-            ["-m", "tools.jobs.worker", job.id, str(attempt)], log_path=log_path, env=env
+            ["-m", WORKER_MODULE, job.id, str(attempt)],
+            log_path=log_path,
+            env=env,
+            cwd=log_path.parent,
         )
         self._children[job.id] = proc
         self.store.update_job(

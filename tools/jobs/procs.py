@@ -39,12 +39,20 @@ def alive(pid: int | None, started: float | None) -> bool:
     return now is not None and (started is None or now == started)
 
 
-def spawn(args: list[str], *, log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a worker in its own session, so that stopping it stops all it started."""
+def spawn(
+    args: list[str], *, log_path: Path, env: dict[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    """Start a worker in its own session, so that stopping it stops all it started.
+
+    ``-P`` keeps the working directory off ``sys.path`` and ``cwd`` is a directory of ours, so
+    nothing in the directory the server was started from can stand in for our modules.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, *args],
+            [sys.executable, "-P", *args],
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from state.models import TERMINAL, JobRecord, JobStatus, StageRecord, utcnow
+from mltrainer.state.models import TERMINAL, JobRecord, JobStatus, StageRecord, utcnow
 
 
 class JobView(BaseModel):

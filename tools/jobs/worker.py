@@ -1,4 +1,4 @@
-"""The worker process: ``python -m tools.jobs.worker JOB_ID ATTEMPT``.
+"""The worker process: ``python -P -m mltrainer.tools.jobs.worker JOB_ID ATTEMPT``.
 
 It runs one attempt of one job and records how it ended. Cancellation arrives as SIGTERM
 to the worker's process group; the worker then kills the group at once (everything it
@@ -14,20 +14,20 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from state.models import TERMINAL
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
-from tools.errors import MLTrainerError
-from tools.jobs.context import JobCancelled, JobContext
-from tools.jobs.procs import start_time
+from mltrainer.state.errors import MLTrainerError
+from mltrainer.state.models import TERMINAL
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.jobs.context import JobCancelled, JobContext
+from mltrainer.tools.jobs.procs import start_time
 
 SETTINGS_ENV = "MLTRAINER_WORKER_SETTINGS"
 
 
 def _runner(kind: str) -> Callable[[JobContext], dict[str, Any]]:
     if kind == "train":
-        from tools.training.pipeline import run_train_job
+        from mltrainer.tools.training.pipeline import run_train_job
 
         return run_train_job
     raise MLTrainerError(f"Unknown job kind '{kind}'.")

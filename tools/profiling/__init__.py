@@ -4,17 +4,17 @@
 person and for the training planner (whose warnings say which columns to drop).
 """
 
-from tools.profiling.formats import TableFormat
-from tools.profiling.models import (
+from mltrainer.tools.profiling.formats import TableFormat
+from mltrainer.tools.profiling.models import (
     ColumnProfile,
     DatasetProfile,
     ProfileWarning,
     TargetAnalysis,
     TimeAxis,
 )
-from tools.profiling.profile import profile
-from tools.profiling.reader import read_table
-from tools.profiling.sniff import sniff
+from mltrainer.tools.profiling.profile import profile
+from mltrainer.tools.profiling.reader import read_table
+from mltrainer.tools.profiling.sniff import sniff
 
 __all__ = [
     "ColumnProfile",

@@ -6,7 +6,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from tools.profiling.models import ColumnKind, ColumnProfile, NumericStats, ValueCount
+from mltrainer.tools.profiling.models import ColumnKind, ColumnProfile, NumericStats, ValueCount
 
 if TYPE_CHECKING:
     import pandas as pd

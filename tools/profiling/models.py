@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools.profiling.formats import TableFormat
+from mltrainer.tools.profiling.formats import TableFormat
 
 ColumnKind = Literal[
     "numeric", "categorical", "boolean", "datetime", "text", "identifier", "constant"

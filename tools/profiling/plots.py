@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tools.profiling.models import ColumnProfile, PlotRef, TargetAnalysis
+from mltrainer.tools.profiling.models import ColumnProfile, PlotRef, TargetAnalysis
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tools.errors import DatasetError
-from tools.profiling.checks import (
+from mltrainer.state.errors import DatasetError
+from mltrainer.tools.profiling.checks import (
     column_warnings,
     count_duplicates,
     table_warnings,
     target_warnings,
 )
-from tools.profiling.columns import profile_column
-from tools.profiling.models import DatasetProfile
-from tools.profiling.scan import load
-from tools.profiling.sniff import sniff
-from tools.profiling.target import (
+from mltrainer.tools.profiling.columns import profile_column
+from mltrainer.tools.profiling.models import DatasetProfile
+from mltrainer.tools.profiling.scan import load
+from mltrainer.tools.profiling.sniff import sniff
+from mltrainer.tools.profiling.target import (
     analyse_target,
     find_time_axis,
     leakage_warnings,
@@ -85,7 +85,7 @@ def profile(
         suggestions = suggest_targets(frame, columns, time_axis)
     plots = []
     if plots_dir is not None:
-        from tools.profiling.plots import make_plots
+        from mltrainer.tools.profiling.plots import make_plots
 
         plots = make_plots(frame, list(columns.values()), analysis, plots_dir)
     severity = {"high": 0, "medium": 1, "low": 2}

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from tools.errors import DatasetError
-from tools.profiling.formats import TableFormat
-from tools.profiling.sniff import (
+from mltrainer.state.errors import DatasetError
+from mltrainer.tools.profiling.formats import TableFormat
+from mltrainer.tools.profiling.sniff import (
     _UTF8_MULTIBYTE,
     mixed_encoding_error,
     open_text_stream,

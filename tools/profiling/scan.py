@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tools.profiling.formats import TableFormat
-from tools.profiling.reader import (
+from mltrainer.tools.profiling.formats import TableFormat
+from mltrainer.tools.profiling.reader import (
     STREAM_BLOCK_BYTES,
     BadRows,
     iter_csv_batches,
@@ -22,7 +22,7 @@ from tools.profiling.reader import (
     split_ranges,
     with_csv_retries,
 )
-from tools.profiling.sniff import read_head
+from mltrainer.tools.profiling.sniff import read_head
 
 if TYPE_CHECKING:
     import pandas as pd

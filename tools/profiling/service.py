@@ -6,13 +6,13 @@ import hashlib
 import re
 from pathlib import Path
 
-from state.models import ArtifactRecord
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store, new_id
-from tools.errors import InvalidInput, NotFound
-from tools.profiling.models import DatasetProfile
-from tools.profiling.profile import profile
+from mltrainer.state.errors import InvalidInput, NotFound
+from mltrainer.state.models import ArtifactRecord
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store, new_id
+from mltrainer.tools.profiling.models import DatasetProfile
+from mltrainer.tools.profiling.profile import profile
 
 MAX_LISTED_COLUMNS = 60
 PROFILE_ID = re.compile(r"^prof_[0-9a-f]{12}$")
@@ -20,7 +20,7 @@ PROFILE_ID = re.compile(r"^prof_[0-9a-f]{12}$")
 
 def resolve_dataset(dataset: str, settings: Settings, store: Store, vault: SecretVault) -> Path:
     """One tabular file from a local path (under the allowed roots), a dataset_id or a ref."""
-    from tools.datasets import resolve_table
+    from mltrainer.tools.datasets import resolve_table
 
     return resolve_table(dataset, store, settings, vault)
 

@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from tools.errors import DatasetError
-from tools.profiling.formats import Compression, FileKind, TableFormat
+from mltrainer.state.errors import DatasetError
+from mltrainer.tools.profiling.formats import Compression, FileKind, TableFormat
 
 Decimal = Literal[".", ","]
 HEAD_BYTES = 1 << 20

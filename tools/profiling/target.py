@@ -6,8 +6,13 @@ import re
 import warnings
 from typing import TYPE_CHECKING
 
-from tools.profiling.columns import is_integer_valued, numeric_stats, parse_dates, top_values
-from tools.profiling.models import (
+from mltrainer.tools.profiling.columns import (
+    is_integer_valued,
+    numeric_stats,
+    parse_dates,
+    top_values,
+)
+from mltrainer.tools.profiling.models import (
     ColumnProfile,
     ProfileWarning,
     TargetAnalysis,

@@ -13,9 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.training.planner import ColumnWarning, Decision, DroppedColumn, TrainingPlan, build_plan
-from tools.training.reporting import Reporter
-from tools.training.request import TrainRequest
+from mltrainer.tools.training.planner import (
+    ColumnWarning,
+    Decision,
+    DroppedColumn,
+    TrainingPlan,
+    build_plan,
+)
+from mltrainer.tools.training.reporting import Reporter
+from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +87,7 @@ def _load_native_libraries(plan: TrainingPlan) -> None:
 
     if any(f.name == "xgboost" for f in plan.families):
         import xgboost  # noqa: F401
-    from tools.training.engine.search import tune_allocator
+    from mltrainer.tools.training.engine.search import tune_allocator
 
     tune_allocator()
 
@@ -119,13 +125,13 @@ def fit_automl(
     # (multi-threaded OpenMP models degrade badly when the cores are shared).
     with threadpool_limits(limits=1):
         if plan.task == "clustering":
-            from tools.training.engine.clustering import fit_clustering
+            from mltrainer.tools.training.engine.clustering import fit_clustering
 
             return fit_clustering(frame, plan, reporter, start)
         if plan.task == "forecast":
-            from tools.training.engine.forecast import fit_forecast
+            from mltrainer.tools.training.engine.forecast import fit_forecast
 
             return fit_forecast(frame, plan, reporter, start)
-        from tools.training.engine.tabular import fit_tabular
+        from mltrainer.tools.training.engine.tabular import fit_tabular
 
         return fit_tabular(frame, plan, reporter, start)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from state.models import ModelRecord
+from mltrainer.state.models import ModelRecord
 
 CARD_FILE = "README.md"
 

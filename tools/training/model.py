@@ -7,14 +7,18 @@ only the types recorded at save time, and only from libraries on an allow-list.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from state.models import utcnow
-from tools.errors import InvalidInput, NotFound
+from mltrainer.state.errors import InvalidInput, NotFound
+from mltrainer.state.models import utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,8 +34,12 @@ TRUSTED_PREFIXES = (
     "sklearn.",
     "xgboost.",
     "functools.partial",
-    "tools.training.engine.custom.",
+    "mltrainer.tools.training.engine.custom.",
 )
+# Where the classes that models saved by earlier versions name live now: mltrainer 0.1.0
+# installed its folders as top-level packages (tools.training...).
+LEGACY_MODULES = {"tools.training.engine.custom": "mltrainer.tools.training.engine.custom"}
+_legacy_lock = threading.Lock()
 
 
 class ModelMeta(BaseModel):
@@ -127,11 +135,36 @@ def load_model(folder: Path) -> LoadedModel:
             next_step="Train the model again with train_model.",
         )
     meta = ModelMeta.model_validate(json.loads(meta_path.read_text()))
-    unsafe = [t for t in meta.trusted_types if not t.startswith(TRUSTED_PREFIXES)]
+    unsafe = [t for t in meta.trusted_types if not t.startswith(TRUSTED_PREFIXES + _legacy())]
     if unsafe:
         raise InvalidInput(
             f"Refusing to load {model_path}: it holds types outside the allow-list ({unsafe[:3]}).",
             next_step="Only load models this server trained.",
         )
-    estimator = sio.load(model_path, trusted=meta.trusted_types)
+    with _legacy_module_names():
+        estimator = sio.load(model_path, trusted=meta.trusted_types)
     return LoadedModel(estimator, meta)
+
+
+def _legacy() -> tuple[str, ...]:
+    return tuple(f"{old}." for old in LEGACY_MODULES)
+
+
+@contextlib.contextmanager
+def _legacy_module_names() -> Iterator[None]:
+    """While loading, the module names earlier versions recorded resolve to today's modules.
+
+    Only the exact module names are registered (never a package such as ``tools``), and only
+    for the duration of the load.
+    """
+    import importlib
+
+    with _legacy_lock:
+        added = [old for old in LEGACY_MODULES if old not in sys.modules]
+        for old in added:
+            sys.modules[old] = importlib.import_module(LEGACY_MODULES[old])
+        try:
+            yield
+        finally:
+            for old in added:
+                sys.modules.pop(old, None)

@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from state.models import ArtifactRecord, ModelRecord
-from state.store import new_id
-from tools.jobs.context import JobContext
-from tools.training.card import CARD_FILE
-from tools.training.model import ModelMeta, save_model
-from tools.training.request import TrainRequest
+from mltrainer.state.models import ArtifactRecord, ModelRecord
+from mltrainer.state.store import new_id
+from mltrainer.tools.jobs.context import JobContext
+from mltrainer.tools.training.card import CARD_FILE
+from mltrainer.tools.training.model import ModelMeta, save_model
+from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tools.training.automl import AutoMLResult
+    from mltrainer.tools.training.automl import AutoMLResult
 
 
 class TrainOutcome(BaseModel):
@@ -64,7 +64,7 @@ def file_sha256(path: Path) -> str:
 
 
 def load_frame(path: Path) -> pd.DataFrame:
-    from tools.profiling import read_table
+    from mltrainer.tools.profiling import read_table
 
     return read_table(path)
 
@@ -176,7 +176,7 @@ def write_report(
     ctx: JobContext, result: AutoMLResult, meta: ModelMeta, loaded: dict[str, Any]
 ) -> dict[str, str]:
     """Metrics, leaderboard, plots, model card and predict.py, in the model's folder."""
-    from tools.training import report
+    from mltrainer.tools.training import report
 
     folder = ctx.settings.models_dir / meta.model_id
     written: dict[str, str] = {}
@@ -254,7 +254,7 @@ def run_train_job(ctx: JobContext) -> dict[str, Any]:
     loaded = ctx.stage("load", load)
 
     def profile() -> dict[str, Any]:
-        from tools.profiling import profile as profile_table
+        from mltrainer.tools.profiling import profile as profile_table
 
         found = profile_table(path, request.target, seed=request.seed)
         for warning in found.warnings:
@@ -267,8 +267,8 @@ def run_train_job(ctx: JobContext) -> dict[str, Any]:
     profiled = ctx.stage("profile", profile)
 
     def train() -> dict[str, Any]:
-        from tools.profiling.models import ProfileWarning
-        from tools.training.automl import fit_automl
+        from mltrainer.tools.profiling.models import ProfileWarning
+        from mltrainer.tools.training.automl import fit_automl
 
         frame = load_frame(path)
         warnings = [ProfileWarning.model_validate(w) for w in profiled["warnings"]]

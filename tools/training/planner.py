@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from tools.errors import InvalidInput
-from tools.training.engine import families
-from tools.training.engine.metrics import greater_is_better, resolve_metric
-from tools.training.request import TrainRequest
+from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.training.engine import families
+from mltrainer.tools.training.engine.metrics import greater_is_better, resolve_metric
+from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd

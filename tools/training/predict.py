@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from state.models import ArtifactRecord, utcnow
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store, new_id
-from tools.errors import JobStateError, NotFound
-from tools.training.model import load_model
-from tools.training.prepare import resolve_dataset
+from mltrainer.state.errors import JobStateError, NotFound
+from mltrainer.state.models import ArtifactRecord, utcnow
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store, new_id
+from mltrainer.tools.training.model import load_model
+from mltrainer.tools.training.prepare import resolve_dataset
 
 PREVIEW_ROWS = 5
 
@@ -43,7 +43,7 @@ def model_id_for(reference: str, store: Store) -> str:
 def predict(
     reference: str, dataset: str, settings: Settings, store: Store, vault: SecretVault
 ) -> PredictResult:
-    from tools.profiling import read_table
+    from mltrainer.tools.profiling import read_table
 
     model_id = model_id_for(reference, store)
     record = store.get_model(model_id)

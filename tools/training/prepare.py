@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from state.secrets import SecretVault
-from state.settings import Settings
-from state.store import Store
-from tools.errors import InvalidInput
-from tools.training.request import TrainRequest
+from mltrainer.state.errors import InvalidInput
+from mltrainer.state.secrets import SecretVault
+from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +21,7 @@ MIN_LABELLED_ROWS = 10
 
 def resolve_dataset(dataset: str, settings: Settings, store: Store, vault: SecretVault) -> Path:
     """A local tabular file for whatever the caller gave: path, dataset_id, or ref."""
-    from tools.datasets import resolve_table
+    from mltrainer.tools.datasets import resolve_table
 
     return resolve_table(dataset, store, settings, vault)
 
@@ -29,7 +29,7 @@ def resolve_dataset(dataset: str, settings: Settings, store: Store, vault: Secre
 def prepare_train_request(
     request: TrainRequest, settings: Settings, store: Store, vault: SecretVault
 ) -> TrainRequest:
-    from tools.profiling import read_table
+    from mltrainer.tools.profiling import read_table
 
     path = resolve_dataset(request.dataset, settings, store, vault)
     head = read_table(path, nrows=HEAD_ROWS)
@@ -81,7 +81,7 @@ def _check_size(target: pd.Series) -> None:
 
 
 def _check_models(models: list[str] | None) -> list[str] | None:
-    from tools.training.engine.families import ALIASES, FAMILIES
+    from mltrainer.tools.training.engine.families import ALIASES, FAMILIES
 
     if not models:
         return None
@@ -95,7 +95,7 @@ def _check_models(models: list[str] | None) -> list[str] | None:
 
 
 def _check_metric(request: TrainRequest, head: pd.DataFrame) -> str | None:
-    from tools.training.engine import metrics
+    from mltrainer.tools.training.engine import metrics
 
     if request.metric is None:
         return None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import BaseModel, Field
 
-from tools.errors import InvalidInput
+from mltrainer.state.errors import InvalidInput
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     # A column of values: a list, a numpy array or a pandas Series.
     Vector: TypeAlias = Sequence[Any] | np.ndarray | pd.Series | pd.Index
 
-CUSTOM_MODULE = "tools.training.engine.custom"
+CUSTOM_MODULE = "mltrainer.tools.training.engine.custom"
 MAX_CLASSES_DRAWN = 30
 MAX_FEATURES_DRAWN = 20
 

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tools.training.engine.preprocess import build_preprocessor
-from tools.training.planner import TrainingPlan
-from tools.training.reporting import Reporter
+from mltrainer.tools.training.engine.preprocess import build_preprocessor
+from mltrainer.tools.training.planner import TrainingPlan
+from mltrainer.tools.training.reporting import Reporter
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tools.training.automl import AutoMLResult
+    from mltrainer.tools.training.automl import AutoMLResult
 
 SILHOUETTE_SAMPLE = 3000
 
@@ -26,7 +26,7 @@ def fit_clustering(
     from sklearn.metrics import silhouette_score
     from sklearn.pipeline import Pipeline
 
-    from tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
+    from mltrainer.tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
 
     end = start + plan.time.total_s
     X = frame[plan.feature_names].reset_index(drop=True)
@@ -71,7 +71,7 @@ def fit_clustering(
         if best is None or value > best[0]:
             best = (value, k)
     if best is None:
-        from tools.errors import InvalidInput
+        from mltrainer.state.errors import InvalidInput
 
         raise InvalidInput(
             "The rows do not separate into clusters (all identical?).",

@@ -243,7 +243,7 @@ def _max_leaves(ctx: FitContext) -> int:
 def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
     """An unfitted estimator of a family with the given parameters."""
     if name == "xgboost":
-        from tools.training.engine.custom import XGBClassifierModel, XGBRegressorModel
+        from mltrainer.tools.training.engine.custom import XGBClassifierModel, XGBRegressorModel
 
         per_round = ctx.n_classes if ctx.task == "multiclass" else 1
         depth = int(params.get("max_depth", 6))

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tools.errors import InvalidInput
-from tools.training.engine.custom import (
+from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.training.engine.custom import (
     SERIES_FEATURE,
     ChangeRegressor,
     ForecastModel,
@@ -32,15 +32,15 @@ from tools.training.engine.custom import (
     make_lag_features,
     recursive_forecast,
 )
-from tools.training.engine.metrics import MetricContext, companions, score, utility
-from tools.training.engine.search import parallel_map
-from tools.training.planner import TrainingPlan
-from tools.training.reporting import Reporter
+from mltrainer.tools.training.engine.metrics import MetricContext, companions, score, utility
+from mltrainer.tools.training.engine.search import parallel_map
+from mltrainer.tools.training.planner import TrainingPlan
+from mltrainer.tools.training.reporting import Reporter
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tools.training.automl import AutoMLResult, LeaderboardEntry
+    from mltrainer.tools.training.automl import AutoMLResult, LeaderboardEntry
 
 MIN_POINTS = 20
 MAX_CANDIDATES = 40
@@ -459,7 +459,7 @@ def fit_forecast(
 ) -> AutoMLResult:
     from sklearn.base import clone
 
-    from tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
+    from mltrainer.tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
 
     total = plan.time.total_s
     end = start + total

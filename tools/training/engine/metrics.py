@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.errors import InvalidInput
+from mltrainer.state.errors import InvalidInput
 
 CLASSIFICATION_METRICS = (
     "roc_auc",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.training.planner import ColumnPlan
+from mltrainer.tools.training.planner import ColumnPlan
 
 
 def build_preprocessor(
@@ -30,7 +30,7 @@ def build_preprocessor(
         TargetEncoder,
     )
 
-    from tools.training.engine.custom import DatetimeFeatures, Stringify, TextTfidf
+    from mltrainer.tools.training.engine.custom import DatetimeFeatures, Stringify, TextTfidf
 
     folds = KFold(n_splits=5, shuffle=True, random_state=seed)
     by_kind: dict[str, list[str]] = {}

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tools.training.engine import families as fam
-from tools.training.engine.metrics import MetricContext, score, utility
-from tools.training.engine.preprocess import build_preprocessor
-from tools.training.planner import ColumnPlan
+from mltrainer.tools.training.engine import families as fam
+from mltrainer.tools.training.engine.metrics import MetricContext, score, utility
+from mltrainer.tools.training.engine.preprocess import build_preprocessor
+from mltrainer.tools.training.planner import ColumnPlan
 
 log = logging.getLogger(__name__)
 # Families whose fitted models grow with the rows (forests): fold models never kept.

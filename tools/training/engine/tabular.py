@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tools.errors import InvalidInput
-from tools.training.engine import families as fam
-from tools.training.engine.custom import BlendModel
-from tools.training.engine.ensemble import greedy_selection
-from tools.training.engine.metrics import MetricContext, companions, score, utility
-from tools.training.engine.search import (
+from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.training.engine import families as fam
+from mltrainer.tools.training.engine.custom import BlendModel
+from mltrainer.tools.training.engine.ensemble import greedy_selection
+from mltrainer.tools.training.engine.metrics import MetricContext, companions, score, utility
+from mltrainer.tools.training.engine.search import (
     Candidate,
     Problem,
     Search,
@@ -26,14 +26,14 @@ from tools.training.engine.search import (
     parallel_map,
     release_memory,
 )
-from tools.training.engine.validation import cv_splits, holdout_split
-from tools.training.planner import TrainingPlan
-from tools.training.reporting import Reporter
+from mltrainer.tools.training.engine.validation import cv_splits, holdout_split
+from mltrainer.tools.training.planner import TrainingPlan
+from mltrainer.tools.training.reporting import Reporter
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tools.training.automl import AutoMLResult
+    from mltrainer.tools.training.automl import AutoMLResult
 
 SEARCH_SHARE = 0.85  # of the budget; the rest is ensemble, holdout, refit, importance
 PUBLISH_EVERY_S = 3.0
@@ -526,7 +526,7 @@ def _result(
     stopped: str,
 ) -> AutoMLResult:
     # Imported here: automl imports this module when it fits a tabular task.
-    from tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
+    from mltrainer.tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
 
     holdout, holdout_frame = holdout_parts
     weights = {c.id: w for c, w in members}

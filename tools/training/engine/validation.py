@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.training.planner import ValidationPlan
+from mltrainer.tools.training.planner import ValidationPlan
 
 
 def holdout_split(
