@@ -133,6 +133,7 @@ class CallOutcome:
     figures: list[str] = field(default_factory=list)
     reason: str | None = None
     alive: bool = True
+    stopped: bool = False  # the host stopped it (cancel, close, shutdown), not a limit
 
 
 class Kernel:
@@ -221,7 +222,9 @@ class Kernel:
             self.calls += 1
             if self.proc is None:  # stopped before it could start
                 reason = self.stop_reason or CLOSED_WHILE_RUNNING
-                return CallOutcome("killed", None, "", "", 0, 0, reason=reason, alive=False)
+                outcome = CallOutcome("killed", None, "", "", 0, 0, reason=reason, alive=False)
+                outcome.stopped = True
+                return outcome
             assert self.proc.stdin is not None
             with self.cond:
                 self.out.capture, self.err.capture = self._capture(), self._capture()
@@ -282,7 +285,9 @@ class Kernel:
         by_host = self.stop_reason
         self.kill()
         if by_host:
-            return self._collect("killed", code, reason=by_host, alive=False)
+            outcome = self._collect("killed", code, reason=by_host, alive=False)
+            outcome.stopped = True
+            return outcome
         if oom or code in (-SIGKILL, 128 + SIGKILL):
             memory = f"the memory limit ({self.limits.memory_mb} MiB)"
             if oom:

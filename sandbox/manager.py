@@ -246,6 +246,7 @@ class SandboxManager:
         before = snapshot(session.workspace)
         if call.stop.reason is not None:  # stopped while it waited: the session is untouched
             outcome = CallOutcome("killed", None, "", "", 0, 0, reason=call.stop.reason)
+            outcome.stopped = True
             return outcome, started, before, None
         kernel, note = self._session_kernel(backend, session)
         outcome = self._run_kernel(kernel, call)
@@ -306,7 +307,6 @@ class SandboxManager:
         )
         result.run_id = call.record.id if call.record else None
         result.job_id = call.job_id
-        result.next_step = next_step(result)
         self.log.finish(call.record, result)
         return result, images
 

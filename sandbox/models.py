@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from mltrainer.state.models import RunState
+
 SYNC_LIMIT_S = 50.0  # longest timeout_s run_code waits for in one call (clients give up at 60)
 BackendName = Literal["docker", "bwrap", "process"]
 RunStatus = Literal["ok", "error", "timeout", "killed", "running"]
@@ -73,7 +75,7 @@ class RunSummary(BaseModel):
 
     run_id: str
     session: str | None
-    status: str
+    status: RunState
     started_at: datetime
     duration_s: float | None
     exit_code: int | None

@@ -25,6 +25,7 @@ from mltrainer.state.store import Store, new_id
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 KEEP_RUN_RECORDS = 1000
+PRUNE_EVERY = 50  # runs recorded between two prunings of the table
 KEEP_WORKSPACES = 100  # workspaces of session-less calls kept on disk
 RESTARTED_NOTE = (
     "The session's interpreter had stopped since the last call ({why}); this call ran in a "
@@ -32,8 +33,8 @@ RESTARTED_NOTE = (
 )
 
 
-def next_step(result: RunResult) -> str:
-    """What the caller should do after this result."""
+def next_step(result: RunResult, *, stopped: bool = False) -> str:
+    """What the caller should do after this result (``stopped``: the host stopped it)."""
     session = result.session
     if result.status == "running":
         return (
@@ -42,23 +43,23 @@ def next_step(result: RunResult) -> str:
         )
     if result.status == "ok":
         if session:
-            return f"Continue with run_code(session='{session}'); close_session('{session}') when done."
-        return "Done. Each call without a session starts afresh; pass session='name' to keep variables."
+            return f"Continue with run_code(session='{session}'); close_session when done."
+        return "Done. A call without a session starts afresh; session='name' keeps variables."
     if result.status == "error":
-        kept = (
-            f" The variables of session '{session}' are kept."
-            if session and not result.session_lost
-            else ""
+        kept = session and not result.session_lost
+        return "The code failed: read stderr, fix the code and run it again." + (
+            f" The variables of session '{session}' are kept." if kept else ""
         )
-        return f"The code failed: read stderr, fix the code and run it again.{kept}"
     lost = ""
     if session and result.session_lost:
-        lost = f" Session '{session}' lost its variables; its next call starts afresh (workspace files stay)."
+        lost = f" Session '{session}' lost its variables; its next call starts afresh."
     if result.status == "timeout":
         return (
             f"Run again with a larger timeout_s (up to 3600; above {SYNC_LIMIT_S:g} s the call "
             f"returns a job to poll), or make the code faster.{lost}"
         )
+    if stopped:
+        return f"It was stopped on purpose (see reason); run it again if it is still needed.{lost}"
     return f"See reason: use less memory or fewer processes, or a smaller sample.{lost}"
 
 
@@ -95,6 +96,7 @@ def build_result(
         session_lost=session is not None and not outcome.alive,
         workspace=str(workspace),
     )
+    result.next_step = next_step(result, stopped=outcome.stopped)
     return result, blobs
 
 
@@ -141,6 +143,7 @@ class RunLog:
     def __init__(self, store: Store | None, owner: Owner) -> None:
         self.store = store
         self.owner = owner
+        self._finished = 0
 
     def start(
         self, *, session: str | None, backend: str, workspace: Path, job_id: str | None = None
@@ -173,7 +176,8 @@ class RunLog:
             }
         )
         self.store.save_run(record)
-        if record.session is None:
+        self._finished += 1
+        if self._finished % PRUNE_EVERY == 1:
             self.store.prune_runs(KEEP_RUN_RECORDS)
 
     def abandon(self, record: RunRecord | None, reason: str) -> None:
