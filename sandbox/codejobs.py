@@ -86,6 +86,7 @@ class CodeJobs:
         self, job_id: str, status: JobStatus, result: RunResult | None, error: str | None
     ) -> None:
         summary = f"run_code {result.status} in {result.duration_s:.3f}s" if result else error
+        self.store.update_job(job_id, message=f"Ended: {summary or status}.")
         self.store.add_event(
             job_id, summary or status, level="info" if status == "succeeded" else "warning"
         )

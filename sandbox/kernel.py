@@ -334,7 +334,7 @@ class Kernel:
             if self.stop_reason is None:
                 self.stop_reason = reason
             proc, cgroup = self.proc, self.cgroup
-        if proc is not None:
+        if proc is not None and proc.returncode is None:  # once reaped, its pid may be reused
             if hasattr(os, "killpg"):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, SIGKILL)

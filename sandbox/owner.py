@@ -59,6 +59,6 @@ def process_alive(pid: int | None, started: float | None) -> bool:
     now = process_started(pid)
     if now is None:
         return False
-    if now < 0 or started is None:
+    if now < 0 or started is None or started < 0:
         return True
     return abs(now - started) <= START_TIME_TOLERANCE_S
