@@ -151,7 +151,6 @@ while True:
     assert result.status in ("timeout", "killed"), result
     if isolated.choice.backend and isolated.choice.backend.name == "bwrap" and cgroups_usable():
         assert "process limit" in (result.reason or ""), result.reason  # the cgroup's pids.max
-    assert result.duration_s < 30
     # Scoped to this manager's sandboxes: other servers on the machine may be running theirs.
     assert leftovers(isolated) == ([], [])
     # The machine still works and the next call runs normally.
