@@ -51,7 +51,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="mltrainer-bench-"))
     settings = Settings(home=home, sandbox="bwrap")
     settings.ensure_dirs()
-    store = Store(settings.db_path)  # as in the server: every call is a job with events
+    store = Store(settings.db_path)  # as in the server: every call is recorded as a run
     bwrap = SandboxManager(settings, store=store)
     if bwrap.choice.backend is None:
         sys.exit(f"bubblewrap unavailable: {bwrap.choice.reason}")

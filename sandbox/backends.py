@@ -1,9 +1,11 @@
-"""The three ways to start the sandboxed interpreter, each as a command line.
+"""The ways to start the sandboxed interpreter, each as a command line.
 
 Every backend turns a ``LaunchSpec`` into a ``Launch``: the argv, environment and working
 directory of one process whose stdin/stdout/stderr speak the runner's protocol. The manager
 owns the process; a backend only knows how to build it, whether it can run here, and how to
-clean up after it.
+clean up after it. Here: bubblewrap and the unisolated opt-in; Docker is in ``containers``.
+The runner's command line ends with the owning server's instance id, so every process of a
+server's sandboxes can be told apart from another server's.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from mltrainer.sandbox import mplcache, seccomp
 from mltrainer.sandbox.limits import Limits
 from mltrainer.sandbox.models import BackendName
+from mltrainer.sandbox.owner import Owner
 
 RUNNER = Path(__file__).with_name("runner.py")
 RUNNER_INSIDE = "/opt/mltrainer/runner.py"
@@ -39,6 +41,7 @@ class LaunchSpec:
     network: bool
     limits: Limits
     nonce: str
+    owner: Owner
     mpl_cache: Path | None = None  # a prepared matplotlib font cache, mounted read-only
 
 
@@ -203,7 +206,7 @@ class BwrapBackend:
         env = sandbox_env(str(Path(python).parent), spec)
         for key, value in env.items():
             args += ["--setenv", key, value]
-        args += ["--", python, "-I", RUNNER_INSIDE, spec.nonce]
+        args += ["--", python, "-I", RUNNER_INSIDE, spec.nonce, spec.owner.instance]
         # bwrap itself starts with an EMPTY environment: its own pid 1 keeps the environment
         # it was started with, readable from /proc/1/environ inside the sandbox.
         return Launch(argv=args, env={}, pass_fds=pass_fds)
@@ -226,7 +229,9 @@ class ProcessBackend:
         if spec.mpl_cache is not None:
             env["MLTRAINER_MPLCACHE"] = str(spec.mpl_cache)
         return Launch(
-            argv=[python, "-I", str(RUNNER), spec.nonce], env=env, cwd=str(spec.workspace)
+            argv=[python, "-I", str(RUNNER), spec.nonce, spec.owner.instance],
+            env=env,
+            cwd=str(spec.workspace),
         )
 
     def layers(self) -> list[str]:
@@ -234,85 +239,3 @@ class ProcessBackend:
 
     def cleanup(self, launch: Launch) -> None:
         return None
-
-
-@dataclass
-class DockerBackend:
-    """A container per sandbox: no network, read-only root, all capabilities dropped, non-root.
-
-    The image (``sandbox/docker/Dockerfile``, built locally with no registry pull) is only a
-    skeleton; the host's ``/usr`` and Python environment are bound read-only into it, so the
-    sandbox runs the same interpreter and scientific stack as the server.
-    """
-
-    image: str
-    cli: str
-    name: BackendName = "docker"
-    isolated: bool = True
-    cpus: float = field(default_factory=lambda: float(os.cpu_count() or 1))
-
-    def launch(self, spec: LaunchSpec) -> Launch:
-        limits = spec.limits
-        container = f"mltrainer-sandbox-{uuid.uuid4().hex[:12]}"
-        memory = f"{limits.memory_mb}m"
-        args = [self.cli, "run", "-i", "--rm", "--name", container, "--init"]
-        args += ["--network", "bridge" if spec.network else "none"]
-        args += ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
-        args += ["--user", f"{SANDBOX_UID}:{SANDBOX_UID}"]
-        args += ["--pids-limit", str(limits.max_processes)]
-        args += ["--memory", memory, "--memory-swap", memory, "--cpus", str(self.cpus)]
-        args += ["--ulimit", f"fsize={limits.file_size_mb * 1024 * 1024}"]
-        args += ["--ulimit", f"nofile={limits.open_files}:{limits.open_files}"]
-        owner = f"uid={SANDBOX_UID},gid={SANDBOX_UID}"
-        args += ["--tmpfs", f"/tmp:rw,size={limits.tmpfs_mb}m,{owner}"]
-        args += ["--tmpfs", f"{HOME_INSIDE}:rw,size=64m,{owner}"]
-        args += ["-v", "/usr:/usr:ro"]
-        for etc in shared_etc():
-            args += ["-v", f"{etc}:{etc}:ro"]
-        for root in python_roots():
-            args += ["-v", f"{root}:{root}:ro"]
-        args += ["-v", f"{RUNNER}:{RUNNER_INSIDE}:ro"]
-        if spec.mpl_cache is not None:
-            args += ["-v", f"{spec.mpl_cache}:{mplcache.INSIDE}:ro"]
-        for path in spec.files:
-            args += ["-v", f"{path}:{path}:ro"]
-        args += ["-v", f"{spec.workspace}:{WORKSPACE_INSIDE}:rw", "-w", WORKSPACE_INSIDE]
-        python = sys.executable
-        for key, value in sandbox_env(str(Path(python).parent), spec).items():
-            args += ["-e", f"{key}={value}"]
-        args += [self.image, python, "-I", RUNNER_INSIDE, spec.nonce]
-        # The container runs as an unprivileged uid: let it write its workspace.
-        _chown_tree(spec.workspace, SANDBOX_UID)
-        env = {key: os.environ[key] for key in ("PATH", "DOCKER_HOST") if key in os.environ}
-        return Launch(argv=args, env=env, use_rlimits=False, container=container)
-
-    def layers(self) -> list[str]:
-        return [
-            "container without network",
-            "read-only root",
-            "all capabilities dropped, no-new-privileges",
-            f"non-root uid {SANDBOX_UID}",
-            "pids, memory (no swap) and CPU limits",
-            "Docker's default seccomp profile",
-        ]
-
-    def cleanup(self, launch: Launch) -> None:
-        if launch.container is None:
-            return
-        with contextlib.suppress(Exception):
-            import docker
-
-            client = docker.from_env(timeout=10)
-            try:
-                client.containers.get(launch.container).remove(force=True)
-            finally:
-                client.close()
-
-
-def _chown_tree(root: Path, uid: int) -> None:
-    if os.geteuid() != 0:
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            with contextlib.suppress(OSError):
-                os.lchown(name, uid, uid)

@@ -19,12 +19,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from mltrainer.sandbox import spawn
 from mltrainer.sandbox.backends import Backend, Launch, LaunchSpec
 from mltrainer.sandbox.limits import Cgroup, Limits, apply_rlimits, join_cgroup, wrapper_argv
 from mltrainer.state.errors import SandboxUnavailable
 from mltrainer.state.masking import Masker
 
 MAX_MARKER_LINE = 1 << 20
+SIGKILL = getattr(signal, "SIGKILL", 9)  # Windows has no SIGKILL; Docker reports it as 137
+CLOSED_WHILE_RUNNING = "Stopped: the session was closed or reset while this call ran."
 
 
 class Capture:
@@ -130,6 +133,7 @@ class CallOutcome:
     figures: list[str] = field(default_factory=list)
     reason: str | None = None
     alive: bool = True
+    stopped: bool = False  # the host stopped it (cancel, close, shutdown), not a limit
 
 
 class Kernel:
@@ -146,9 +150,16 @@ class Kernel:
         self.launch: Launch | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.calls = 0
-        self.killed_by_host = False
+        self.stop_reason: str | None = None  # set when the host stopped it, and why
+        self._proc_lock = threading.Lock()  # start and stop never interleave
 
     def start(self) -> None:
+        """Start the interpreter, once; a kernel stopped before it started stays unstarted."""
+        with self._proc_lock:
+            if self.stop_reason is None and self.proc is None:
+                self._start()
+
+    def _start(self) -> None:
         launch = self.backend.launch(self.spec)
         self.launch = launch
         if launch.use_rlimits:
@@ -167,7 +178,7 @@ class Kernel:
                 apply_rlimits(limits)
 
         try:
-            self.proc = subprocess.Popen(
+            self.proc = spawn.popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -209,7 +220,12 @@ class Kernel:
     def execute(self, code: str, timeout_s: float) -> CallOutcome:
         with self.lock:
             self.calls += 1
-            assert self.proc is not None and self.proc.stdin is not None
+            if self.proc is None:  # stopped before it could start
+                reason = self.stop_reason or CLOSED_WHILE_RUNNING
+                outcome = CallOutcome("killed", None, "", "", 0, 0, reason=reason, alive=False)
+                outcome.stopped = True
+                return outcome
+            assert self.proc.stdin is not None
             with self.cond:
                 self.out.capture, self.err.capture = self._capture(), self._capture()
                 self.out.replies.clear()
@@ -266,12 +282,13 @@ class Kernel:
             code = None
         oom = self.cgroup is not None and self.cgroup.oom_killed()
         pids = self.cgroup is not None and self.cgroup.pids_exhausted()
-        by_host = self.killed_by_host
+        by_host = self.stop_reason
         self.kill()
         if by_host:
-            reason = "Stopped: the session was closed or reset while this call ran."
-            return self._collect("killed", code, reason=reason, alive=False)
-        if oom or code in (-signal.SIGKILL, 128 + signal.SIGKILL, 137):
+            outcome = self._collect("killed", code, reason=by_host, alive=False)
+            outcome.stopped = True
+            return outcome
+        if oom or code in (-SIGKILL, 128 + SIGKILL):
             memory = f"the memory limit ({self.limits.memory_mb} MiB)"
             if oom:
                 reason = f"Killed by the sandbox: {memory} was exceeded."
@@ -307,23 +324,33 @@ class Kernel:
             alive=alive,
         )
 
+    def stop(self, reason: str) -> None:
+        """SIGKILL every process of the sandbox now, from any thread, without waiting.
+
+        The call in progress (if any) then ends with status 'killed' and this reason; the
+        thread that runs it reaps the processes. A kernel not yet started never starts.
+        """
+        with self._proc_lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+            proc, cgroup = self.proc, self.cgroup
+        if proc is not None and proc.returncode is None:  # once reaped, its pid may be reused
+            if hasattr(os, "killpg"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        if cgroup is not None:
+            cgroup.signal_all()
+
     def kill(self, *, wait: bool = True) -> threading.Thread | None:
-        """SIGKILL every process of the sandbox now; then reap it all and release the cgroup.
+        """Stop every process of the sandbox now; then reap it all and release the cgroup.
 
         With ``wait=False`` the reaping (waiting for exits, removing a Docker container and
         the cgroup) runs in a background thread: the processes are already dead or dying
         (SIGKILL cannot be caught), and the caller need not wait for the bookkeeping.
         """
-        self.killed_by_host = True
-        proc = self.proc
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        cgroup = self.cgroup
-        if cgroup is not None:
-            cgroup.signal_all()
+        self.stop(CLOSED_WHILE_RUNNING)
         if wait:
             self._reap()
             return None

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import shlex
 import shutil
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # Windows: no rlimits, and only the Docker backend (which has none) runs
+    resource = None  # type: ignore[assignment]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP_PREFIX = "mltrainer-sandbox-"

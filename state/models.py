@@ -98,3 +98,32 @@ class DatasetRecord(BaseModel):
     checksum: str | None = Field(default=None, description="Hash over the files' hashes.")
     meta: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# -- sandbox runs -------------------------------------------------------------------------
+RunState = Literal["running", "ok", "error", "timeout", "killed", "lost"]
+RUN_TAIL_CHARS = 4000  # how much of a run's stdout and stderr its record keeps (the end)
+
+
+class RunRecord(BaseModel):
+    """One run_code call. Runs are not jobs: they have their own table (``sandbox_runs``)."""
+
+    id: str
+    session: str | None = None
+    job_id: str | None = Field(
+        default=None, description="The 'code' job it ran as, when timeout_s was too long."
+    )
+    backend: str
+    status: RunState = "running"
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    stdout_tail: str = Field(default="", description="The end of stdout, masked.")
+    stderr_tail: str = Field(default="", description="The end of stderr, masked.")
+    workspace: str | None = None
+    # The server process running it: a run left 'running' by a server that died is told
+    # from one that another server (sharing this database) runs now.
+    owner_pid: int | None = None
+    owner_started: float | None = None

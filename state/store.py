@@ -27,6 +27,8 @@ from mltrainer.state.models import (
     JobRecord,
     JobStatus,
     ModelRecord,
+    RunRecord,
+    RunState,
     StageRecord,
     utcnow,
 )
@@ -260,3 +262,45 @@ class Store:
                 next_step="Call download_dataset first and use the dataset_id it returns.",
             )
         return self._from_row(DatasetRecord, rows[0])
+
+    # -- sandbox runs -------------------------------------------------------------------
+    # Runs are not jobs: every run_code call is a row here; a long one also has a 'code' job.
+    def save_run(self, run: RunRecord) -> RunRecord:
+        with self._lock:
+            self.db.table("sandbox_runs").upsert(self._to_row(run), pk="id")
+        return run
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._lock:
+            rows = list(self.db.table("sandbox_runs").rows_where("id = ?", [run_id]))
+        if not rows:
+            raise NotFound(
+                f"No sandbox run with id '{run_id}'.",
+                next_step="Call sandbox_info to see the latest runs.",
+            )
+        return self._from_row(RunRecord, rows[0])
+
+    def run_of_job(self, job_id: str) -> RunRecord | None:
+        """The run a 'code' job stands for, once it has one."""
+        with self._lock:
+            rows = list(self.db.table("sandbox_runs").rows_where("job_id = ?", [job_id], limit=1))
+        return self._from_row(RunRecord, rows[0]) if rows else None
+
+    def runs(self, *, status: RunState | None = None, limit: int = 20) -> list[RunRecord]:
+        """Runs, newest first, optionally only those in one state."""
+        where, args = ("status = ?", [status]) if status else (None, [])
+        with self._lock:
+            rows = self.db.table("sandbox_runs").rows_where(
+                where, args, order_by="started_at desc", limit=limit
+            )
+            return [self._from_row(RunRecord, row) for row in rows]
+
+    def prune_runs(self, keep: int) -> int:
+        """Delete finished runs beyond the newest ``keep``; return how many went."""
+        with self._lock:
+            cursor = self.db.execute(
+                "DELETE FROM sandbox_runs WHERE status != 'running' AND id NOT IN "
+                "(SELECT id FROM sandbox_runs ORDER BY started_at DESC LIMIT ?)",
+                [keep],
+            )
+            return cursor.rowcount

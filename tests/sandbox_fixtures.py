@@ -2,25 +2,34 @@
 
 Isolation tests run on every isolating backend the machine has (bwrap, Docker); a backend
 that cannot run here is skipped with the reason printed, never silently.
+
+Other servers (and other people's tests) may run sandboxes on the same machine at the same
+time: every check for leftover processes or containers is scoped to the manager under test,
+by its instance id, which each of its sandbox processes carries on its command line and each
+of its containers as a label.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psutil
 import pytest
 from mcp.server import MCPServer
 
 from mltrainer.sandbox import mplcache
+from mltrainer.sandbox.containers import LABEL
 from mltrainer.sandbox.limits import Cgroup, Limits
-from mltrainer.sandbox.manager import SandboxManager, choose_backend
+from mltrainer.sandbox.manager import SandboxManager
+from mltrainer.sandbox.selection import choose_backend
 from mltrainer.server.app import AppContext, build_context
 from mltrainer.state.masking import Masker
 from mltrainer.state.settings import Settings
@@ -105,47 +114,71 @@ def bwrap(home: Path) -> Iterator[SandboxManager]:
 def processes_with(text: str) -> list[int]:
     """Pids of host processes whose command line contains ``text``."""
     found = []
-    needle = text.encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                if needle in handle.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if any(text in part for part in cmdline):
+            found.append(proc.pid)
     return found
 
 
-def wait_gone(text: str, seconds: float = 5.0) -> list[int]:
+def wait_until(condition: Callable[[], object], seconds: float = 60.0) -> bool:
+    """Poll ``condition`` until it is true or ``seconds`` pass (generous: the machine is busy)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        left = processes_with(text)
-        if not left:
-            return []
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
+    return True
+
+
+def wait_gone(text: str, seconds: float = 60.0) -> list[int]:
+    """Wait until no process's command line contains ``text``; the survivors, if any."""
+    wait_until(lambda: not processes_with(text), seconds)
     return processes_with(text)
 
 
-def sandbox_server(home: Path, backend: str = "bwrap") -> MCPServer[AppContext]:
-    """A minimal MCP server with only the sandbox tools."""
+def containers_of(instance: str) -> list[str]:
+    """Containers (running or not) of one sandbox manager, by its instance label."""
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={LABEL}={instance}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return listed.stdout.split() if listed.returncode == 0 else []
+
+
+def wait_no_containers(instance: str, seconds: float = 60.0) -> list[str]:
+    wait_until(lambda: not containers_of(instance), seconds)
+    return containers_of(instance)
+
+
+def leftovers(manager: SandboxManager) -> tuple[list[int], list[str]]:
+    """The manager's sandbox processes and containers still there after a wait (none may be)."""
+    instance = manager.owner.instance
+    return wait_gone(instance), wait_no_containers(instance)
+
+
+def sandbox_server(
+    home: Path, backend: str = "bwrap"
+) -> tuple[MCPServer[AppContext], list[SandboxManager]]:
+    """A minimal MCP server with only the sandbox tools, and (once started) its manager."""
     from mltrainer.server import sandbox as sandbox_module
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
         context = build_context(Settings(home=home, sandbox=backend))  # type: ignore[arg-type]
-        # As the lead's lifespan will do; server.sandbox creates one lazily when absent.
         manager = SandboxManager(
             context.settings, context.masker, context.store, mpl_cache=shared_mpl_cache()
         )
-        setattr(context, "sandbox", manager)  # noqa: B010 - AppContext has no field yet
+        context.sandbox = manager
+        managers.append(manager)
         try:
             yield context
         finally:
-            manager.close()
             context.close()
 
+    managers: list[SandboxManager] = []
     mcp: MCPServer[AppContext] = MCPServer("sandbox-test", lifespan=lifespan)
     sandbox_module.register(mcp)
-    return mcp
+    return mcp, managers

@@ -18,11 +18,11 @@ from sandbox_fixtures import (
     TEST_LIMITS,
     cgroups_usable,
     isolated,
+    leftovers,
     processes_with,
     wait_gone,
 )
 
-from mltrainer.sandbox.backends import RUNNER_INSIDE
 from mltrainer.sandbox.manager import SandboxManager
 
 __all__ = ["isolated"]  # the fixture, imported for pytest
@@ -151,10 +151,8 @@ while True:
     assert result.status in ("timeout", "killed"), result
     if isolated.choice.backend and isolated.choice.backend.name == "bwrap" and cgroups_usable():
         assert "process limit" in (result.reason or ""), result.reason  # the cgroup's pids.max
-    assert result.duration_s < 30
-    assert wait_gone(isolated.root.as_posix() + "/runs") == []
-    assert wait_gone(RUNNER_INSIDE) == []
-    assert containers_left() == []
+    # Scoped to this manager's sandboxes: other servers on the machine may be running theirs.
+    assert leftovers(isolated) == ([], [])
     # The machine still works and the next call runs normally.
     assert run(isolated, "print(6 * 7)").stdout.strip() == "42"
 
@@ -188,23 +186,7 @@ while True:
     assert result.status == "timeout"
     assert "killed" in (result.reason or "")
     assert wait_gone(tag) == []
-    assert containers_left() == []
-
-
-def containers_left() -> list[str]:
-    """Sandbox containers still known to Docker (none may outlive their call)."""
-    import shutil
-    import subprocess
-
-    if shutil.which("docker") is None:
-        return []
-    listed = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "name=mltrainer-sandbox-"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return listed.stdout.split() if listed.returncode == 0 else []
+    assert leftovers(isolated) == ([], [])
 
 
 def test_background_process_does_not_outlive_a_fresh_call(isolated: SandboxManager) -> None:
@@ -218,6 +200,7 @@ print('started')
     result = run(isolated, code)
     assert result.status == "ok" and "started" in result.stdout
     assert wait_gone(tag) == []
+    assert leftovers(isolated) == ([], [])
 
 
 def test_writes_outside_the_workspace_fail(isolated: SandboxManager, tmp_path: Path) -> None:
@@ -297,10 +280,11 @@ print(secret, file=sys.stderr)
     assert f"***{CANARY_NAME}***" in result.stdout
     store = isolated.store
     assert store is not None
-    job_id = isolated.info().sessions[0].job_id
-    assert job_id is not None
-    events = " ".join(event.message for event in store.events(job_id))
-    assert "value" in events and CANARY not in events
+    record = store.get_run(result.run_id or "")
+    assert "value" in record.stdout_tail and f"***{CANARY_NAME}***" in record.stdout_tail
+    assert CANARY not in record.stdout_tail + record.stderr_tail
+    raw = store.db.execute("SELECT stdout_tail, stderr_tail FROM sandbox_runs").fetchall()
+    assert CANARY not in repr(raw)
 
 
 def test_namespaces_and_mounts_cannot_be_created(isolated: SandboxManager) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
-from sandbox_fixtures import bwrap, make_manager
+from sandbox_fixtures import bwrap, make_manager, wait_until
 
 from mltrainer.sandbox.manager import SandboxManager
 from mltrainer.state.errors import InvalidInput, NotFound, PermissionDenied, SandboxUnavailable
@@ -37,15 +39,74 @@ def test_session_keeps_state_until_reset(bwrap: SandboxManager) -> None:
     bwrap.run("import numpy as np\nx = np.arange(5)", session="nb")
     result, _ = bwrap.run("int(x.sum())", session="nb")
     assert result.stdout.strip() == "10" and result.session == "nb"
+    assert "session='nb'" in result.next_step and "close_session" in result.next_step
     info = bwrap.info()
     assert [s.name for s in info.sessions] == ["nb"] and info.sessions[0].calls == 2
+    assert "close_session('nb')" in info.sessions[0].next_step
     bwrap.reset_session("nb")
     result, _ = bwrap.run("x", session="nb")
     assert result.status == "error" and "NameError" in result.stderr
+    assert result.reason is None  # a reset is not a surprise: no "had stopped" note
     bwrap.close_session("nb")
     with pytest.raises(NotFound):
         bwrap.close_session("nb")
     assert bwrap.info().sessions == []
+
+
+def test_close_session_after_reset_closes_it_and_deletes_its_workspace(
+    bwrap: SandboxManager, tmp_path: Path
+) -> None:
+    first, _ = bwrap.run("open('kept.txt', 'w').write('x')", session="rc")
+    workspace = Path(first.workspace)
+    reset = bwrap.reset_session("rc")
+    assert not reset.closed and (workspace / "kept.txt").exists()
+    assert [s.name for s in bwrap.info().sessions] == ["rc"]
+    closed = bwrap.close_session("rc")
+    assert closed.closed and not workspace.exists()
+    assert bwrap.info().sessions == []
+
+
+def test_a_reset_session_takes_the_files_of_its_next_call(
+    bwrap: SandboxManager, tmp_path: Path
+) -> None:
+    data = tmp_path / "late.csv"
+    data.write_text("a\n7\n")
+    bwrap.run("a = 1", session="rf")
+    bwrap.reset_session("rf")
+    result, _ = bwrap.run(
+        f"print(open({str(data)!r}).read().split()[1])", session="rf", files=[str(data)]
+    )
+    assert result.stdout == "7\n", result.stderr
+
+
+def test_close_session_deletes_a_workspace_left_by_an_earlier_server(bwrap: SandboxManager) -> None:
+    leftover = bwrap.root / "sessions" / "old"
+    leftover.mkdir(parents=True)
+    (leftover / "data.txt").write_text("x")
+    closed = bwrap.close_session("old")
+    assert closed.closed and "leftover" in closed.message and not leftover.exists()
+
+
+def test_a_session_outlives_the_thread_that_started_it(bwrap: SandboxManager) -> None:
+    """bwrap's --die-with-parent follows the *thread* that started it: anyio's worker threads
+    end after 10 s idle, and each code job has its own."""
+    starter = threading.Thread(target=lambda: bwrap.run("kept = 41", session="thread"))
+    starter.start()
+    starter.join()
+    result, _ = bwrap.run("kept + 1", session="thread")
+    assert result.stdout == "42\n", result.stderr
+
+
+def test_a_session_whose_interpreter_died_between_calls_says_so(bwrap: SandboxManager) -> None:
+    bwrap.run("z = 1", session="died")
+    kernel = bwrap.sessions._sessions["died"].kernel
+    assert kernel is not None and kernel.proc is not None
+    os.killpg(kernel.proc.pid, signal.SIGKILL)
+    kernel.proc.wait(timeout=60)
+    result, _ = bwrap.run("print('z' in globals())", session="died")
+    assert result.stdout == "False\n"
+    assert "had stopped since the last call" in (result.reason or "")
+    assert "variables from earlier calls are gone" in (result.reason or "")
 
 
 def test_session_survives_errors_and_stdin_reads(bwrap: SandboxManager) -> None:
@@ -60,6 +121,7 @@ def test_timeout_in_session_loses_it_and_the_next_call_starts_fresh(bwrap: Sandb
     bwrap.run("y = 1", session="t")
     result, _ = bwrap.run("while True: pass", session="t", timeout_s=1)
     assert result.status == "timeout" and result.session_lost
+    assert "larger timeout_s" in result.next_step and "lost its variables" in result.next_step
     again, _ = bwrap.run("print('y' in globals())", session="t")
     assert again.stdout.strip() == "False"
 
@@ -121,10 +183,7 @@ def test_idle_sessions_are_reaped(home: Path) -> None:
     manager = make_manager(home, "bwrap", idle_timeout_s=0.3)
     try:
         manager.run("a = 1", session="idle")
-        deadline = time.monotonic() + 10
-        while manager.info().sessions and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert manager.info().sessions == []
+        assert wait_until(lambda: not manager.info().sessions)
     finally:
         manager.close()
 
@@ -152,38 +211,43 @@ def test_no_backend_refuses_with_how_to_get_one(home: Path) -> None:
         manager.close()
 
 
-def test_sessionless_calls_and_sessions_are_jobs_with_events(bwrap: SandboxManager) -> None:
-    bwrap.run("print('logged line')")
+def test_runs_have_their_own_records_and_are_not_jobs(bwrap: SandboxManager) -> None:
     store = bwrap.store
     assert store is not None
-    jobs = store.list_jobs()
-    assert jobs[0].kind == "sandbox" and jobs[0].status == "succeeded"
-    assert any("logged line" in event.message for event in store.events(jobs[0].id))
-    bwrap.run("1/0")
-    failed = store.events(store.list_jobs()[0].id)
-    assert any("ZeroDivisionError" in event.message for event in failed)
-    bwrap.run("a = 1", session="job")
-    # Never left queued/running: the job supervisor would take it for a dead worker's job.
-    assert not store.jobs_in("queued", "running")
-    bwrap.close_session("job")
-    session_job = next(job for job in store.list_jobs() if job.request.get("session") == "job")
-    assert session_job.result == {"open": False, "ended": "closed"}
+    ok, _ = bwrap.run("print('logged line')")
+    failed, _ = bwrap.run("1/0")
+    bwrap.run("a = 1", session="rec")
+    bwrap.close_session("rec")
+    assert store.list_jobs() == []  # list_jobs is for jobs: no run fills it
+    runs = {run.id: run for run in store.runs()}
+    assert len(runs) == 3 and not store.runs(status="running")
+    first = runs[ok.run_id or ""]
+    assert (first.status, first.exit_code, first.session) == ("ok", 0, None)
+    assert first.stdout_tail == "logged line\n" and first.backend == "bwrap"
+    assert first.duration_s is not None and first.finished_at is not None
+    assert first.owner_pid == os.getpid()
+    second = runs[failed.run_id or ""]
+    assert second.status == "error" and "ZeroDivisionError" in second.stderr_tail
+    assert "read stderr" in failed.next_step
+    listed = bwrap.info().recent_runs
+    assert [run.run_id for run in listed][:2] == [r.id for r in store.runs()][:2]
+    assert {run.session for run in listed} == {None, "rec"}
 
 
 def test_closing_a_busy_session_ends_its_call(bwrap: SandboxManager) -> None:
-    import threading
-
     bwrap.run("import time", session="busy")
+    started = bwrap.root / "sessions" / "busy" / "started"
     results = []
+    code = "open('started', 'w').close()\ntime.sleep(60)"
     worker = threading.Thread(
-        target=lambda: results.append(bwrap.run("time.sleep(60)", session="busy", timeout_s=60))
+        target=lambda: results.append(bwrap.run(code, session="busy", timeout_s=60))
     )
     worker.start()
-    time.sleep(0.5)
-    started = time.monotonic()
+    assert wait_until(started.exists)
+    assert bwrap.info().sessions[0].busy
     bwrap.close_session("busy")
-    worker.join(timeout=15)
-    assert not worker.is_alive() and time.monotonic() - started < 15
+    worker.join(timeout=60)
+    assert not worker.is_alive()
     result, _ = results[0]
     assert result.status == "killed" and result.session_lost
     assert "closed or reset" in (result.reason or "")
