@@ -13,12 +13,12 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from mltrainer.server.masking import mask_logs, mask_results
+from mltrainer.server.secret_entry import SecretEntryServer
 from mltrainer.state.masking import Masker
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.jobs.manager import JobManager
-from mltrainer.tools.secret_entry import SecretEntryServer
 
 if TYPE_CHECKING:
     from mltrainer.sandbox.manager import SandboxManager
@@ -64,7 +64,7 @@ def app_context(ctx: AppCtx) -> AppContext:
 
 def build_context(settings: Settings) -> AppContext:
     settings.ensure_dirs()
-    vault = SecretVault(settings.secrets_path)
+    vault = SecretVault.for_settings(settings)
     masker = vault.masker()
     store = Store(settings.db_path, masker)
     jobs = JobManager(store, settings)

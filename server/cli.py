@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import os
 import sys
 
 
@@ -19,29 +17,28 @@ def stdio_main() -> None:
     create_server().run("stdio")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(args: argparse.Namespace) -> int:
     if not args.http:
         stdio_main()
         return 0
-    token = args.token or os.environ.get("MLTRAINER_HTTP_TOKEN")
-    if not _is_loopback(args.host) and not (args.allow_remote and token):
+    from mltrainer.server.http import resolve_token, run_http
+    from mltrainer.state.destinations import is_loopback
+    from mltrainer.state.errors import MLTrainerError
+    from mltrainer.state.settings import Settings
+
+    if not is_loopback(args.host) and not args.allow_remote:
         print(
             f"Refusing to listen on {args.host}: it is not a loopback address. To serve other "
-            "machines, pass --allow-remote and a bearer token (--token or MLTRAINER_HTTP_TOKEN).",
+            "machines, pass --allow-remote; clients then need the bearer token (--token, "
+            "MLTRAINER_HTTP_TOKEN, or the one generated in the state directory).",
             file=sys.stderr,
         )
         return 2
-    from mltrainer.server.http import run_http
-
+    try:
+        token = resolve_token(Settings(), args.token)
+    except MLTrainerError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     run_http(args.host, args.port, token)
     return 0
 
@@ -53,29 +50,40 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def secrets_cmd(args: argparse.Namespace) -> int:
-    import getpass
-
     from mltrainer.state.errors import MLTrainerError
     from mltrainer.state.secrets import SecretVault
     from mltrainer.state.settings import Settings
 
     settings = Settings()
-    vault = SecretVault(settings.secrets_path)
+    vault = SecretVault.for_settings(settings)
     try:
         if args.action == "set":
-            value = getpass.getpass(f"Value for {args.name} (not echoed): ")
-            vault.set(args.name, value)
-            print(f"Stored {args.name} in {settings.secrets_path}; use it as secret://{args.name}.")
+            vault.binding(args.name)  # a name that cannot be stored fails before the prompt
+            stored = vault.set(args.name, _read_value(args), args.host)
+            out = sys.stderr if stored.overridden_by else sys.stdout
+            print(f"{stored.message} (in {settings.secrets_path})", file=out)
         elif args.action == "delete":
             found = vault.delete(args.name)
             print(f"Deleted {args.name}." if found else f"{args.name} was not stored.")
         else:
             for info in vault.infos():
-                print(f"{info.reference:<24} {info.source:<6} {'set' if info.valid else 'not set'}")
+                status = "set" if info.valid else info.problem or "not set"
+                hosts = ", ".join(info.hosts) or "-"
+                print(
+                    f"{info.reference:<24} {info.declared_by:<13} {info.source:<6} {hosts}  {status}"
+                )
     except MLTrainerError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     return 0
+
+
+def _read_value(args: argparse.Namespace) -> str:
+    if args.stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    return getpass.getpass(f"Value for {args.name} (not echoed): ")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,12 +103,28 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8765)
     p_serve.add_argument("--allow-remote", action="store_true", help="Allow a non-loopback --host.")
-    p_serve.add_argument("--token", default=None, help="Bearer token required from HTTP clients.")
+    p_serve.add_argument(
+        "--token",
+        default=None,
+        help="Bearer token HTTP clients must send (default: MLTRAINER_HTTP_TOKEN, else one "
+        "generated in the state directory). Other local users can see command lines: prefer "
+        "the environment variable.",
+    )
     p_serve.set_defaults(func=serve)
 
     p_sec = sub.add_parser("secrets", help="Manage stored secrets (values are typed, never shown).")
     p_sec.add_argument("action", choices=["set", "delete", "list"])
     p_sec.add_argument("name", nargs="?", default=None)
+    p_sec.add_argument(
+        "--host",
+        action="append",
+        default=None,
+        help="A host the secret may be sent to (repeat for several; '*.example.com' for "
+        "subdomains). Not needed for HF_TOKEN, KAGGLE_*, MODAL_* or a URL value.",
+    )
+    p_sec.add_argument(
+        "--stdin", action="store_true", help="Read the value from standard input (one line)."
+    )
     p_sec.set_defaults(func=secrets_cmd)
     return parser
 

@@ -1,9 +1,14 @@
 """One masker for every output: tool results, events, SQLite rows, text artifacts.
 
-A secret is matched as its raw value and as the forms it takes when code prints it
-encoded: base64 and base64url at each of the three byte offsets it can sit at inside a
+A secret is matched as its raw value, reversed, and as the forms it takes when code prints
+it encoded: base64 and base64url at each of the three byte offsets it can sit at inside a
 longer encoded string, URL-encoding, JSON escaping, and hex. ``StreamMasker`` also masks a
 secret split across chunks of a stream by holding back the tail of each chunk.
+
+A value is masked only when masking it is safe: one too short or too common (``false``,
+``4096``, ``password``) would blank every ordinary occurrence of that word and break the
+JSON around it, so ``masking_problem`` names why such a value cannot be a secret, and the
+vault refuses to store it.
 """
 
 from __future__ import annotations
@@ -14,8 +19,47 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-MIN_SECRET_LEN = 4
+MIN_SECRET_LEN = 8
 MIN_ENCODED_LEN = 6
+MIN_DISTINCT_CHARS = 4
+# Values that occur in ordinary output, so a secret equal to one could never be told apart
+# from data (shorter ones, such as `true`, `false`, `null` or `4096`, fail on length).
+COMMON_VALUES = frozenset(
+    {
+        "undefined",
+        "password",
+        "passw0rd",
+        "password1",
+        "changeme",
+        "letmein1",
+        "secret123",
+        "localhost",
+        "username",
+        "anonymous",
+        "disabled",
+        "development",
+        "production",
+        "qwertyui",
+        "qwertyuiop",
+        "abcdefgh",
+        "abcd1234",
+        "administrator",
+    }
+)
+NUMBER_RE = re.compile(r"[-+]?[0-9][0-9_.,]*([eE][-+]?[0-9]+)?")
+
+
+def masking_problem(value: str) -> str | None:
+    """Why ``value`` cannot be masked safely, or None when it can."""
+    if len(value) < MIN_SECRET_LEN:
+        return f"it is shorter than {MIN_SECRET_LEN} characters"
+    if value.strip().lower() in COMMON_VALUES:
+        return "it is a common word that appears in ordinary output"
+    if NUMBER_RE.fullmatch(value.strip()):
+        return "it is a number, which appears in ordinary data"
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        return f"it has fewer than {MIN_DISTINCT_CHARS} distinct characters"
+    return None
 
 
 def _base64_cores(value: bytes, *, urlsafe: bool) -> set[str]:
@@ -34,11 +78,11 @@ def _base64_cores(value: bytes, *, urlsafe: bool) -> set[str]:
 
 def encoded_forms(value: str) -> set[str]:
     raw = value.encode()
-    forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+    forms = {value, value[::-1], quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
     forms.add(json.dumps(value, ensure_ascii=True)[1:-1])
     forms |= {raw.hex(), raw.hex().upper()}
     forms |= _base64_cores(raw, urlsafe=False) | _base64_cores(raw, urlsafe=True)
-    return {form for form in forms if len(form) >= MIN_SECRET_LEN}
+    return {form for form in forms if len(form) >= MIN_ENCODED_LEN}
 
 
 class Masker:
@@ -52,7 +96,8 @@ class Masker:
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
-        if len(value) < MIN_SECRET_LEN:
+        """Mask ``value`` from now on; a value that cannot be masked safely is skipped."""
+        if masking_problem(value) is not None:
             return
         for form in encoded_forms(value):
             self._forms.setdefault(form, name)
@@ -70,11 +115,24 @@ class Masker:
         return self._pattern.sub(lambda m: f"***{self._forms[m.group(0)]}***", text)
 
     def mask_obj(self, obj: object) -> object:
-        """Mask every string inside nested dicts, lists and tuples."""
+        """Mask every string inside nested dicts, lists and tuples, dictionary keys included.
+
+        Two keys that mask to the same text are kept apart by a ``#2``, ``#3`` suffix rather
+        than one silently replacing the other.
+        """
         if isinstance(obj, str):
             return self.mask(obj)
         if isinstance(obj, dict):
-            return {key: self.mask_obj(value) for key, value in obj.items()}
+            masked: dict[object, object] = {}
+            for key, value in obj.items():
+                new_key = self.mask(key) if isinstance(key, str) else key
+                if new_key in masked:
+                    n = 2
+                    while f"{new_key}#{n}" in masked:
+                        n += 1
+                    new_key = f"{new_key}#{n}"
+                masked[new_key] = self.mask_obj(value)
+            return masked
         if isinstance(obj, list | tuple):
             return type(obj)(self.mask_obj(item) for item in obj)
         return obj

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     hf_endpoint: str | None = Field(
         default=None, description="Hugging Face Hub URL; defaults to HF_ENDPOINT or the Hub."
     )
+    modal_api_endpoint: str | None = Field(
+        default=None,
+        description="Modal API URL; defaults to MODAL_SERVER_URL or https://api.modal.com.",
+    )
+    secrets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Secrets declared by configuration: NAME -> the hosts it may be sent to, "
+        'e.g. MLTRAINER_SECRETS=\'{"MY_API_KEY": ["api.example.com"]}\'. The value comes from '
+        "the environment variable NAME or the secrets file.",
+    )
+    http_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token HTTP clients must send; when unset, one is generated at "
+        "first start and kept in the state directory (http_token, mode 0600).",
+    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -72,6 +87,10 @@ class Settings(BaseSettings):
     @cached_property
     def secrets_path(self) -> Path:
         return self.home / "secrets.json"
+
+    @cached_property
+    def http_token_path(self) -> Path:
+        return self.home / "http_token"
 
     @cached_property
     def jobs_dir(self) -> Path:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,38 @@ def http_server(home: Path, tmp_path: Path) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+@contextmanager
+def serve_http(
+    home: Path, cwd: Path, host: str = "127.0.0.1", **env: str
+) -> Iterator[tuple[str, Path]]:
+    """``mltrainer serve --http`` on ``host`` with ``env`` added; yields its MCP URL and the
+    file its stderr goes to."""
+    port = free_port()
+    log = cwd / f"server-{host}-{port}.log"
+    command = ["serve", "--http", "--host", host, "--port", str(port)]
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", "mltrainer.server.cli", *command],
+            env={**os.environ, **server_env(home, **env)},
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex((host, port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the HTTP server did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield f"http://{host}:{port}/mcp", log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @asynccontextmanager
 async def connect(
     transport: str, settings: Settings, http_url: str | None = None, **client_kwargs: Any
@@ -125,9 +157,32 @@ async def connect(
         target = http_url
     else:
         assert http_url is not None
-        target = http_url
+        async with (
+            authorized_http(http_url, http_token(settings)) as transport_,
+            Client(transport_, **client_kwargs) as client,
+        ):
+            yield client
+        return
     async with Client(target, **client_kwargs) as client:
         yield client
+
+
+def http_token(settings: Settings) -> str:
+    """The bearer token an HTTP server on this state directory generated at its first start."""
+    return settings.http_token_path.read_text().strip()
+
+
+@asynccontextmanager
+async def authorized_http(url: str, token: str | None, **headers: str) -> AsyncIterator[Any]:
+    """A streamable-HTTP client transport sending ``Authorization: Bearer <token>``."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    timeout = httpx2.Timeout(30, read=300)
+    async with httpx2.AsyncClient(headers=headers, timeout=timeout) as http:
+        yield streamable_http_client(url, http_client=http)
 
 
 def payload(result: Any) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def ds_settings(dataset_env: Path, home: Path, fake_kaggle: FakeKaggle) -> Setti
 def ds(ds_settings: Settings) -> Iterator[DataContext]:
     ds_settings.ensure_dirs()
     store = Store(ds_settings.db_path)
-    yield DataContext(ds_settings, store, SecretVault(ds_settings.secrets_path))
+    yield DataContext(ds_settings, store, SecretVault.for_settings(ds_settings))
     store.close()
 
 

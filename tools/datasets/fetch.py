@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mltrainer.state.errors import DatasetError
 from mltrainer.state.models import DatasetRecord
-from mltrainer.state.secrets import SecretVault
+from mltrainer.state.secrets import SecretVault, kaggle_api_url
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.datasets import cache, hf_source, kaggle_source, local_source, url_source
@@ -84,12 +84,14 @@ def _download(
     progress: ProgressFn,
 ) -> dict[str, object]:
     if parsed.source in ("kaggle", "kaggle-competition"):
-        secret = vault.resolve(credentials or "secret://KAGGLE")
+        secret = vault.credential(
+            credentials or "secret://KAGGLE", destination=kaggle_api_url(settings)
+        )
         return kaggle_source.download(
             parsed, selection, tmp, settings=settings, credentials=secret, progress=progress
         )
     if parsed.source == "hf":
-        token = hf_source.resolve_token(vault, credentials)
+        token = hf_source.resolve_token(vault, credentials, settings)
         return hf_source.download(
             parsed, selection, tmp, settings=settings, token=token, progress=progress
         )

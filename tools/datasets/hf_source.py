@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mltrainer.state.errors import MLTrainerError, NotFound, RemoteServiceError, SecretError
+from mltrainer.state.errors import MLTrainerError, NotFound, RemoteServiceError
 from mltrainer.state.settings import Settings
 from mltrainer.tools.datasets import transfer
 from mltrainer.tools.datasets.kaggle_source import human_size
@@ -250,14 +250,14 @@ def _hit(info: Any, settings: Settings, detail: bool) -> SearchHit:
     return hit
 
 
-def resolve_token(vault: Any, reference: str | None) -> str | None:
-    """The HF token for ``reference``, or None (anonymous) when that secret is not set."""
-    from mltrainer.state.secrets import parse_reference
+def resolve_token(vault: Any, reference: str | None, settings: Settings) -> str | None:
+    """The HF token for ``reference``, bound to the configured Hub, or None (anonymous) when
+    that secret is not set; a secret bound elsewhere or not declared is an error."""
+    from mltrainer.state.secrets import SecretNotSet
 
-    reference = reference or "secret://HF_TOKEN"
-    parse_reference(reference)  # a malformed reference is an error, an unset one is not
     try:
-        values = vault.resolve(reference)
-    except SecretError:
+        return str(
+            vault.credential_value(reference or "secret://HF_TOKEN", destination=endpoint(settings))
+        )
+    except SecretNotSet:
         return None
-    return str(next(iter(values.values())))

@@ -6,7 +6,7 @@ from itertools import chain, zip_longest
 from typing import Literal
 
 from mltrainer.state.errors import InvalidInput, MLTrainerError
-from mltrainer.state.secrets import SecretVault
+from mltrainer.state.secrets import SecretVault, kaggle_api_url
 from mltrainer.state.settings import Settings
 from mltrainer.tools.datasets import hf_source, kaggle_source
 from mltrainer.tools.datasets.models import SearchHit, SearchResults
@@ -42,12 +42,12 @@ def search(
     for name in wanted:
         try:
             if name == "kaggle":
-                creds = vault.resolve(kaggle_credentials)
+                creds = vault.credential(kaggle_credentials, destination=kaggle_api_url(settings))
                 hits = kaggle_source.search(
                     query, limit, settings=settings, credentials=creds, detail=detail
                 )
             else:
-                token = hf_source.resolve_token(vault, hf_credentials)
+                token = hf_source.resolve_token(vault, hf_credentials, settings)
                 hits = hf_source.search(query, limit, settings=settings, token=token, detail=detail)
         except MLTrainerError as exc:
             if source != "all":

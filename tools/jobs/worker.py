@@ -39,7 +39,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def run(job_id: str, attempt: int, settings: Settings) -> int:
-    vault = SecretVault(settings.secrets_path)
+    vault = SecretVault.for_settings(settings)
     store = Store(settings.db_path, vault.masker())
     job = store.get_job(job_id)
     if job.status in TERMINAL or job.attempt != attempt:
