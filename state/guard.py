@@ -180,8 +180,9 @@ class PathPolicy:
         in_state = any(_within(folded, s) for s in self.state)
         if in_state and not any(_within(folded, d) for d in self.datasets):
             return STATE_LABEL
-        ancestors = list(_ancestors(folded))
-        for entry in self.entries if entries is None else entries:
+        entries = self.entries if entries is None else entries
+        ancestors = list(_ancestors(folded)) if entries else []
+        for entry in entries:
             if any(fnmatchcase(a, entry.pattern) for a in ancestors):
                 return entry.label
         for part in PurePath(path).parts:
@@ -288,14 +289,28 @@ class PathPolicy:
         return None
 
     def visible(self, root: Path, names: list[str]) -> list[str]:
-        """The names (relative to ``root``, a checked folder) that any tool may read."""
+        """The names (posix paths relative to ``root``, a checked folder) that tools may read.
+
+        ``root`` passed the guard, so only what lies below it can be denied: the deny entries
+        whose literal part is inside it (or, for globs, around it), the state directory when
+        it is inside, and credential names in the relative part.
+        """
         base = os.path.realpath(root)
-        folded = _fold(base)
+        inside = _fold(base).rstrip(os.sep) + os.sep
         relevant = [
             e for e in self.entries
-            if _within(folded, os.path.dirname(e.prefix)) or e.prefix.startswith(folded)
+            if e.prefix.startswith(inside) or (e.prefix != e.pattern and inside.startswith(e.prefix))
         ]  # fmt: skip
-        return [n for n in names if self.denied(os.path.join(base, n), relevant) is None]
+        state_inside = any(s.startswith(inside) or _within(inside, s) for s in self.state)
+        names_re = _NAMES[CASE_INSENSITIVE]
+        kept = []
+        for name in names:
+            if any(names_re.fullmatch(part) for part in name.split("/")):
+                continue
+            if (relevant or state_inside) and self.denied(os.path.join(base, name), relevant):
+                continue
+            kept.append(name)
+        return kept
 
 
 def check_path(text: str, settings: Settings) -> Path:
