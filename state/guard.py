@@ -23,10 +23,13 @@ URLs
 - Decided on the addresses the host resolves to: ``allowed_addresses`` returns them so that
   the caller connects to exactly those, with no second lookup that DNS rebinding could
   answer differently.
+
+One module on purpose (a little over 400 lines): the whole policy reads in one place.
 """
 
 from __future__ import annotations
 
+import glob
 import ipaddress
 import os
 import re
@@ -132,16 +135,21 @@ def cwd_refusal(cwd: str) -> str | None:
     return None
 
 
-def _denied_entries(settings: Settings) -> list[Denied]:
+def _literal(label: str, path: str) -> list[Denied]:
+    """Deny entries for a literal path, in both its forms (glob characters in it escaped)."""
+    return [Denied(glob.escape(form), label) for form in _forms(path)]
+
+
+def _denied_entries() -> list[Denied]:
     home = os.path.expanduser("~")
-    entries = [Denied(pattern, f"a credential store (~/{name})")
-               for name in HOME_DENIED for pattern in _forms(os.path.join(home, name))]  # fmt: skip
+    entries: list[Denied] = []
+    for name in HOME_DENIED:
+        entries += _literal(f"a credential store (~/{name})", os.path.join(home, name))
     for var, name in (("HF_HOME", "token"), ("KAGGLE_CONFIG_DIR", "")):
         # Credential locations other libraries are told about through their own variables.
         if os.environ.get(var):
             label = f"a credential store (${var}/{name})"
-            target = os.path.join(os.environ[var], name)
-            entries += [Denied(pattern, label) for pattern in _forms(target)]
+            entries += _literal(label, os.path.join(os.environ[var], name))
     system = list(SYSTEM_DENIED)
     if os.name == "nt":
         system.append(
@@ -149,7 +157,7 @@ def _denied_entries(settings: Settings) -> list[Denied]:
         )
     for pattern in system:
         folder, name = os.path.split(pattern)
-        real = os.path.join(os.path.realpath(folder), name)
+        real = os.path.join(glob.escape(os.path.realpath(folder)), name)
         entries += [Denied(_fold(form), f"a system file ({pattern})") for form in {pattern, real}]
     return entries
 
@@ -162,7 +170,7 @@ class PathPolicy:
         self.settings = settings
         self.state = _forms(settings.home)
         self.datasets = _forms(settings.datasets_dir)
-        self.entries = _denied_entries(settings)
+        self.entries = _denied_entries()
         self.cwd = os.getcwd()
         self.cwd_refusal = cwd_refusal(self.cwd)
         roots = [os.path.expanduser(str(r)) for r in settings.data_roots]
