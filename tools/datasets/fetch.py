@@ -65,7 +65,7 @@ def fetch(
         if hit is not None:
             return cache.to_result(hit, cached=True)
         with (
-            download_slot(settings, parsed.text),
+            download_slot(settings),
             Deadline(settings.download_timeout_s, parsed.text) as deadline,
         ):
             report = Throttled(progress)

@@ -22,27 +22,27 @@ from mltrainer.state.settings import Settings
 from mltrainer.tools.datasets.models import ProgressFn
 
 _slots_lock = threading.Lock()
-_active: list[str] = []  # what each running download is fetching, for the refusal message
+_running = 0  # downloads in this process (what they fetch is not said: other clients' business)
 
 
 @contextlib.contextmanager
-def download_slot(settings: Settings, what: str) -> Iterator[None]:
+def download_slot(settings: Settings) -> Iterator[None]:
     """Hold one of the process's download slots; refuse at once when all are taken."""
+    global _running
     with _slots_lock:
-        if len(_active) >= settings.max_downloads:
-            running = ", ".join(_active[:5])
+        if _running >= settings.max_downloads:
             raise PermissionDenied(
-                f"{len(_active)} downloads are already running ({running}); at most "
-                f"{settings.max_downloads} run at once (MLTRAINER_MAX_DOWNLOADS).",
+                f"{_running} downloads are already running; at most {settings.max_downloads} "
+                "run at once (MLTRAINER_MAX_DOWNLOADS).",
                 next_step="Wait for one of them to finish and call again; a dataset already "
                 "downloaded is answered from the cache without a slot.",
             )
-        _active.append(what)
+        _running += 1
     try:
         yield
     finally:
         with _slots_lock:
-            _active.remove(what)
+            _running -= 1
 
 
 class Deadline:
