@@ -45,7 +45,8 @@ async def _run(time_budget_s: int) -> int:
     from mltrainer.state.settings import Settings
 
     settings = Settings()
-    train_path, new_path = write_demo_data(settings.home / "demo")
+    # Under datasets/: the only part of the state directory that tools may read.
+    train_path, new_path = write_demo_data(settings.datasets_dir / "demo")
     console.print(f"[bold]mltrainer demo[/] — state in {settings.home}")
     console.print(f"Dataset: {train_path} (scikit-learn's breast cancer, {time_budget_s}s budget)")
     params = StdioServerParameters(

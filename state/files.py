@@ -8,18 +8,30 @@ renamed into place).
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from pathlib import Path
 
 from mltrainer.state.masking import Masker
+from mltrainer.state.settings import Settings
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+PRIVATE_UMASK = 0o077
+log = logging.getLogger("mltrainer")
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable by its owner only."""
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    """Create ``path`` and every missing parent readable by its owner only (``mkdir``'s mode
+    alone would apply to the last folder, and only through the umask)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue  # another thread made it first
+        folder.chmod(PRIVATE_DIR)
     return path
 
 
@@ -41,3 +53,50 @@ def write_bytes(path: Path, data: bytes) -> Path:
 def write_text(path: Path, text: str, masker: Masker) -> Path:
     """Write a text artifact: secrets masked first, then atomically, mode 0600."""
     return write_bytes(path, masker.mask(text).encode("utf-8"))
+
+
+def private_umask() -> int:
+    """Make every file and folder this process creates from now on private (umask 077);
+    returns the previous umask. The server and the job worker call it at start."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def tighten_state_dir(settings: Settings) -> list[str]:
+    """Make the state directory 0700, every folder in it 0700 and every file 0600 where they
+    were looser, and create the database file private if it is missing (SQLite gives its -wal
+    and -shm files the database's mode). Returns one line per change, also logged as one
+    warning. Call at start, before the store opens the database. Links are not followed; on
+    Windows, where modes mean little, nothing is done."""
+    if os.name == "nt":
+        return []
+    private_dir(settings.home)
+    if not settings.db_path.exists():
+        os.close(os.open(settings.db_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    changes = [_tighten(settings.home)]
+    for dirpath, dirnames, filenames in os.walk(settings.home):
+        changes += [_tighten(Path(dirpath, name)) for name in [*dirnames, *filenames]]
+    done = [change for change in changes if change]
+    if done:
+        log.warning(
+            "tightened the permissions of %d path(s) in %s that other users could read: %s",
+            len(done),
+            settings.home,
+            "; ".join(done[:10]) + (" ..." if len(done) > 10 else ""),
+        )
+    return done
+
+
+def _tighten(path: Path) -> str | None:
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode) or not mode & 0o077:
+        return None
+    wanted = PRIVATE_DIR if stat.S_ISDIR(info.st_mode) else mode & 0o700  # owner bits kept
+    try:
+        path.chmod(wanted)
+    except OSError as exc:
+        return f"{path}: could not change {mode:o} ({exc.strerror})"
+    return f"{path}: {mode:o} -> {wanted:o}"

@@ -45,6 +45,27 @@ class Settings(BaseSettings):
         "directory and the state directory.",
     )
     max_download_bytes: int = 20 * 1024**3
+    download_timeout_s: float = Field(
+        default=3600,
+        gt=0,
+        description="Overall deadline of one download; it is stopped and removed at it.",
+    )
+    max_downloads: int = Field(
+        default=4,
+        ge=1,
+        description="Downloads running at once; more are refused at once (never queued on "
+        "the server's worker threads).",
+    )
+    allow_loopback_http: bool = Field(
+        default=False,
+        description="Let download_dataset fetch plain http:// from this machine (loopback "
+        "only; for local testing).",
+    )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let download_dataset fetch https:// from loopback, link-local (cloud "
+        "metadata), private, multicast and reserved addresses.",
+    )
     max_extract_bytes: int = 50 * 1024**3
     max_extract_entries: int = 100_000
     job_max_attempts: int = Field(default=3, ge=1, description="Worker starts per job.")

@@ -78,7 +78,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
 
 @pytest.fixture
 def ds_settings(dataset_env: Path, home: Path, fake_kaggle: FakeKaggle) -> Settings:
-    return Settings(home=home, kaggle_api_endpoint=fake_kaggle.url)
+    return Settings(home=home, kaggle_api_endpoint=fake_kaggle.url, allow_loopback_http=True)
 
 
 @pytest.fixture

@@ -97,6 +97,20 @@ def test_search_hf_and_all(ds: DataContext, fake_hub: FakeHub) -> None:
     assert any("kaggle" in note and "secret://KAGGLE" in note for note in both.notes)
 
 
+def test_search_all_notes_each_failing_source_instead_of_raising_only_the_first(
+    ds: DataContext, fake_hub: FakeHub
+) -> None:
+    """Regression (#10): with both sources failing, only Kaggle's error was shown."""
+    fake_hub.fail_next = [403]
+    both = search("iris", settings=ds.settings, vault=ds.vault, source="all")
+    assert both.results == []
+    assert [note.split(":")[0] for note in both.notes] == ["kaggle", "hf"]
+    assert "secret://KAGGLE" in both.notes[0] and "HTTP 403" in both.notes[1]
+    with pytest.raises(RemoteServiceError, match="HTTP 403"):
+        fake_hub.fail_next = [403]
+        search("iris", settings=ds.settings, vault=ds.vault, source="hf")
+
+
 def test_search_all_interleaves_sources(
     ds: DataContext, fake_hub: FakeHub, kaggle_creds: None
 ) -> None:

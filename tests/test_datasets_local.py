@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.base import FakeServer, Request, Response
-from fakes.data import TEST_CSV, TRAIN_CSV, DataContext, raw_zip
+from fakes.base import Response
+from fakes.data import TEST_CSV, TRAIN_CSV, DataContext, FileServer, raw_zip
 
 from mltrainer.state.errors import DatasetError, InvalidInput, NotFound, PermissionDenied
 from mltrainer.tools.datasets import fetch, parse_ref, resolve_table
@@ -37,12 +37,18 @@ def test_ref_grammar() -> None:
             parse_ref(bad)
 
 
-@pytest.mark.parametrize(
-    "url", ["http://example.com/a.csv", "ftp://example.com/a", "file:///etc/passwd", "https://"]
-)
-def test_url_policy(url: str) -> None:
+@pytest.mark.parametrize("url", ["ftp://example.com/a", "file:///etc/passwd", "https://"])
+def test_url_schemes_other_than_https_are_refused_when_parsed(url: str) -> None:
     with pytest.raises(PermissionDenied, match="only https"):
         parse_ref(url)
+
+
+def test_plain_http_is_refused_unless_to_loopback_and_allowed(ds: DataContext) -> None:
+    with pytest.raises(PermissionDenied, match="allowed to loopback only"):
+        get(ds, "http://93.184.216.34/a.csv")  # a public address
+    ds.settings.allow_loopback_http = False
+    with pytest.raises(PermissionDenied, match="MLTRAINER_ALLOW_LOOPBACK_HTTP"):
+        get(ds, "http://127.0.0.1:9/a.csv")
 
 
 @pytest.mark.parametrize("ref", ["../../etc/passwd", "data/../../../etc/passwd", "..\\..\\x"])
@@ -81,7 +87,7 @@ def test_local_file_under_cwd(ds: DataContext, tmp_path: Path) -> None:
 
 
 def test_local_outside_roots_and_symlink_escape(ds: DataContext, tmp_path: Path) -> None:
-    with pytest.raises(PermissionDenied, match="outside the allowed roots"):
+    with pytest.raises(PermissionDenied, match="is outside the folders tools may read"):
         get(ds, "/etc/passwd")
     (tmp_path / "escape.csv").symlink_to("/etc/passwd")
     with pytest.raises(PermissionDenied, match="links to a place outside"):
@@ -102,15 +108,6 @@ def test_data_roots_allow_other_directories(
 
 
 # -- URLs -----------------------------------------------------------------------------------
-class FileServer(FakeServer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.files: dict[str, Response] = {}
-
-    def handle(self, request: Request) -> Response:
-        return self.files.get(request.path, Response(404, b"nope"))
-
-
 @pytest.fixture
 def files() -> Iterator[FileServer]:
     with FileServer() as server:
@@ -133,10 +130,10 @@ def test_url_archive_is_extracted_and_redirects_obey_the_policy(
         200, raw_zip([("train.csv", TRAIN_CSV), ("test.csv", TEST_CSV)])
     )
     files.files["/moved"] = Response(302, headers={"Location": "/d.zip"})
-    files.files["/away"] = Response(302, headers={"Location": "http://example.com/x.csv"})
+    files.files["/away"] = Response(302, headers={"Location": "http://93.184.216.34/x.csv"})
     result = get(ds, f"{files.url}/moved")
     assert sorted(f.path for f in result.files) == ["test.csv", "train.csv"]
-    with pytest.raises(PermissionDenied, match="only https"):
+    with pytest.raises(PermissionDenied, match="allowed to loopback only"):
         get(ds, f"{files.url}/away")
     picked = resolve_table(f"{files.url}/d.zip#test.csv", ds.store, ds.settings, ds.vault)
     assert picked.read_bytes() == TEST_CSV

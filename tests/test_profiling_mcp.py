@@ -52,7 +52,7 @@ async def test_profile_dataset_over_mcp(settings: Settings, tmp_path: Path) -> N
         failed = await client.call_tool("profile_dataset", {"dataset": str(empty)})
         assert failed.is_error and "empty (0 bytes)" in text_of(failed)
         outside = await client.call_tool("profile_dataset", {"dataset": "/etc/passwd"})
-        assert outside.is_error and "outside the allowed roots" in text_of(outside)
+        assert outside.is_error and "outside the folders tools may read" in text_of(outside)
         plain = await client.call_tool("profile_dataset", {"dataset": str(path), "plots": False})
         assert not plain.is_error and not [c for c in plain.content if c.type == "image"]
         assert plain.structured_content["suggested_targets"][0]["column"] == "churned"

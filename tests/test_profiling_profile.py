@@ -249,3 +249,36 @@ def test_small_dataset_warning(tmp_path: Path) -> None:
     pd.DataFrame({"x": range(40), "label": ["a", "b"] * 20}).to_csv(path, index=False)
     result = profile(path, "label")
     assert flagged(result, "small_dataset") == {None}
+
+
+SECRET = "sk-" + "0123456789abcdefghij" * 4  # 83 characters: longer than any shown value
+
+
+def test_shortened_values_are_masked_before_they_are_cut(tmp_path: Path) -> None:
+    """Regression (#9, attack 5): a 59-character prefix of a longer secret was shown as an
+    example value; the masker no longer recognised it once cut."""
+    from mltrainer.state.masking import Masker
+
+    rows = "\n".join(f"{i},{SECRET if i % 2 else 'plain'},{i % 3}" for i in range(30))
+    path = tmp_path / "t.csv"
+    path.write_text("id,token,y\n" + rows + "\n")
+    masker = Masker({"KEY": SECRET})
+    result = profile(path, "y", plots_dir=tmp_path / "plots", masker=masker)
+    text = result.model_dump_json()
+    assert SECRET[:20] not in text and "***KEY***" in text
+    unmasked = profile(path, "y").model_dump_json()
+    assert SECRET[:20] in unmasked and SECRET not in unmasked  # what used to leak
+
+
+def test_bad_row_text_is_masked_before_it_is_cut() -> None:
+    from types import SimpleNamespace
+
+    from mltrainer.state.masking import Masker
+    from mltrainer.tools.profiling.reader import BadRows
+
+    bad = BadRows(masker=Masker({"KEY": SECRET}))
+    row = SimpleNamespace(expected_columns=2, actual_columns=3, number=None)
+    bad.handler(SimpleNamespace(**vars(row), text="a," * 80 + SECRET))  # crosses the 200 cut
+    bad.handler(SimpleNamespace(**vars(row), text="b," + SECRET))  # crosses the 60 cut
+    shown = bad.describe() + " ".join(s.text for s in bad.samples)
+    assert SECRET[:10] not in shown and "***KEY***" in shown

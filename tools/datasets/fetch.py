@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mltrainer.state.errors import DatasetError
+from mltrainer.state.errors import DatasetError, PermissionDenied
+from mltrainer.state.guard import PathPolicy, check_scheme
 from mltrainer.state.models import DatasetRecord
 from mltrainer.state.secrets import SecretVault, kaggle_api_url
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
-from mltrainer.tools.datasets import cache, hf_source, kaggle_source, local_source, url_source
+from mltrainer.tools.datasets import cache, hf_source, kaggle_source, url_source
+from mltrainer.tools.datasets.limits import Deadline, download_slot
 from mltrainer.tools.datasets.models import DownloadResult, ProgressFn, no_progress
 from mltrainer.tools.datasets.refs import DatasetRef, parse_ref, safe_member
 from mltrainer.tools.datasets.transfer import Throttled
@@ -31,7 +33,8 @@ def fetch(
     """Download ``ref`` (see ``tools.datasets.refs`` for the grammar) into the cache.
 
     A second call with the same reference and selection is answered from the cache without
-    any network access, unless ``refresh`` is set.
+    any network access, unless ``refresh`` is set. A download takes one of the
+    ``max_downloads`` slots and ends at ``download_timeout_s`` (see ``limits``).
     """
     parsed = parse_ref(ref)
     if parsed.dataset_id:
@@ -41,6 +44,8 @@ def fetch(
         raise DatasetError(f"Too many files selected ({len(selection)}; at most {MAX_SELECTION}).")
     if parsed.source == "local":
         return _local(parsed, selection, settings, store)
+    if parsed.url is not None:
+        check_scheme(parsed.url, settings)
     if parsed.file and not selection and parsed.source != "url":
         # One file of a remote dataset: served from a full download if there is one.
         whole = None if refresh else cache.lookup(store, cache.cache_key(parsed.text, []))
@@ -48,30 +53,63 @@ def fetch(
             return cache.to_result(whole, cached=True)
         selection = [parsed.file]
     key = cache.cache_key(parsed.text, selection)
-    with cache.key_lock(key):
+    lock = cache.key_lock(key)
+    if not lock.acquire(blocking=False):  # never park a worker thread behind a slow download
+        raise PermissionDenied(
+            f"{parsed.text} is being downloaded by another call right now.",
+            next_step="Wait for that call to finish, then call again: the dataset will be "
+            "answered from the cache.",
+        )
+    try:
         hit = None if refresh else cache.lookup(store, key)
         if hit is not None:
             return cache.to_result(hit, cached=True)
-        dataset_id = cache.dataset_id_for(key)
-        report = Throttled(progress)
-        with cache.staging(settings.datasets_dir, dataset_id) as tmp:
-            meta = _download(parsed, selection, tmp, settings, vault, credentials, report)
-            files_found = cache.inventory(tmp)
-            if not files_found:
-                raise DatasetError(
-                    f"{parsed.text} downloaded no files.", next_step="Check the reference."
-                )
-        final = settings.datasets_dir / dataset_id
-        record = cache.save(
-            store,
-            key=key,
-            source=parsed.source or "url",
-            local_dir=final,
-            files=files_found,
-            meta=meta,
-        )
-    report.finish(sum(f.bytes for f in files_found))
-    return cache.to_result(record, cached=False)
+        with (
+            download_slot(settings),
+            Deadline(settings.download_timeout_s, parsed.text) as deadline,
+        ):
+            report = Throttled(progress)
+            record = _download_into_cache(
+                parsed, selection, key, settings, store, vault, credentials,
+                deadline.checking(report), deadline,
+            )  # fmt: skip
+    finally:
+        lock.release()
+    result = cache.to_result(record, cached=False)
+    report.finish(result.total_bytes)
+    return result
+
+
+def _download_into_cache(
+    parsed: DatasetRef,
+    selection: list[str],
+    key: str,
+    settings: Settings,
+    store: Store,
+    vault: SecretVault,
+    credentials: str | None,
+    progress: ProgressFn,
+    deadline: Deadline,
+) -> DatasetRecord:
+    """Download into a staging folder that becomes the dataset's folder only when complete."""
+    dataset_id = cache.dataset_id_for(key)
+    with cache.staging(settings.datasets_dir, dataset_id) as tmp:
+        meta = _download(parsed, selection, tmp, settings, vault, credentials, progress, deadline)
+        files_found = cache.inventory(tmp)
+        if not files_found:
+            raise DatasetError(
+                f"{parsed.text} downloaded no files.", next_step="Check the reference."
+            )
+        deadline.check()
+    final = settings.datasets_dir / dataset_id
+    return cache.save(
+        store,
+        key=key,
+        source=parsed.source or "url",
+        local_dir=final,
+        files=files_found,
+        meta=meta,
+    )
 
 
 def _download(
@@ -82,6 +120,7 @@ def _download(
     vault: SecretVault,
     credentials: str | None,
     progress: ProgressFn,
+    deadline: Deadline,
 ) -> dict[str, object]:
     if parsed.source in ("kaggle", "kaggle-competition"):
         secret = vault.credential(
@@ -101,7 +140,7 @@ def _download(
             next_step="Drop the files argument; download_dataset extracts archives and lists "
             "every file.",
         )
-    return url_source.download(parsed, tmp, settings=settings, progress=progress)
+    return url_source.download(parsed, tmp, settings=settings, progress=progress, deadline=deadline)
 
 
 def cached_record(store: Store, dataset_id: str) -> DatasetRecord:
@@ -118,11 +157,12 @@ def _local(
     parsed: DatasetRef, selection: list[str], settings: Settings, store: Store
 ) -> DownloadResult:
     assert parsed.path is not None
-    path = local_source.resolve_local(parsed.path, settings)
+    policy = PathPolicy(settings)
+    path = policy.check(parsed.path)
     if path.is_file():
         local_dir, names = path.parent, [path.name]
-    else:
-        local_dir, names = path, cache.walk_files(path)
+    else:  # the folder's own files (links are not followed), without any that is never read
+        local_dir, names = path, policy.visible(path, cache.walk_files(path))
     if parsed.file or selection:
         wanted = selection or [str(parsed.file)]
         missing = [name for name in wanted if name not in names]

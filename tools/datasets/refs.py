@@ -7,10 +7,11 @@ Grammar (the same text the download_dataset docstring shows the caller)::
     hf:OWNER/NAME[@REVISION][:CONFIG[/SPLIT]] a Hugging Face dataset repository; with CONFIG,
                                               the Hub's Parquet conversion of that config
     https://HOST/PATH                         a file (archives are extracted safely)
-    PATH                                      a local file or directory under the allowed roots
+    PATH                                      a local file or directory under the data roots
     ds_XXXXXXXXXXXX[/FILE]                    a dataset downloaded before (its dataset_id)
 
-Any of them may end with ``#FILE`` to pick one file inside the dataset.
+Any of them may end with ``#FILE`` to pick one file inside the dataset. Parsing is lexical;
+what a path or URL may reach is decided by ``mltrainer.state.guard`` where it is used.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from mltrainer.state.errors import InvalidInput, PermissionDenied
+from mltrainer.state.guard import refuse_traversal
 from mltrainer.tools.datasets.models import Source
 
 SLUG = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
@@ -35,7 +37,6 @@ HF_RE = re.compile(
     rf"(?::(?P<config>{SLUG})(?:/(?P<split>{SLUG}))?)?$"
 )
 DATASET_ID_RE = re.compile(r"^ds_[0-9a-f]{12}$")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 SYNTAX_HINT = (
     "Use kaggle:OWNER/SLUG, kaggle-competition:SLUG, hf:OWNER/NAME[@REVISION][:CONFIG[/SPLIT]], "
     "an https:// URL, a dataset_id, or a local path under the allowed roots."
@@ -77,7 +78,7 @@ def parse_ref(ref: str) -> DatasetRef:
     if DATASET_ID_RE.fullmatch(head):
         pick = safe_member(tail) if slash else file
         return DatasetRef(text=head, dataset_id=head, file=pick)
-    return DatasetRef(source="local", text=text, path=check_local_text(text), file=file)
+    return DatasetRef(source="local", text=text, path=refuse_traversal(text), file=file)
 
 
 def _kaggle(rest: str, file: str | None) -> DatasetRef:
@@ -148,35 +149,14 @@ def _hf(rest: str, file: str | None) -> DatasetRef:
 
 
 def _url(text: str, file: str | None) -> DatasetRef:
-    check_url(text)
-    return DatasetRef(source="url", text=text, url=text, file=file)
-
-
-def check_url(url: str) -> None:
-    """https:// anywhere; http:// only to this machine (loopback); nothing else."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return
-    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
-        return
-    raise PermissionDenied(
-        f"Refusing to download from '{parts.scheme}://{host}': only https:// URLs are allowed "
-        "(plain http:// only to 127.0.0.1/localhost).",
-        next_step="Use the https:// address of the file.",
-    )
-
-
-def check_local_text(text: str) -> str:
-    """Refuse traversal before touching the filesystem: no '..' component, no NUL."""
-    parts = re.split(r"[\\/]+", text)
-    if any(part == ".." for part in parts):
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise PermissionDenied(
-            f"Refusing the path '{text}': '..' components are not allowed.",
-            next_step="Give the path without '..', under the current directory, the state "
-            "directory or a configured data root (MLTRAINER_DATA_ROOTS).",
+            f"Refusing to download from '{parts.scheme}://{parts.hostname or ''}': only https:// "
+            "URLs are allowed.",
+            next_step="Use the https:// address of the file.",
         )
-    return text
+    return DatasetRef(source="url", text=text, url=text, file=file)
 
 
 def safe_member(name: str) -> str:

@@ -27,8 +27,8 @@ def search(
 ) -> SearchResults:
     """Each source ranks by its own relevance; with 'all' the lists are interleaved.
 
-    A source that fails while the other answers becomes a note, not an error; when every
-    asked source fails, the first failure is raised.
+    With 'all', each source that fails becomes its own note (naming the source and what to
+    do), whether or not the other one answered; a single asked source that fails is an error.
     """
     query = query.strip()
     if not query:
@@ -38,7 +38,6 @@ def search(
     wanted = ["kaggle", "hf"] if source == "all" else [source]
     found: list[list[SearchHit]] = []
     notes: list[str] = []
-    failures: list[MLTrainerError] = []
     for name in wanted:
         try:
             if name == "kaggle":
@@ -52,11 +51,8 @@ def search(
         except MLTrainerError as exc:
             if source != "all":
                 raise
-            failures.append(exc)
             notes.append(f"{name}: {exc}")
             continue
         found.append(hits)
-    if not found and failures:
-        raise failures[0]
     merged = [hit for hit in chain.from_iterable(zip_longest(*found)) if hit is not None]
     return SearchResults(query=query, results=merged[:limit], notes=notes)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from mltrainer.state.errors import DatasetError, InvalidInput, NotFound
+from mltrainer.state.guard import PathPolicy
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
-from mltrainer.tools.datasets import cache, local_source
+from mltrainer.tools.datasets import cache
 from mltrainer.tools.datasets.fetch import cached_record, fetch
 from mltrainer.tools.datasets.refs import parse_ref
 
@@ -26,16 +27,18 @@ def is_tabular(name: str) -> bool:
 def resolve_table(ref_or_path: str, store: Store, settings: Settings, vault: SecretVault) -> Path:
     """The path of ONE tabular file for a local path, dataset_id, kaggle:, hf: or URL ref.
 
-    A local file is returned as it is (after the roots check), without hashing or copying.
-    Several candidate files raise InvalidInput listing them and how to pick one.
+    A local file is returned as it is (after the path guard), without hashing or copying.
+    Several candidate files raise InvalidInput listing them and how to pick one. The file
+    returned always passed the guard: a pick inside a dataset must not lead out of it.
     """
+    policy = PathPolicy(settings)
     parsed = parse_ref(ref_or_path)
     if parsed.source == "local" and parsed.path is not None and parsed.file is None:
-        path = local_source.resolve_local(parsed.path, settings)
+        path = policy.check(parsed.path)
         if path.is_file():
             return path
-        names = [n for n in cache.walk_files(path) if is_tabular(n)]
-        return path / _pick(names, ref_or_path, parsed.text)
+        names = [n for n in policy.visible(path, cache.walk_files(path)) if is_tabular(n)]
+        return policy.check_member(path, _pick(names, ref_or_path, parsed.text))
     if parsed.dataset_id:
         record = cached_record(store, parsed.dataset_id)
     else:
@@ -48,9 +51,10 @@ def resolve_table(ref_or_path: str, store: Store, settings: Settings, vault: Sec
                 f"{parsed.text} has no file '{parsed.file}'.",
                 next_step=f"Files: {', '.join(names[:20])}.",
             )
-        return Path(record.local_dir) / parsed.file
+        return policy.check_member(Path(record.local_dir), parsed.file)
     base = record.id if parsed.dataset_id else parsed.text
-    return Path(record.local_dir) / _pick([n for n in names if is_tabular(n)], ref_or_path, base)
+    pick = _pick([n for n in names if is_tabular(n)], ref_or_path, base)
+    return policy.check_member(Path(record.local_dir), pick)
 
 
 def _pick(names: list[str], original: str, base: str) -> str:

@@ -1,4 +1,5 @@
-"""Plain file downloads over https (http only to loopback), streamed and size-capped."""
+"""Plain file downloads: https (http only to loopback, when allowed), streamed and size-capped,
+with every connection pinned to an address the guard checked (``pinned``)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,27 @@ from pathlib import Path
 from mltrainer.state.errors import MLTrainerError, NotFound, PermissionDenied, RemoteServiceError
 from mltrainer.state.settings import Settings
 from mltrainer.tools.datasets import transfer
+from mltrainer.tools.datasets.limits import Deadline
 from mltrainer.tools.datasets.models import ProgressFn
-from mltrainer.tools.datasets.refs import DatasetRef, check_url
+from mltrainer.tools.datasets.pinned import pinned_client
+from mltrainer.tools.datasets.refs import DatasetRef
 
 MAX_REDIRECTS = 5
 
 
 def download(
-    ref: DatasetRef, target: Path, *, settings: Settings, progress: ProgressFn
+    ref: DatasetRef, target: Path, *, settings: Settings, progress: ProgressFn, deadline: Deadline
 ) -> dict[str, object]:
     import httpx
 
     assert ref.url is not None
-
-    def check_hop(request: httpx.Request) -> None:
-        check_url(str(request.url))  # every redirect hop obeys the same scheme policy
-
-    timeout = httpx.Timeout(30.0, read=300.0)
     try:
         with (
-            httpx.Client(
+            pinned_client(
+                settings,
+                deadline,
                 follow_redirects=True,
                 max_redirects=MAX_REDIRECTS,
-                timeout=timeout,
-                event_hooks={"request": [check_hop]},
                 headers={"User-Agent": "mltrainer-mcp"},
             ) as client,
             client.stream("GET", ref.url) as response,
@@ -42,17 +40,20 @@ def download(
             length = response.headers.get("content-length")
             downloaded = target / ".download" / name
             transfer.write_stream(
-                response.iter_bytes(1024 * 1024),
+                response.iter_bytes(),  # as the bytes arrive: the deadline is checked per read
                 downloaded,
                 what=name,
                 total=int(length) if length and length.isdigit() else None,
                 cap=settings.max_download_bytes,
                 progress=progress,
             )
+            deadline.check()  # a body cut short at the deadline can look like a complete one
             final_url = str(response.url)
     except MLTrainerError:
         raise
     except httpx.HTTPError as exc:
+        if deadline.passed():
+            raise deadline.error() from None
         raise RemoteServiceError(
             f"Could not download {ref.url} ({type(exc).__name__}: {str(exc)[:200]}).",
             next_step="Check the URL and the network connection, then try again.",

@@ -6,6 +6,8 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
+from mltrainer.state.masking import Masker
+from mltrainer.tools.profiling.clip import clip
 from mltrainer.tools.profiling.models import ColumnKind, ColumnProfile, NumericStats, ValueCount
 
 if TYPE_CHECKING:
@@ -149,22 +151,26 @@ def numeric_stats(values: pd.Series) -> NumericStats:
     )
 
 
-def short(value: Any, limit: int = 60) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+SHOWN_CHARS = 60
 
 
-def top_values(values: pd.Series, limit: int = TOP_VALUES) -> list[ValueCount]:
+def top_values(
+    values: pd.Series, limit: int = TOP_VALUES, masker: Masker | None = None
+) -> list[ValueCount]:
+    """The most frequent values, shortened for display (masked before they are cut)."""
     counts = values.value_counts().head(limit)
     total = max(len(values), 1)
     return [
-        ValueCount(value=short(v), count=int(c), ratio=round(c / total, 4))
+        ValueCount(value=clip(v, SHOWN_CHARS, masker), count=int(c), ratio=round(c / total, 4))
         for v, c in counts.items()
     ]
 
 
-def profile_column(name: str, series: pd.Series, missing: int, n_rows: int) -> ColumnProfile:
-    """Profile one column: ``missing`` and ``n_rows`` are exact; the rest comes from ``series``."""
+def profile_column(
+    name: str, series: pd.Series, missing: int, n_rows: int, masker: Masker | None = None
+) -> ColumnProfile:
+    """Profile one column: ``missing`` and ``n_rows`` are exact; the rest comes from ``series``.
+    Examples and top values are shortened, their secrets masked first."""
     import pandas as pd
 
     values = hashable(series).dropna()
@@ -180,12 +186,12 @@ def profile_column(name: str, series: pd.Series, missing: int, n_rows: int) -> C
         missing_ratio=round(missing / n_rows, 4) if n_rows else 0.0,
         cardinality=distinct,
         unique_ratio=round(distinct / len(values), 4) if len(values) else 0.0,
-        examples=[short(v) for v in values.drop_duplicates().head(EXAMPLES)],
+        examples=[clip(v, SHOWN_CHARS, masker) for v in values.drop_duplicates().head(EXAMPLES)],
     )
     if pd.api.types.is_numeric_dtype(values) and kind in ("numeric", "identifier"):
         column.stats = numeric_stats(values)
     if kind in ("categorical", "boolean", "constant") or (kind == "numeric" and distinct <= 20):
-        column.top_values = top_values(values)
+        column.top_values = top_values(values, masker=masker)
     if kind in ("text", "categorical", "identifier") and not pd.api.types.is_numeric_dtype(values):
         shape = values.sample(min(len(values), SHAPE_SAMPLE), random_state=0)
         column.mean_length = round(float(shape.astype(str).str.len().mean()), 1)

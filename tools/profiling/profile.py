@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from mltrainer.state.errors import DatasetError
+from mltrainer.state.masking import Masker
 from mltrainer.tools.profiling.checks import (
     column_warnings,
     count_duplicates,
@@ -42,18 +43,21 @@ def profile(
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     plots_dir: Path | None = None,
     seed: int = 0,
+    masker: Masker | None = None,
 ) -> DatasetProfile:
     """Profile a tabular file: format, columns, target and task, warnings, and (optionally) plots.
 
     Files too big to read at once are streamed: row and missing counts are exact, everything else
     comes from a uniform sample of ``sample_rows`` rows. Plots are written to ``plots_dir``.
+    Values shown shortened (examples, top values, classes, plot labels, bad rows) are masked
+    with ``masker`` before they are cut; the plots' texts are masked as they are drawn.
     """
     started = time.perf_counter()
     path = Path(path)
     fmt = sniff(path)
     if target is not None and fmt.column_names and target not in fmt.column_names:
         raise _unknown_target(path, target, fmt.column_names)
-    loaded = load(path, fmt, path.stat().st_size, sample_rows, seed)
+    loaded = load(path, fmt, path.stat().st_size, sample_rows, seed, masker)
     frame = loaded.frame
     if loaded.n_rows == 0 and loaded.bad.count:
         raise loaded.bad.error(path.name)
@@ -66,7 +70,7 @@ def profile(
         raise _unknown_target(path, target, names)
 
     columns = {
-        name: profile_column(name, frame[name], loaded.missing.get(name, 0), loaded.n_rows)
+        name: profile_column(name, frame[name], loaded.missing.get(name, 0), loaded.n_rows, masker)
         for name in names
     }
     time_axis = find_time_axis(frame, columns)
@@ -78,7 +82,7 @@ def profile(
     analysis = None
     suggestions = []
     if target is not None:
-        analysis = analyse_target(frame, target, columns, time_axis)
+        analysis = analyse_target(frame, target, columns, time_axis, masker)
         warnings += target_warnings(analysis, loaded.n_rows)
         warnings += leakage_warnings(frame, analysis, columns)
     else:
@@ -87,7 +91,7 @@ def profile(
     if plots_dir is not None:
         from mltrainer.tools.profiling.plots import make_plots
 
-        plots = make_plots(frame, list(columns.values()), analysis, plots_dir)
+        plots = make_plots(frame, list(columns.values()), analysis, plots_dir, masker or Masker())
     severity = {"high": 0, "medium": 1, "low": 2}
     warnings.sort(key=lambda w: severity[w.severity])
     return DatasetProfile(

@@ -3,6 +3,9 @@
 CSV goes through pyarrow's multi-threaded reader with the sniffed dialect (pandas' C engine only
 for thousands separators, which pyarrow cannot parse); Parquet through pyarrow; JSON and Excel
 through pandas. Every failure is a DatasetError that says what is wrong and what to do.
+
+Longer than 400 lines: every format's reader shares the CSV retry and error translation
+here, and splitting them would spread one reading policy over several files.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mltrainer.state.errors import DatasetError
+from mltrainer.state.masking import Masker
+from mltrainer.tools.profiling.clip import clip
 from mltrainer.tools.profiling.formats import TableFormat
 from mltrainer.tools.profiling.sniff import (
     _UTF8_MULTIBYTE,
@@ -54,19 +59,21 @@ class BadRows:
     count: int = 0
     samples: list[BadRow] = field(default_factory=list)
     keep: int = 10
+    masker: Masker | None = None  # the rows' text is masked before it is shortened
 
     def handler(self, row: Any) -> str:
         self.expected = row.expected_columns
         self.count += 1
         if len(self.samples) < self.keep:
-            self.samples.append(BadRow(row.number, row.actual_columns, row.text[:200]))
+            text = clip(row.text, 200, self.masker, ellipsis="")
+            self.samples.append(BadRow(row.number, row.actual_columns, text))
         return "skip"
 
     def describe(self) -> str:
         shown = ", ".join(
             f"line {s.line} ({s.fields} fields)"
             if s.line
-            else f"{s.fields} fields: {s.text[:60]!r}"
+            else f"{s.fields} fields: {clip(s.text, 60, self.masker, ellipsis='')!r}"
             for s in self.samples[:5]
         )
         more = f" and {self.count - 5} more" if self.count > 5 else ""
@@ -89,15 +96,17 @@ def read_table(
     nrows: int | None = None,
     columns: Sequence[str] | None = None,
     bad_rows: BadRowsPolicy = "error",
+    masker: Masker | None = None,
 ) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet/JSON(-lines)/Excel file into a DataFrame, sniffing its format.
 
     ``nrows`` reads only the first rows; ``columns`` only those columns. Rows with a wrong
     number of fields raise a DatasetError naming their lines, unless ``bad_rows="skip"``.
+    Data quoted (shortened) in an error is masked with ``masker`` first.
     """
     path = Path(path)
     fmt = sniff(path)
-    frame, bad = read_frame(path, fmt, nrows=nrows, columns=columns)
+    frame, bad = read_frame(path, fmt, nrows=nrows, columns=columns, masker=masker)
     if bad.count and bad_rows == "error":
         raise bad.error(path.name)
     if len(frame) == 0:
@@ -113,21 +122,22 @@ def read_frame(
     *,
     nrows: int | None = None,
     columns: Sequence[str] | None = None,
+    masker: Masker | None = None,
 ) -> tuple[pd.DataFrame, BadRows]:
     """Read with an already sniffed format; bad rows are skipped and reported, not raised."""
     if nrows is not None and nrows < 1:
         raise DatasetError("nrows must be at least 1.")
-    bad = BadRows()
+    bad = BadRows(masker=masker)
     if fmt.kind == "csv":
         if fmt.thousands:
             return _read_csv_pandas(path, fmt, nrows, columns), bad
         table = _read_csv_arrow(path, fmt, nrows, columns, bad)
         if nrows is None and bad.count and any(s.line is None for s in bad.samples):
-            bad = locate_bad_rows(path, fmt)  # a second pass, only for files with bad rows
+            bad = locate_bad_rows(path, fmt, masker)  # a second pass, only for files with bad rows
         return table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True), bad
     if fmt.kind == "parquet":
         return _read_parquet(path, nrows, columns), bad
-    return _read_with_pandas(path, fmt, nrows, columns), bad
+    return _read_with_pandas(path, fmt, nrows, columns, masker), bad
 
 
 def _check_columns(path: Path, available: Sequence[str], wanted: Sequence[str] | None) -> None:
@@ -208,6 +218,7 @@ def _read_csv_arrow(
                 **csv_options(fmt, columns=columns, bad=bad, column_types=types, block_size=block),
             ),
             reset=lambda: _reset(bad),
+            masker=bad.masker,
         )
 
     def head(fmt: TableFormat, types: dict[str, pa.DataType], block: int) -> pa.Table:
@@ -223,7 +234,7 @@ def _read_csv_arrow(
             schema = reader.schema
         return pa.Table.from_batches(batches, schema=schema).slice(0, nrows)
 
-    return with_csv_retries(path, fmt, head, reset=lambda: _reset(bad))
+    return with_csv_retries(path, fmt, head, reset=lambda: _reset(bad), masker=bad.masker)
 
 
 def _reset(bad: BadRows) -> None:
@@ -237,6 +248,7 @@ def with_csv_retries(
     *,
     reset: Callable[[], None] = lambda: None,
     block_size: int = BLOCK_BYTES,
+    masker: Masker | None = None,
 ) -> _T:
     """Run a pyarrow CSV read, retrying what a retry can fix, and translating the rest.
 
@@ -278,7 +290,7 @@ def with_csv_retries(
                 fmt = fmt.model_copy(update={"encoding": diagnose_encoding(path, fmt)})
                 continue
             raise DatasetError(
-                f"{path.name} cannot be parsed as {fmt.kind.upper()}: {message[:300]}",
+                f"{path.name} cannot be parsed as {fmt.kind.upper()}: {clip(message, 300, masker)}",
                 next_step="profile_dataset shows the sniffed format; fix the file or re-export it.",
             ) from exc
         except UnicodeDecodeError as exc:
@@ -322,12 +334,12 @@ def diagnose_encoding(path: Path, fmt: TableFormat) -> str:
     return "cp1252"
 
 
-def locate_bad_rows(path: Path, fmt: TableFormat) -> BadRows:
+def locate_bad_rows(path: Path, fmt: TableFormat, masker: Masker | None = None) -> BadRows:
     """A single-threaded pass that numbers the bad rows (the threaded reader cannot)."""
     import pyarrow as pa
     from pyarrow import csv
 
-    bad = BadRows()
+    bad = BadRows(masker=masker)
     options = csv_options(fmt, bad=bad, use_threads=False)
     options["convert_options"] = csv.ConvertOptions(
         include_columns=fmt.column_names[:1], column_types={fmt.column_names[0]: pa.string()}
@@ -459,7 +471,11 @@ def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) 
 
 
 def _read_with_pandas(
-    path: Path, fmt: TableFormat, nrows: int | None, columns: Sequence[str] | None
+    path: Path,
+    fmt: TableFormat,
+    nrows: int | None,
+    columns: Sequence[str] | None,
+    masker: Masker | None = None,
 ) -> pd.DataFrame:
     import pandas as pd
 
@@ -481,7 +497,7 @@ def _read_with_pandas(
         ) from exc
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
         raise DatasetError(
-            f"{path.name} is not valid {fmt.kind.upper()}: {str(exc)[:300]}",
+            f"{path.name} is not valid {fmt.kind.upper()}: {clip(exc, 300, masker)}",
             next_step="JSON input must be an array of objects or one object per line.",
         ) from exc
     frame.columns = [str(c) for c in frame.columns]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mltrainer.state.masking import Masker
 from mltrainer.tools.profiling.formats import TableFormat
 from mltrainer.tools.profiling.reader import (
     STREAM_BLOCK_BYTES,
@@ -55,13 +56,22 @@ class _Scan:
         return self.sample.schema
 
 
-def load(path: Path, fmt: TableFormat, size: int, sample_rows: int, seed: int = 0) -> Loaded:
+def load(
+    path: Path,
+    fmt: TableFormat,
+    size: int,
+    sample_rows: int,
+    seed: int = 0,
+    masker: Masker | None = None,
+) -> Loaded:
+    """The file whole when small, else one streaming pass; data quoted in bad-row reports and
+    errors is masked with ``masker`` before it is shortened."""
     big = size * (COMPRESSION_RATIO if fmt.compression else 1) > FULL_READ_BYTES
     if big and fmt.kind == "csv" and not fmt.thousands:
-        return _stream_csv(path, fmt, size, sample_rows, seed)
+        return _stream_csv(path, fmt, size, sample_rows, seed, masker)
     if big and fmt.kind == "parquet":
         return _stream_parquet(path, sample_rows, seed)
-    frame, bad = read_frame(path, fmt)
+    frame, bad = read_frame(path, fmt, masker=masker)
     n_rows = len(frame)
     missing = {str(c): int(v) for c, v in frame.isna().sum().items()}
     if n_rows > sample_rows:
@@ -110,7 +120,9 @@ def _finish(scan: _Scan, bad: BadRows, sample_rows: int, seed: int) -> Loaded:
     return Loaded(frame.reset_index(drop=True), scan.n_rows, scan.nulls, bad, sampled)
 
 
-def _stream_csv(path: Path, fmt: TableFormat, size: int, sample_rows: int, seed: int) -> Loaded:
+def _stream_csv(
+    path: Path, fmt: TableFormat, size: int, sample_rows: int, seed: int, masker: Masker | None
+) -> Loaded:
     """One pass over the file, split into byte ranges parsed in parallel when rows allow it."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -120,7 +132,7 @@ def _stream_csv(path: Path, fmt: TableFormat, size: int, sample_rows: int, seed:
     ranges: list[tuple[int, int] | None] = list(split) if split else [None]
 
     def scan_range(index: int) -> tuple[_Scan, BadRows]:
-        bad = BadRows()
+        bad = BadRows(masker=masker)
 
         def reset() -> None:
             bad.count, bad.samples = 0, []
@@ -136,16 +148,17 @@ def _stream_csv(path: Path, fmt: TableFormat, size: int, sample_rows: int, seed:
             ),
             reset=reset,
             block_size=STREAM_BLOCK_BYTES,
+            masker=masker,
         )
         return scan, bad
 
     with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
         results = list(pool.map(scan_range, range(len(ranges))))
     scan = _merge([r[0] for r in results])
-    bad = BadRows(expected=max(r[1].expected for r in results))
+    bad = BadRows(expected=max(r[1].expected for r in results), masker=masker)
     bad.count = sum(r[1].count for r in results)
     if bad.count:
-        bad = locate_bad_rows(path, fmt)  # numbers the lines (the parallel pass cannot)
+        bad = locate_bad_rows(path, fmt, masker)  # numbers the lines (the parallel pass cannot)
     return _finish(scan, bad, sample_rows, seed)
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from mltrainer.state.errors import InvalidInput, NotFound
+from mltrainer.state.files import private_dir, write_text
 from mltrainer.state.models import ArtifactRecord
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
@@ -48,18 +49,20 @@ def profile_dataset(
     vault: SecretVault,
     plots: bool = True,
 ) -> DatasetProfile:
-    """Profile a dataset and store the profile JSON (and plots) as artifacts under the home."""
+    """Profile a dataset and store the profile JSON (and plots) as artifacts under the home.
+
+    Both are written masked with the store's masker and readable by the person only (0600).
+    """
     path = resolve_dataset(dataset, settings, store, vault)
     profile_id = new_id("prof")
-    directory = settings.home / "profiles" / profile_id
-    directory.mkdir(parents=True, exist_ok=True)
-    result = profile(path, target, plots_dir=directory if plots else None)
+    directory = private_dir(settings.home / "profiles" / profile_id)
+    masker = store.masker
+    result = profile(path, target, plots_dir=directory if plots else None, masker=masker)
     result.profile_id = profile_id
     for plot in result.plots:
         _record(store, Path(plot.path), "plot", plot.media_type)
-    json_path = directory / "profile.json"
     result.artifact_id = new_id("art")
-    json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")
+    json_path = write_text(directory / "profile.json", result.model_dump_json(indent=1), masker)
     data = json_path.read_bytes()
     store.add_artifact(
         ArtifactRecord(

@@ -24,6 +24,8 @@ from mltrainer.tools.profiling.models import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mltrainer.state.masking import Masker
+
 TARGET_NAMES = re.compile(
     r"^(target|label|labels|class|y|outcome|result|response|survived|churn|churned|default|"
     r"price|saleprice|sale_price|fraud|is_fraud|diagnosis|species|quality|rating|income|"
@@ -87,6 +89,7 @@ def analyse_target(
     name: str,
     columns: dict[str, ColumnProfile],
     time_axis: TimeAxis | None,
+    masker: Masker | None = None,
 ) -> TargetAnalysis:
     import pandas as pd
 
@@ -95,7 +98,7 @@ def analyse_target(
     task, reason = infer_task(series, columns, name, time_axis)
     analysis = TargetAnalysis(column=name, task=task, reason=reason, missing=columns[name].missing)
     if task in ("binary", "multiclass", "text_classification"):
-        classes = top_values(values, limit=20)
+        classes = top_values(values, limit=20, masker=masker)
         analysis.classes = classes
         analysis.n_classes = int(values.nunique())
         counts = values.value_counts()
