@@ -4,6 +4,7 @@ MLflow (without this project) and predicting like the predict tool; no secret re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,20 +245,43 @@ def test_a_file_store_run_and_its_model_load_without_this_project(
     assert "/code/mltrainer/tools/training/engine/custom.py" in loaded["custom"]
 
 
-def wait_for_server(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+@contextmanager
+def mlflow_process(arguments: list[str], url: str, ready: str, log: Path) -> Iterator[None]:
+    """``mlflow <arguments>`` in its own process group, until ``url + ready`` answers (bounded);
+    stopped with every process it started."""
     import httpx
 
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited ({proc.returncode}): {log.read_text()[-3000:]}")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    with open(log, "wb") as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", *arguments],
+            cwd=log.parent,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow exited ({proc.returncode}): {log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + ready, timeout=5).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"mlflow did not answer in {SERVER_START_S} s: {log.read_text()[-3000:]}"
+                )
+            time.sleep(0.5)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server did not answer in {SERVER_START_S} s: {log.read_text()[-3000:]}")
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
 
 
 def test_a_job_is_logged_to_a_local_mlflow_server(
@@ -263,32 +289,38 @@ def test_a_job_is_logged_to_a_local_mlflow_server(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port"]
-    command += [str(port), "--workers", "1", "--backend-store-uri"]
-    command += [f"sqlite:///{tmp_path}/server.db", "--artifacts-destination"]
-    command += [str(tmp_path / "served-artifacts")]
-    with open(log, "wb") as output:
-        proc = subprocess.Popen(
-            command, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_for_server(proc, url, log)
+    arguments = ["server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    arguments += ["--backend-store-uri", f"sqlite:///{tmp_path}/server.db"]
+    arguments += ["--artifacts-destination", str(tmp_path / "served-artifacts")]
+    with mlflow_process(arguments, url, "/health", tmp_path / "server.log"):
         result = log_job(trained.folder, trained.estimator, tracked(trained, url), masker(trained))
         assert result.status == "logged", result
         assert result.tracking_uri == url
         assert_run_read_back(MlflowClient(url), result, trained)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         assert_model_predicts_like_the_tool(result, trained)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and the workers it started
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=60)
     assert_no_secret_under(tmp_path / "served-artifacts")
     assert CANARY.encode() not in (tmp_path / "server.db").read_bytes()
+
+
+def test_mlflow_models_serve_answers_like_the_predict_tool(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = log_job(trained.folder, trained.estimator, tracked(trained, uri), masker(trained))
+    assert result.status == "logged" and result.model_uri, result
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    port = free_port()
+    arguments = ["models", "serve", "-m", result.model_uri, "--env-manager", "local"]
+    arguments += ["-h", "127.0.0.1", "-p", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    rows = json.loads(trained.new_rows.to_json(orient="split", index=False))
+    with mlflow_process(arguments, url, "/ping", tmp_path / "serve.log"):
+        answer = httpx.post(f"{url}/invocations", json={"dataframe_split": rows}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    assert [str(v) for v in answer.json()["predictions"]] == trained.predictions
 
 
 def test_an_unreachable_server_is_a_warning_not_a_failure(trained: Trained) -> None:
