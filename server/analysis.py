@@ -25,6 +25,12 @@ from mltrainer.tools.analysis import (
     read_holdout,
 )
 from mltrainer.tools.analysis.service import ANALYSIS_FILE
+from mltrainer.tools.datasets import resolve_table
+from mltrainer.tools.profiling import read_table
+from mltrainer.tools.training.engine.families import FAMILIES
+from mltrainer.tools.training.model import load_model
+from mltrainer.tools.training.pipeline import file_sha256
+from mltrainer.tools.training.predict import model_id_for
 
 MAX_IMAGES = 4
 ColumnName = Annotated[str, Field(min_length=1, max_length=512)]
@@ -38,13 +44,6 @@ def run_analysis(
     sensitive_columns: list[str],
 ) -> ModelAnalysis:
     """Load the model and its rows, analyse, and record the analysis and plots as artifacts."""
-    from mltrainer.tools.datasets import resolve_table
-    from mltrainer.tools.profiling import read_table
-    from mltrainer.tools.training.engine.families import FAMILIES
-    from mltrainer.tools.training.model import load_model
-    from mltrainer.tools.training.pipeline import file_sha256
-    from mltrainer.tools.training.predict import model_id_for
-
     record = app.store.get_model(model_id_for(model, app.store))
     folder = Path(record.path)
     facts = model_facts(folder)

@@ -1,7 +1,7 @@
 """What the analysis needs to know about a trained model, read from its folder.
 
 The model folder is the contract between training and everything after it: ``meta.json``
-(required), ``plan.json``, ``metrics.json`` and ``manifest.json`` (read when present). Only the
+(required), ``plan.json`` and ``manifest.json`` (read when present). Only the
 fields the analysis uses are parsed, and unknown ones are ignored, so this package does not
 import the training package (training calls the analysis when it iterates, and a package must
 not import one that imports it).
@@ -38,9 +38,6 @@ class ModelFacts(BaseModel):
     time_column: str | None = None
     class_weight: str | None = None
     families: list[str] = Field(default_factory=list, description="Families in the plan.")
-    requested_models: list[str] | None = None
-    cv_score: float | None = None
-    holdout_score: float | None = None
     data_sha256: str | None = None
 
     @property
@@ -66,11 +63,8 @@ def model_facts(folder: Path) -> ModelFacts:
             next_step="Train the model again with train_model.",
         )
     plan = _read(folder / "plan.json") or {}
-    metrics = _read(folder / "metrics.json") or {}
     manifest = _read(folder / "manifest.json") or {}
     validation = plan.get("validation") or {}
-    request = manifest.get("request") or {}
-    holdout = metrics.get("holdout") or {}
     try:
         return ModelFacts(
             model_id=meta["model_id"],
@@ -87,9 +81,6 @@ def model_facts(folder: Path) -> ModelFacts:
             time_column=validation.get("time_column") or plan.get("time_column"),
             class_weight=plan.get("class_weight"),
             families=[f["name"] for f in plan.get("families") or []],
-            requested_models=request.get("models"),
-            cv_score=metrics.get("cv_mean"),
-            holdout_score=holdout.get(meta.get("metric")),
             data_sha256=(manifest.get("data") or {}).get("sha256"),
         )
     except (KeyError, TypeError, ValidationError) as error:
