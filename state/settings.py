@@ -95,6 +95,26 @@ class Settings(BaseSettings):
         description="Bearer token HTTP clients must send; when unset, one is generated at "
         "first start and kept in the state directory (http_token, mode 0600).",
     )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="Log every finished training job to MLflow here (sqlite:///path.db, "
+        "file:///dir or http(s)://server); unset: no tracking. Needs the 'tracking' extra.",
+    )
+    mlflow_experiment: str | None = Field(
+        default=None,
+        description="The MLflow experiment for every run; unset: one experiment per dataset.",
+    )
+    mlflow_artifact_location: str | None = Field(
+        default=None,
+        description="Where experiments this server creates keep their artifacts; unset: beside a "
+        "sqlite: database, inside a file: store, the server's choice for http(s).",
+    )
+    mlflow_timeout_s: float = Field(
+        default=30, gt=0, le=600, description="Per request to an MLflow tracking server."
+    )
+    mlflow_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed request to a tracking server."
+    )
 
     @field_validator("home", mode="after")
     @classmethod
