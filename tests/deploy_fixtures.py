@@ -101,3 +101,20 @@ def vault_with(token: str | None) -> SecretVault:
 
 def masker_for(vault: SecretVault) -> Masker:
     return vault.masker()
+
+
+def token_only_in_authorization(hub: FakeHub, token: str) -> int:
+    """Assert ``token`` is in no recorded request's path, query, other headers or body, and in
+    no file any commit holds; return how many requests carried it as their bearer token."""
+    import json
+
+    carried = 0
+    for request in hub.requests:
+        headers = {k: v for k, v in request.headers.items() if k != "authorization"}
+        assert token not in json.dumps([request.path, request.query, headers])
+        assert token.encode() not in request.body
+        carried += request.headers.get("authorization") == f"Bearer {token}"
+    for repo in hub.writer.repos.values():
+        for commit in repo.commits:
+            assert all(token.encode() not in f.data for f in commit.files.values())
+    return carried

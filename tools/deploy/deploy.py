@@ -62,7 +62,7 @@ def deploy(
     report(0.0, STEPS, "Checking the token's right to write.")
     token = hub.hub_token(vault, token_ref, hub.endpoint(settings))
     api = hub.client(settings, token)
-    hub.check_can_write(api, [options.repo_id, *([space_id] if space_id else [])])
+    hub.check_can_write(api, [options.repo_id, *([space_id] if space_id else [])], token_ref)
     report(1.0, STEPS, f"Deploying {folder.meta.model_id} to {options.repo_id}.")
     model = push(
         api,

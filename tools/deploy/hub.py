@@ -123,7 +123,7 @@ class TokenInfo(BaseModel):
         """Why this token cannot write ``repo_id``, or None when it can."""
         namespace = repo_id.split("/")[0]
         if self.role == "read":
-            return f"The token of secret://HF_TOKEN (account '{self.account}') is read-only."
+            return f"The token (account '{self.account}') is read-only."
         if self.role == "fineGrained":
             for entity in (namespace, repo_id):
                 if WRITE_PERMISSION in self.scoped.get(entity, []):
@@ -155,8 +155,12 @@ def whoami(api: HfApi) -> TokenInfo:
         raise hub_error(exc, "checking the token (whoami)") from None
 
 
-def check_can_write(api: HfApi, repo_ids: list[str]) -> TokenInfo:
-    """The token's identity, after making sure it may write every one of ``repo_ids``."""
+def check_can_write(api: HfApi, repo_ids: list[str], reference: str) -> TokenInfo:
+    """The token's identity, after making sure it may write every one of ``repo_ids``.
+
+    ``reference`` (e.g. secret://HF_TOKEN) is named in the advice, never resolved here.
+    """
+    name = reference.removeprefix("secret://")
     info = whoami(api)
     for repo_id in repo_ids:
         refusal = info.refusal(repo_id)
@@ -164,7 +168,7 @@ def check_can_write(api: HfApi, repo_ids: list[str]) -> TokenInfo:
             raise PermissionDenied(
                 f"Cannot deploy to {repo_id}: {refusal}",
                 next_step=f"Create a token with write access to '{repo_id.split('/')[0]}' at "
-                f"{TOKENS_PAGE}, store it with set_secret('HF_TOKEN'), or deploy under a "
+                f"{TOKENS_PAGE}, store it with set_secret('{name}'), or deploy under a "
                 f"namespace the token may write to ({', '.join(info.writable_namespaces()) or 'none'}).",
             )
     return info
