@@ -21,6 +21,7 @@ from fakes.hf import FakeHub
 from fakes.hub_write import FakeToken
 
 from mltrainer.state.errors import InvalidInput, PermissionDenied, RemoteServiceError, SecretError
+from mltrainer.state.masking import Masker
 from mltrainer.tools.deploy.deploy import deploy
 from mltrainer.tools.deploy.models import DeployOptions, DeployResult
 from mltrainer.tools.training.model import load_model
@@ -204,5 +205,41 @@ def test_a_server_error_of_the_hub_is_a_clear_error(
 
 def test_the_token_travels_only_in_authorization_headers(trained: Trained, hub: FakeHub) -> None:
     result = run(trained, hub, space=True)
+    assert any("secret HF_TOKEN in the Space's settings" in note for note in result.notes)
     assert CANARY not in result.model_dump_json()
     assert token_only_in_authorization(hub, CANARY) > 0
+
+
+def test_the_card_names_the_reference_a_cached_download_came_by(
+    trained: Trained, hub: FakeHub, model_copy: Path, tmp_path: Path
+) -> None:
+    from mltrainer.state.models import DatasetRecord
+    from mltrainer.state.store import Store
+
+    settings = hub_settings(trained, hub).model_copy(update={"home": tmp_path / "state"})
+    cached = settings.datasets_dir / "ds_0123456789ab" / "iris.csv"
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    manifest["data"]["path"] = manifest["request"]["dataset"] = str(cached)
+    (model_copy / "manifest.json").write_text(json.dumps(manifest))
+    store = Store(settings.db_path)
+    store.upsert_dataset(
+        DatasetRecord(
+            id="ds_0123456789ab",
+            ref="hf:scikit-learn/iris",
+            source="hf",
+            local_dir=str(cached.parent),
+        )
+    )
+    result = deploy(
+        model_copy,
+        DeployOptions(repo_id=REPO, dry_run=True),
+        token_ref="secret://HF_TOKEN",
+        settings=settings,
+        vault=vault_with(None),
+        masker=Masker(),
+        store=store,
+    )
+    assert "datasets:\n- scikit-learn/iris\n" in result.card_preview
+    assert (
+        "hf:scikit-learn/iris" in result.card_preview and str(tmp_path) not in result.card_preview
+    )

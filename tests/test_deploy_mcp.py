@@ -77,9 +77,11 @@ async def test_train_then_deploy_with_a_space(
         assert preview["dry_run"] and hub.requests == []
 
         progress: list[float] = []
+        messages: list[str] = []
 
         async def on_progress(value: float, total: float | None, message: str | None) -> None:
             progress.append(value)
+            messages.append(message or "")
 
         deployed = payload(
             await client.call_tool(
@@ -89,6 +91,7 @@ async def test_train_then_deploy_with_a_space(
             )
         )
         assert progress and progress == sorted(progress)
+        assert any(m.startswith(f"Sent model.skops to {REPO}") for m in messages), messages
         assert deployed["committed"] and deployed["repo_url"] == f"{hub.url}/{REPO}"
         assert deployed["space_url"] == f"{hub.url}/spaces/{REPO}-demo"
         assert deployed["card_preview"] == preview["card_preview"]

@@ -27,7 +27,7 @@ from mltrainer.tools.deploy.schema import input_schema
 from mltrainer.tools.deploy.space import space_files, space_id_for
 
 ProgressFn = Callable[[float, float | None, str], None]
-STEPS = 4.0
+STEPS = 3.0  # token check, model repository, Space
 
 
 def deploy(
@@ -71,7 +71,7 @@ def deploy(
         files,
         private=options.private,
         message=_message(folder),
-        progress=lambda message: report(1.0, STEPS, message),
+        progress=lambda done, message: report(1.0 + done, STEPS, message),
     )
     result = DeployResult(
         repo_id=options.repo_id,
@@ -83,7 +83,6 @@ def deploy(
         notes=_visibility_note(model, options.private, options.repo_id),
     )
     if space_id:
-        report(2.0, STEPS, f"Deploying the Space {space_id}.")
         space = push(
             api,
             space_id,
@@ -98,7 +97,7 @@ def deploy(
             ),
             private=options.private,
             message=f"Serve {options.repo_id} at {str(model.commit_sha)[:12]}",
-            progress=lambda message: report(3.0, STEPS, message),
+            progress=lambda done, message: report(2.0 + done, STEPS, message),
             space_sdk="gradio",
         )
         result = _with_space(result, space, space_id, options.private)

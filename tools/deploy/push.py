@@ -19,10 +19,10 @@ from mltrainer.tools.deploy.hub import hub_error
 from mltrainer.tools.deploy.models import DeployedFile
 
 if TYPE_CHECKING:
-    from huggingface_hub import HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi
 
 RepoType = Literal["model", "space"]
-Progress = Callable[[str], None]
+Progress = Callable[[float, str], None]  # (fraction of this push done, message)
 
 
 class RemoteFile(BaseModel):
@@ -100,9 +100,9 @@ def push(
     space_sdk: str | None = None,
 ) -> PushResult:
     """Create or reuse ``repo_id`` and make it hold ``files``: one commit, or none if it does."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub import CommitOperationDelete
 
-    progress(f"Preparing {repo_type} repository {repo_id}.")
+    progress(0.0, f"Preparing {repo_type} repository {repo_id}.")
     url = ensure_repo(api, repo_id, repo_type, private=private, space_sdk=space_sdk)
     state = read_state(api, repo_id, repo_type, url)
     changed = [f for f in files if not same_content(f, state.files.get(f.path))]
@@ -111,15 +111,12 @@ def push(
     changed_paths = {f.path for f in changed}
     described = [f.describe(changed=f.path in changed_paths) for f in files]
     if not changed and not removed:
-        progress(f"{repo_id} already holds these files: no new commit.")
+        progress(1.0, f"{repo_id} already holds these files: no new commit.")
         return PushResult(
             url=url, commit_sha=state.sha, committed=False, files=described, private=state.private
         )
-    size = sum(len(f.data) for f in changed)
-    progress(f"Uploading {len(changed)} file(s), {size / 1e6:.1f} MB, to {repo_id} in one commit.")
-    operations: list[CommitOperationAdd | CommitOperationDelete] = [
-        CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.data) for f in changed
-    ]
+    operations: list[CommitOperationAdd | CommitOperationDelete] = []
+    operations += upload(api, repo_id, repo_type, changed, progress)
     operations += [CommitOperationDelete(path_in_repo=path) for path in removed]
     try:
         commit = api.create_commit(
@@ -131,6 +128,35 @@ def push(
         )
     except Exception as exc:
         raise hub_error(exc, f"committing to {repo_id}") from None
+    progress(1.0, f"Committed {len(operations)} change(s) to {repo_id}.")
     return PushResult(
         url=url, commit_sha=commit.oid, committed=True, files=described, private=state.private
     )
+
+
+def upload(
+    api: HfApi, repo_id: str, repo_type: RepoType, files: list[BundleFile], progress: Progress
+) -> list[CommitOperationAdd]:
+    """Send each file ahead of the commit, reporting after each; the commit then references them.
+
+    This is huggingface_hub's own pattern for large commits (``preupload_lfs_files`` one file at
+    a time): the content goes up while the caller sees progress, and still lands in one commit.
+    """
+    from huggingface_hub import CommitOperationAdd
+
+    total = sum(len(f.data) for f in files) or 1
+    sent = 0
+    additions = []
+    for file in files:
+        addition = CommitOperationAdd(path_in_repo=file.path, path_or_fileobj=file.data)
+        try:
+            api.preupload_lfs_files(repo_id, additions=[addition], repo_type=repo_type)
+        except Exception as exc:
+            raise hub_error(exc, f"uploading {file.path} to {repo_id}") from None
+        sent += len(file.data)
+        progress(
+            0.9 * sent / total,
+            f"Sent {file.path} to {repo_id} ({sent / 1e6:.1f} of {total / 1e6:.1f} MB).",
+        )
+        additions.append(addition)
+    return additions

@@ -11,7 +11,6 @@ fields carry their kinds only.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,7 +119,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def schema_json(schema: InputSchema) -> str:
-    return json.dumps(schema.model_dump(mode="json"), indent=2)
