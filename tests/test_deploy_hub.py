@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from deploy_fixtures import (
     vault_with,
 )
 from fakes.hf import FakeHub
-from fakes.hub_write import FakeToken
+from fakes.hub_write import FakeToken, HubRepo
 
 from mltrainer.state.errors import InvalidInput, PermissionDenied, RemoteServiceError, SecretError
 from mltrainer.state.masking import Masker
@@ -243,3 +244,23 @@ def test_the_card_names_the_reference_a_cached_download_came_by(
     assert (
         "hf:scikit-learn/iris" in result.card_preview and str(tmp_path) not in result.card_preview
     )
+
+
+def test_a_commit_racing_another_one_is_refused_and_can_be_repeated(
+    trained: Trained, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(trained, hub)
+    preupload = hub.writer.preupload
+
+    def someone_else_commits_meanwhile(repo: HubRepo, body: dict[str, Any]) -> Any:
+        if len(repo.commits) == 2:
+            repo.commit("a concurrent commit", dict(repo.head.files))
+        return preupload(repo, body)
+
+    monkeypatch.setattr(hub.writer, "preupload", someone_else_commits_meanwhile)
+    with pytest.raises(RemoteServiceError, match="changed on the Hub") as caught:
+        run(trained, hub, trained.regressor)
+    assert "Deploy again" in str(caught.value)
+    assert len(hub.writer.commits(REPO)) == 3  # the other commit only: nothing mixed in
+    monkeypatch.setattr(hub.writer, "preupload", preupload)
+    assert run(trained, hub, trained.regressor).committed

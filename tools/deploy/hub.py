@@ -204,6 +204,13 @@ def hub_error(exc: Exception, action: str) -> MLTrainerError:
             f"The Hugging Face Hub has no such repository while {action}{detail}.",
             next_step="Check the repository id and that the token's account can see it.",
         )
+    if status in (409, 412):  # the parent commit we read is no longer the head
+        return RemoteServiceError(
+            f"The repository changed on the Hub while {action}{detail}",
+            status=status,
+            request_id=request_id,
+            next_step="Deploy again: the files are compared with what it holds now.",
+        )
     if isinstance(exc, HfHubHTTPError) and status is not None:
         return RemoteServiceError(
             f"The Hugging Face Hub answered an error while {action}{detail}",
