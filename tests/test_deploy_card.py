@@ -141,3 +141,12 @@ def test_uploaded_manifest_holds_no_local_path(trained: Trained) -> None:
     versions = folder.library_versions
     assert f"scikit-learn=={versions['scikit-learn']}" in requirements
     assert f"skops=={versions['skops']}" in requirements
+
+
+def test_a_metric_without_a_value_is_left_out_of_the_metadata(model_copy: Path) -> None:
+    metrics = json.loads((model_copy / "metrics.json").read_text())
+    metrics["holdout"]["log_loss"] = float("nan")
+    (model_copy / "metrics.json").write_text(json.dumps(metrics))
+    meta = _front_matter(str(build_card(model_copy)))
+    reported = meta["model-index"][0]["results"][0]["metrics"]
+    assert "log_loss" not in {m["type"] for m in reported} and len(reported) >= 2

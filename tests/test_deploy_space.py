@@ -127,3 +127,19 @@ def test_a_newer_model_moves_the_space_to_its_commit(trained: Trained, hub: Fake
     assert [f["name"] for f in schema["fields"]] == ["a", "b"]
     again = deploy_with_space(trained, hub, trained.regressor)
     assert len(space.commits) == 3 and again.space_commit_sha == newer.space_commit_sha
+
+
+def test_without_the_training_data_the_form_has_kinds_but_no_examples(model_copy: Path) -> None:
+    from mltrainer.tools.deploy.folder import read_folder
+    from mltrainer.tools.deploy.schema import input_schema
+
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    manifest["data"]["path"] = str(model_copy / "gone.csv")
+    (model_copy / "manifest.json").write_text(json.dumps(manifest))
+    schema = input_schema(read_folder(model_copy))
+    assert schema.source == "plan"
+    assert [(f.name, f.kind, f.example) for f in schema.fields] == [
+        ("x1", "numeric", None),
+        ("x2", "numeric", None),
+        ("colour", "categorical", None),
+    ]

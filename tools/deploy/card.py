@@ -8,6 +8,7 @@ Markdown before it reaches the template; the YAML is written by ``huggingface_hu
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,7 @@ def card_data(model: ModelFolder, origin: DataOrigin) -> Any:
             metric_value=float(value),
         )
         for name, value in metrics.holdout.items()
+        if math.isfinite(value)  # the Hub's metadata has no NaN
     ]
     tags = [pipeline_tag, "tabular", "sklearn", "skops", "mltrainer", meta.task]
     return ModelCardData(

@@ -105,12 +105,12 @@ def _training_profile(folder: ModelFolder) -> DatasetProfile | None:
     if not data.path or not data.sha256:
         return None
     path = Path(data.path)
-    if not path.is_file() or _sha256(path) != data.sha256:
-        return None
     try:
+        if not path.is_file() or _sha256(path) != data.sha256:
+            return None
         return profile(path, seed=folder.manifest.seed or 0)
-    except MLTrainerError:
-        return None  # unreadable now: the form falls back to kinds without examples
+    except (OSError, MLTrainerError):
+        return None  # gone or unreadable now: the form falls back to kinds without examples
 
 
 def _sha256(path: Path) -> str:
