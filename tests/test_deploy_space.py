@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -21,6 +22,16 @@ from mltrainer.tools.training.model import load_model
 pytest_plugins = ["deploy_fixtures"]
 REPO = "fakeuser/churn"
 SPACE = "fakeuser/churn-demo"
+
+
+@pytest.fixture(autouse=True)
+def engine_module_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Space loads the model through predict.py, which registers its own copy of the
+    engine's custom module in sys.modules (as it must in a Space); this process gets the
+    real one back afterwards."""
+    import mltrainer.tools.training.engine.custom as custom
+
+    monkeypatch.setitem(sys.modules, custom.__name__, custom)
 
 
 def deploy_with_space(trained: Trained, hub: FakeHub, model_id: str) -> DeployResult:
