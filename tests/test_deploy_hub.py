@@ -264,3 +264,14 @@ def test_a_commit_racing_another_one_is_refused_and_can_be_repeated(
     assert len(hub.writer.commits(REPO)) == 3  # the other commit only: nothing mixed in
     monkeypatch.setattr(hub.writer, "preupload", preupload)
     assert run(trained, hub, trained.regressor).committed
+
+
+def test_a_composite_secret_is_not_taken_for_a_token(tmp_path: Path) -> None:
+    from mltrainer.state.secrets import SecretVault
+    from mltrainer.tools.deploy.hub import hub_token
+
+    vault = SecretVault(
+        tmp_path / "s.json", environ={"KAGGLE_USERNAME": "u", "KAGGLE_KEY": "k" * 32}
+    )
+    with pytest.raises(SecretError, match="several values"):
+        hub_token(vault, "secret://KAGGLE", "http://127.0.0.1:1")

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from mltrainer.state.errors import SecretError
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.tools.deploy import hub
 from mltrainer.tools.deploy.models import CredentialCheck
 
 INVALID_STATUSES = frozenset({401, 403})
+KAGGLE_API = "https://api.kaggle.com"
+
+
+def kaggle_url(settings: Settings) -> str:
+    return (settings.kaggle_api_endpoint or KAGGLE_API).rstrip("/")
 
 
 def _status(exc: BaseException) -> int | None:
@@ -116,7 +122,9 @@ def check_secret(name: str, vault: SecretVault, settings: Settings) -> Credentia
         token = hub.hub_token(vault, "secret://HF_TOKEN", hub.endpoint(settings))
         return check_hf_token(token, settings)
     if name == "KAGGLE":
-        return check_kaggle(vault.resolve("secret://KAGGLE"), settings)
+        return check_kaggle(
+            hub.secret_values(vault, "secret://KAGGLE", kaggle_url(settings)), settings
+        )
     return None
 
 
@@ -131,9 +139,9 @@ def check_value(
         return check_kaggle({"KAGGLE_API_TOKEN": value}, settings)
     if name in ("KAGGLE_KEY", "KAGGLE_USERNAME"):
         other = "KAGGLE_USERNAME" if name == "KAGGLE_KEY" else "KAGGLE_KEY"
-        known = vault.info(other)  # never raises: tells whether the other half is set
-        if known.source == "unset":
-            return None
-        pair = {other: vault.resolve_one(f"secret://{other}"), name: value}
-        return check_kaggle(pair, settings)
+        try:
+            known = hub.secret_values(vault, f"secret://{other}", kaggle_url(settings))
+        except SecretError:
+            return None  # the other half is not set yet: nothing to check against
+        return check_kaggle({**known, name: value}, settings)
     return None

@@ -35,14 +35,25 @@ def endpoint(settings: Settings) -> str:
     return hub_endpoint(settings)
 
 
-def hub_token(vault: SecretVault, reference: str, destination: str) -> str:
-    """The token a reference stands for, resolved at the moment of use.
+def secret_values(vault: SecretVault, reference: str, destination: str) -> dict[str, str]:
+    """The variables a reference stands for, resolved at the moment of use.
 
-    ``destination`` is the Hub endpoint the token is about to be sent to; the vault will check
-    it once secrets are bound to the hosts they may go to.
+    The one place deployment reads the vault. ``destination`` is the URL the values are about
+    to be sent to; on the vault that binds secrets to hosts this body becomes
+    ``return vault.credential(reference, destination=destination)``.
     """
-    del destination  # not yet: vault.credential(reference, destination=destination)
-    return vault.resolve_one(reference)
+    del destination
+    return vault.resolve(reference)
+
+
+def hub_token(vault: SecretVault, reference: str, destination: str) -> str:
+    values = secret_values(vault, reference, destination)
+    if len(values) != 1:
+        raise SecretError(
+            f"{reference} holds several values ({', '.join(sorted(values))}), not one token.",
+            next_step="Pass the reference of a Hugging Face token, e.g. secret://HF_TOKEN.",
+        )
+    return next(iter(values.values()))
 
 
 def client(settings: Settings, token: str | None) -> HfApi:
