@@ -112,8 +112,8 @@ def create_server(settings: Settings | None = None) -> MCPServer[AppContext]:
         lifespan=lifespan,
         middleware=[mask_results],
     )
-    from mltrainer.server import data, jobs, profiling, sandbox, secrets
+    from mltrainer.server import analysis, data, deploy, jobs, profiling, sandbox, secrets
 
-    for domain in (jobs, data, profiling, sandbox, secrets):
+    for domain in (jobs, data, profiling, sandbox, secrets, deploy, analysis):
         domain.register(mcp)
     return mcp

@@ -159,14 +159,19 @@ class SecretVault:
         return declared.model_copy(update={"name": name})
 
     # -- lookup -------------------------------------------------------------------------
-    def _values(self, declared: Declaration) -> tuple[dict[str, str], str]:
-        """The variables a declared secret stands for, and where they came from."""
+    def _values(
+        self, declared: Declaration, typed: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, str], str]:
+        """The variables a declared secret stands for, and where they came from; ``typed``
+        holds parts the person is entering now, which win over stored ones."""
         file = {name: value for name, (value, _) in self._file.read().items() if value}
         environ = self._environ if declared.reads_environment else {}
         for alternative in COMPOSITE.get(declared.name, ((declared.name,),)):
             found = {}
             for var in alternative:
-                if environ.get(var):
+                if typed and typed.get(var):
+                    found[var] = (typed[var], "file")
+                elif environ.get(var):
                     found[var] = (environ[var], "env")
                 elif file.get(var):
                     found[var] = (file[var], "file")
@@ -200,6 +205,17 @@ class SecretVault:
                 f"(set_secret, or 'mltrainer secrets set {name} --host HOST').",
             )
         return values
+
+    def credential_with(
+        self, reference: str, *, destination: str, typed: Mapping[str, str]
+    ) -> dict[str, str] | None:
+        """The variables ``reference`` would stand for once the parts in ``typed`` are stored
+        (to check a value live before storing it), or None while a part is still missing."""
+        name = parse_reference(reference)
+        declared = self.declaration(name)
+        values, _ = self._values(declared, typed)
+        check_destination(reference, self._hosts(declared, values), destination)
+        return values or None
 
     def credential_value(self, reference: str, *, destination: str) -> str:
         """One value: the secret itself, or the JSON of a composite secret's fields."""

@@ -1,6 +1,11 @@
 """A fake Hugging Face Hub: the JSON API (/api/datasets...) and the resolve endpoint with
 the headers huggingface_hub needs (X-Repo-Commit, ETag, Content-Length), plus the Hub's
-error headers (X-Error-Code: RepoNotFound / GatedRepo / EntryNotFound)."""
+error headers (X-Error-Code: RepoNotFound / GatedRepo / EntryNotFound).
+
+Model and Space repositories can also be written, the way huggingface_hub writes them
+(see fakes.hub_write): whoami, repo creation, preupload, the LFS batch API with uploads to a
+storage URL, NDJSON commits, repo info, file listing, and downloads of what was committed.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from fakes.base import FakeServer, Request, Response
-
-TOKEN = "hf_fake_token_abcdefghijklmnop"
+from fakes.hub_write import TOKEN, HubWriter
 
 
 @dataclass
@@ -68,6 +72,7 @@ class FakeHub(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.repos: dict[str, FakeRepo] = {}
+        self.writer = HubWriter(self)
 
     def add(self, repo: FakeRepo) -> FakeRepo:
         self.repos[repo.repo_id] = repo
@@ -108,7 +113,7 @@ class FakeHub(FakeServer):
             return Response.json(found.info(unquote(revision), files))
         if path.startswith("/datasets/") and "/resolve/" in path:
             return self._resolve(request)
-        return Response.json({"error": "not found"}, 404)
+        return self.writer.handle(request)
 
     def _resolve(self, request: Request) -> Response:
         repo_id, _, rest = request.path.removeprefix("/datasets/").partition("/resolve/")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fakes.base import FakeServer, Request, Response
 
 USERNAME, KEY = "fakeuser", "fake-kaggle-key-0123456789"
+API_TOKEN = "KGAT_fake_access_token_0123456789"  # a Kaggle API token, sent as a Bearer token
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:
@@ -75,7 +76,10 @@ class FakeKaggle(FakeServer):
 
     def _authorised(self, request: Request) -> bool:
         expected = base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode()
-        return request.headers.get("authorization") == f"Basic {expected}"
+        return request.headers.get("authorization") in (
+            f"Basic {expected}",
+            f"Bearer {API_TOKEN}",
+        )
 
     def handle(self, request: Request) -> Response:
         time.sleep(self.stall_s)
@@ -85,6 +89,9 @@ class FakeKaggle(FakeServer):
             return Response.json({"code": 401, "message": "Unauthenticated"}, 401)
         method = request.path.rsplit("/", 1)[-1]
         body = request.json()
+        if method == "IntrospectToken":  # security.OAuthService: who a token belongs to
+            active = body.get("token") == API_TOKEN
+            return Response.json({"active": active, "username": USERNAME if active else ""})
         if method == "ListDatasets":
             search = str(body.get("search", "")).lower()
             size = int(body.get("pageSize") or 20)
