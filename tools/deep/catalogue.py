@@ -1,0 +1,429 @@
+"""What the planner chooses from: GPUs (a data file with its date) and backbone checkpoints.
+
+Backbones are small, well-known checkpoints, smallest first within each family. A checkpoint
+outside the list is accepted when its architecture can be told (from a local folder's
+``config.json``, or from its name) and is of the class the task needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.deep.models import ArchClass, Family
+
+ARCH_OF_TYPE: dict[str, ArchClass] = {
+    **dict.fromkeys(
+        ("vit", "convnext", "convnextv2", "resnet", "swin", "deit", "beit", "dinov2"), "vision"
+    ),
+    **dict.fromkeys(
+        ("yolos", "detr", "conditional_detr", "deformable_detr", "rt_detr"), "detector"
+    ),
+    **dict.fromkeys(
+        ("bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2", "electra", "modernbert"),
+        "encoder",
+    ),
+    **dict.fromkeys(
+        ("t5", "mt5", "bart", "mbart", "marian", "pegasus", "m2m_100"), "encoder-decoder"
+    ),
+    **dict.fromkeys(
+        ("gpt2", "llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "phi3", "gpt_neox"),
+        "decoder",
+    ),
+}
+# The architectures whose dry run is proven (the templates' TINY_SIZES; a test keeps them equal).
+DRY_RUNNABLE = frozenset(
+    {"bert", "roberta", "xlm-roberta", "distilbert", "vit", "convnext", "resnet", "yolos"}
+    | {"t5", "mt5", "bart", "marian", "gpt2", "qwen2", "llama"}
+)
+# Checkpoint name -> model type, first match wins (xlm-roberta before roberta before bert).
+NAME_PATTERNS = (
+    (r"xlm-?roberta", "xlm-roberta"),
+    (r"distilbert", "distilbert"),
+    (r"roberta", "roberta"),
+    (r"deberta", "deberta-v2"),
+    (r"electra", "electra"),
+    (r"modernbert", "modernbert"),
+    (r"bert", "bert"),
+    (r"(^|[/-])mt5", "mt5"),
+    (r"(^|[/-])(flan-)?t5", "t5"),
+    (r"mbart", "mbart"),
+    (r"bart", "bart"),
+    (r"opus-mt", "marian"),
+    (r"pegasus", "pegasus"),
+    (r"m2m100|nllb", "m2m_100"),
+    (r"gpt2|distilgpt", "gpt2"),
+    (r"qwen3", "qwen3"),
+    (r"qwen", "qwen2"),
+    (r"llama|smollm|tinyllama", "llama"),
+    (r"mistral", "mistral"),
+    (r"gemma", "gemma"),
+    (r"phi-?3", "phi3"),
+    (r"yolos", "yolos"),
+    (r"detr", "detr"),
+    (r"(^|[/-])vit", "vit"),
+    (r"convnext", "convnext"),
+    (r"resnet", "resnet"),
+    (r"swin", "swin"),
+    (r"deit", "deit"),
+    (r"dinov2", "dinov2"),
+)
+SIZE_IN_NAME = re.compile(r"(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
+
+
+class Gpu(BaseModel):
+    name: str
+    memory_gb: float
+    bf16: bool
+
+
+class GpuCatalogue(BaseModel):
+    taken: str
+    source: str
+    gpus: dict[str, Gpu]
+    default_gpu: dict[str, str]
+
+
+class Backbone(BaseModel):
+    name: str
+    model_type: str
+    families: tuple[Family, ...]
+    params_m: float
+    hidden: int
+    layers: int
+    multilingual: bool = False
+    image_size: int | None = None
+    vocab: int = 0  # the size of the output layer of generative models (their logits' memory)
+    prefix_style: str | None = None  # "t5": the task is named in a text prefix
+
+    @property
+    def arch_class(self) -> ArchClass:
+        return ARCH_OF_TYPE[self.model_type]
+
+
+IMAGE: tuple[Family, ...] = ("image",)
+TEXT: tuple[Family, ...] = ("text",)
+SEQ2SEQ: tuple[Family, ...] = ("seq2seq",)
+CAUSAL: tuple[Family, ...] = ("causal",)
+BACKBONES = (
+    Backbone(
+        name="facebook/convnext-tiny-224",
+        model_type="convnext",
+        families=IMAGE,
+        params_m=28,
+        hidden=768,
+        layers=18,
+        image_size=224,
+    ),
+    Backbone(
+        name="google/vit-base-patch16-224-in21k",
+        model_type="vit",
+        families=IMAGE,
+        params_m=86,
+        hidden=768,
+        layers=12,
+        image_size=224,
+    ),
+    Backbone(
+        name="google/vit-large-patch16-224-in21k",
+        model_type="vit",
+        families=IMAGE,
+        params_m=304,
+        hidden=1024,
+        layers=24,
+        image_size=224,
+    ),
+    Backbone(
+        name="microsoft/resnet-50",
+        model_type="resnet",
+        families=IMAGE,
+        params_m=25,
+        hidden=2048,
+        layers=16,
+        image_size=224,
+    ),
+    Backbone(
+        name="hustvl/yolos-tiny",
+        model_type="yolos",
+        families=("detection",),
+        params_m=6.5,
+        hidden=192,
+        layers=12,
+        image_size=512,
+    ),
+    Backbone(
+        name="hustvl/yolos-small",
+        model_type="yolos",
+        families=("detection",),
+        params_m=30,
+        hidden=384,
+        layers=12,
+        image_size=800,
+    ),
+    Backbone(
+        name="hustvl/yolos-base",
+        model_type="yolos",
+        families=("detection",),
+        params_m=127,
+        hidden=768,
+        layers=12,
+        image_size=800,
+    ),
+    Backbone(
+        name="distilbert/distilbert-base-uncased",
+        model_type="distilbert",
+        families=TEXT,
+        params_m=66,
+        hidden=768,
+        layers=6,
+    ),
+    Backbone(
+        name="FacebookAI/roberta-base",
+        model_type="roberta",
+        families=TEXT,
+        params_m=125,
+        hidden=768,
+        layers=12,
+    ),
+    Backbone(
+        name="FacebookAI/roberta-large",
+        model_type="roberta",
+        families=TEXT,
+        params_m=355,
+        hidden=1024,
+        layers=24,
+    ),
+    Backbone(
+        name="distilbert/distilbert-base-multilingual-cased",
+        model_type="distilbert",
+        families=TEXT,
+        params_m=135,
+        hidden=768,
+        layers=6,
+        multilingual=True,
+    ),
+    Backbone(
+        name="FacebookAI/xlm-roberta-base",
+        model_type="xlm-roberta",
+        families=TEXT,
+        params_m=278,
+        hidden=768,
+        layers=12,
+        multilingual=True,
+    ),
+    Backbone(
+        name="FacebookAI/xlm-roberta-large",
+        model_type="xlm-roberta",
+        families=TEXT,
+        params_m=560,
+        hidden=1024,
+        layers=24,
+        multilingual=True,
+    ),
+    Backbone(
+        name="google-t5/t5-small",
+        model_type="t5",
+        families=SEQ2SEQ,
+        params_m=60,
+        hidden=512,
+        layers=12,
+        prefix_style="t5",
+        vocab=32128,
+    ),
+    Backbone(
+        name="facebook/bart-base",
+        model_type="bart",
+        families=SEQ2SEQ,
+        params_m=140,
+        hidden=768,
+        layers=12,
+        vocab=50265,
+    ),
+    Backbone(
+        name="facebook/bart-large-cnn",
+        model_type="bart",
+        families=SEQ2SEQ,
+        params_m=406,
+        hidden=1024,
+        layers=24,
+        vocab=50265,
+    ),
+    Backbone(
+        name="google/mt5-small",
+        model_type="mt5",
+        families=SEQ2SEQ,
+        params_m=300,
+        hidden=512,
+        layers=16,
+        multilingual=True,
+        vocab=250112,
+    ),
+    Backbone(
+        name="google/mt5-base",
+        model_type="mt5",
+        families=SEQ2SEQ,
+        params_m=580,
+        hidden=768,
+        layers=24,
+        multilingual=True,
+        vocab=250112,
+    ),
+    Backbone(
+        name="HuggingFaceTB/SmolLM2-135M-Instruct",
+        model_type="llama",
+        families=CAUSAL,
+        params_m=135,
+        hidden=576,
+        layers=30,
+        vocab=49152,
+    ),
+    Backbone(
+        name="Qwen/Qwen2.5-0.5B-Instruct",
+        model_type="qwen2",
+        families=CAUSAL,
+        params_m=494,
+        hidden=896,
+        layers=24,
+        multilingual=True,
+        vocab=151936,
+    ),
+    Backbone(
+        name="Qwen/Qwen2.5-1.5B-Instruct",
+        model_type="qwen2",
+        families=CAUSAL,
+        params_m=1540,
+        hidden=1536,
+        layers=28,
+        multilingual=True,
+        vocab=151936,
+    ),
+    Backbone(
+        name="Qwen/Qwen2.5-7B-Instruct",
+        model_type="qwen2",
+        families=CAUSAL,
+        params_m=7620,
+        hidden=3584,
+        layers=28,
+        multilingual=True,
+        vocab=152064,
+    ),
+    Backbone(
+        name="openai-community/gpt2",
+        model_type="gpt2",
+        families=CAUSAL,
+        params_m=124,
+        hidden=768,
+        layers=12,
+        vocab=50257,
+    ),
+)
+# Opus-MT checkpoints (Marian, 74M) that exist for these pairs; T5 was trained on the others.
+OPUS_PAIRS = {
+    ("en", "de"), ("de", "en"), ("en", "fr"), ("fr", "en"), ("en", "es"), ("es", "en"),
+    ("en", "it"), ("it", "en"), ("en", "nl"), ("nl", "en"), ("en", "ru"), ("ru", "en"),
+    ("en", "zh"), ("zh", "en"), ("en", "ro"), ("ro", "en"), ("en", "ar"), ("ar", "en"),
+}  # fmt: skip
+T5_PAIRS = {("en", "de"), ("en", "fr"), ("en", "ro")}
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "ro": "Romanian"}
+
+
+@cache
+def gpus() -> GpuCatalogue:
+    text = resources.files("mltrainer.tools.deep").joinpath("data/gpus.json").read_text("utf-8")
+    raw = json.loads(text)
+    raw["gpus"] = {name: {"name": name, **spec} for name, spec in raw["gpus"].items()}
+    return GpuCatalogue.model_validate(raw)
+
+
+def gpu(name: str) -> Gpu:
+    catalogue = gpus()
+    found = {key.lower(): value for key, value in catalogue.gpus.items()}.get(name.lower())
+    if found is None:
+        raise InvalidInput(
+            f"Unknown GPU {name!r}.",
+            next_step=f"Use one of {', '.join(catalogue.gpus)} (catalogue of {catalogue.taken}).",
+        )
+    return found
+
+
+def opus_mt(source: str, target: str) -> Backbone:
+    return Backbone(
+        name=f"Helsinki-NLP/opus-mt-{source}-{target}",
+        model_type="marian",
+        families=SEQ2SEQ,
+        params_m=74,
+        hidden=512,
+        layers=12,
+        vocab=60_000,
+    )
+
+
+def lookup(name: str) -> Backbone:
+    """A named checkpoint: from the list, a local folder's config.json, or its name's family."""
+    for backbone in BACKBONES:
+        if backbone.name.lower() == name.lower() or backbone.name.split("/")[-1] == name:
+            return backbone
+    config = Path(name) / "config.json"
+    model_type = _local_model_type(config) if config.is_file() else _type_from_name(name)
+    if model_type is None or model_type not in ARCH_OF_TYPE:
+        known = ", ".join(sorted(ARCH_OF_TYPE))
+        raise InvalidInput(
+            f"Cannot tell the architecture of backbone {name!r} from its name.",
+            next_step=f"Name a checkpoint whose name shows its family ({known}), or a local "
+            "folder with its config.json.",
+        )
+    return _estimated(name, model_type)
+
+
+def _local_model_type(config: Path) -> str | None:
+    try:
+        return str(json.loads(config.read_text(encoding="utf-8")).get("model_type") or "") or None
+    except (ValueError, OSError):
+        return None
+
+
+def _type_from_name(name: str) -> str | None:
+    lowered = name.lower()
+    return next((kind for pattern, kind in NAME_PATTERNS if re.search(pattern, lowered)), None)
+
+
+def _estimated(name: str, model_type: str) -> Backbone:
+    """An unlisted checkpoint: its size from its name, else the size of its family's base."""
+    similar = next((b for b in BACKBONES if b.model_type == model_type), None)
+    size = SIZE_IN_NAME.search(name.split("/")[-1])
+    params = similar.params_m if similar else 350.0
+    if size:
+        params = float(size.group(1)) * (1000 if size.group(2).lower() == "b" else 1)
+    hidden = similar.hidden if similar else 1024
+    layers = similar.layers if similar else 24
+    if size and similar and params > similar.params_m:  # wider and deeper, as checkpoints grow
+        ratio = (params / similar.params_m) ** (1 / 3)
+        hidden, layers = int(hidden * ratio), int(layers * ratio)
+    return Backbone(
+        name=name,
+        model_type=model_type,
+        families=(_family_of(ARCH_OF_TYPE[model_type]),),
+        params_m=params,
+        hidden=hidden,
+        layers=layers,
+        multilingual=model_type in ("xlm-roberta", "mt5", "mbart", "m2m_100", "qwen2", "qwen3"),
+        image_size=similar.image_size if similar else None,
+        vocab=similar.vocab if similar else 0,
+        prefix_style="t5" if model_type == "t5" else None,
+    )
+
+
+def _family_of(arch: ArchClass) -> Family:
+    return {
+        "vision": "image",
+        "detector": "detection",
+        "encoder": "text",
+        "encoder-decoder": "seq2seq",
+        "decoder": "causal",
+    }[arch]  # type: ignore[return-value]
