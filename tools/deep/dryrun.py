@@ -68,7 +68,7 @@ class DryRunReport(BaseModel):
         if self.missing:
             why += f", missing {', '.join(self.missing)}"
         raise DryRunFailed(
-            f"The training script failed its dry run ({why}): {self.stderr_tail[-1500:]}",
+            f"The training script failed its dry run ({why}): {self.stderr_tail.strip()[-1500:]}",
             next_step="Nothing was submitted. Fix the data or plan named in the error, or "
             "report the failing template.",
         )
