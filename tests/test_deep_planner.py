@@ -241,3 +241,11 @@ def test_epochs_named_by_the_caller_are_kept() -> None:
     plan = plan_deep(text_layout(), DeepRequest(runtime="kaggle", epochs=7))
     assert plan.epochs == 7
     assert "named by the caller" in next(d.reason for d in plan.decisions if d.stage == "epochs")
+
+
+def test_this_machine_without_a_cuda_gpu_reports_none() -> None:
+    from mltrainer.tools.deep.memory import local_gpu_memory_gb
+
+    found = local_gpu_memory_gb()
+    torch = pytest.importorskip("torch")
+    assert (found is None) == (not torch.cuda.is_available())

@@ -46,7 +46,7 @@ def test_every_config_key_a_template_reads_is_written_by_the_planner() -> None:
 
 
 def test_the_architectures_the_planner_sends_are_those_the_dry_run_can_build() -> None:
-    tree = ast.parse((TEMPLATES / "deep_common.py").read_text())
+    tree = ast.parse((TEMPLATES / "deep_tiny.py").read_text())
     sizes = next(
         node.value
         for node in ast.walk(tree)
@@ -89,3 +89,19 @@ def test_the_templates_type_check_on_their_own(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_dry_run_tests_skip_without_the_extra_and_fail_when_ci_requires_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import test_deep_dryrun
+
+    monkeypatch.setattr(test_deep_dryrun, "EXTRA", ("torch", "no_such_module_xyz"))
+    monkeypatch.delenv("MLTRAINER_REQUIRE_EXTRAS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"no_such_module_xyz.*torch==2.13.0"):
+        test_deep_dryrun.require_deep_extra()
+    monkeypatch.setenv("MLTRAINER_REQUIRE_EXTRAS", "1")
+    with pytest.raises(
+        pytest.fail.Exception, match="MLTRAINER_REQUIRE_EXTRAS=1 but the deep extra"
+    ):
+        test_deep_dryrun.require_deep_extra()

@@ -1,6 +1,7 @@
 """What the planner chooses from: GPUs (a data file with its date) and backbone checkpoints.
 
-Backbones are small, well-known checkpoints, smallest first within each family. A checkpoint
+Both lists are data files in ``data/``. Backbones are small, well-known checkpoints, smallest
+first within each family. A checkpoint
 outside the list is accepted when its architecture can be told (from a local folder's
 ``config.json``, or from its name) and is of the class the task needs.
 """
@@ -12,6 +13,7 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -107,222 +109,15 @@ class Backbone(BaseModel):
         return ARCH_OF_TYPE[self.model_type]
 
 
-IMAGE: tuple[Family, ...] = ("image",)
-TEXT: tuple[Family, ...] = ("text",)
 SEQ2SEQ: tuple[Family, ...] = ("seq2seq",)
-CAUSAL: tuple[Family, ...] = ("causal",)
-BACKBONES = (
-    Backbone(
-        name="facebook/convnext-tiny-224",
-        model_type="convnext",
-        families=IMAGE,
-        params_m=28,
-        hidden=768,
-        layers=18,
-        image_size=224,
-    ),
-    Backbone(
-        name="google/vit-base-patch16-224-in21k",
-        model_type="vit",
-        families=IMAGE,
-        params_m=86,
-        hidden=768,
-        layers=12,
-        image_size=224,
-    ),
-    Backbone(
-        name="google/vit-large-patch16-224-in21k",
-        model_type="vit",
-        families=IMAGE,
-        params_m=304,
-        hidden=1024,
-        layers=24,
-        image_size=224,
-    ),
-    Backbone(
-        name="microsoft/resnet-50",
-        model_type="resnet",
-        families=IMAGE,
-        params_m=25,
-        hidden=2048,
-        layers=16,
-        image_size=224,
-    ),
-    Backbone(
-        name="hustvl/yolos-tiny",
-        model_type="yolos",
-        families=("detection",),
-        params_m=6.5,
-        hidden=192,
-        layers=12,
-        image_size=512,
-    ),
-    Backbone(
-        name="hustvl/yolos-small",
-        model_type="yolos",
-        families=("detection",),
-        params_m=30,
-        hidden=384,
-        layers=12,
-        image_size=800,
-    ),
-    Backbone(
-        name="hustvl/yolos-base",
-        model_type="yolos",
-        families=("detection",),
-        params_m=127,
-        hidden=768,
-        layers=12,
-        image_size=800,
-    ),
-    Backbone(
-        name="distilbert/distilbert-base-uncased",
-        model_type="distilbert",
-        families=TEXT,
-        params_m=66,
-        hidden=768,
-        layers=6,
-    ),
-    Backbone(
-        name="FacebookAI/roberta-base",
-        model_type="roberta",
-        families=TEXT,
-        params_m=125,
-        hidden=768,
-        layers=12,
-    ),
-    Backbone(
-        name="FacebookAI/roberta-large",
-        model_type="roberta",
-        families=TEXT,
-        params_m=355,
-        hidden=1024,
-        layers=24,
-    ),
-    Backbone(
-        name="distilbert/distilbert-base-multilingual-cased",
-        model_type="distilbert",
-        families=TEXT,
-        params_m=135,
-        hidden=768,
-        layers=6,
-        multilingual=True,
-    ),
-    Backbone(
-        name="FacebookAI/xlm-roberta-base",
-        model_type="xlm-roberta",
-        families=TEXT,
-        params_m=278,
-        hidden=768,
-        layers=12,
-        multilingual=True,
-    ),
-    Backbone(
-        name="FacebookAI/xlm-roberta-large",
-        model_type="xlm-roberta",
-        families=TEXT,
-        params_m=560,
-        hidden=1024,
-        layers=24,
-        multilingual=True,
-    ),
-    Backbone(
-        name="google-t5/t5-small",
-        model_type="t5",
-        families=SEQ2SEQ,
-        params_m=60,
-        hidden=512,
-        layers=12,
-        prefix_style="t5",
-        vocab=32128,
-    ),
-    Backbone(
-        name="facebook/bart-base",
-        model_type="bart",
-        families=SEQ2SEQ,
-        params_m=140,
-        hidden=768,
-        layers=12,
-        vocab=50265,
-    ),
-    Backbone(
-        name="facebook/bart-large-cnn",
-        model_type="bart",
-        families=SEQ2SEQ,
-        params_m=406,
-        hidden=1024,
-        layers=24,
-        vocab=50265,
-    ),
-    Backbone(
-        name="google/mt5-small",
-        model_type="mt5",
-        families=SEQ2SEQ,
-        params_m=300,
-        hidden=512,
-        layers=16,
-        multilingual=True,
-        vocab=250112,
-    ),
-    Backbone(
-        name="google/mt5-base",
-        model_type="mt5",
-        families=SEQ2SEQ,
-        params_m=580,
-        hidden=768,
-        layers=24,
-        multilingual=True,
-        vocab=250112,
-    ),
-    Backbone(
-        name="HuggingFaceTB/SmolLM2-135M-Instruct",
-        model_type="llama",
-        families=CAUSAL,
-        params_m=135,
-        hidden=576,
-        layers=30,
-        vocab=49152,
-    ),
-    Backbone(
-        name="Qwen/Qwen2.5-0.5B-Instruct",
-        model_type="qwen2",
-        families=CAUSAL,
-        params_m=494,
-        hidden=896,
-        layers=24,
-        multilingual=True,
-        vocab=151936,
-    ),
-    Backbone(
-        name="Qwen/Qwen2.5-1.5B-Instruct",
-        model_type="qwen2",
-        families=CAUSAL,
-        params_m=1540,
-        hidden=1536,
-        layers=28,
-        multilingual=True,
-        vocab=151936,
-    ),
-    Backbone(
-        name="Qwen/Qwen2.5-7B-Instruct",
-        model_type="qwen2",
-        families=CAUSAL,
-        params_m=7620,
-        hidden=3584,
-        layers=28,
-        multilingual=True,
-        vocab=152064,
-    ),
-    Backbone(
-        name="openai-community/gpt2",
-        model_type="gpt2",
-        families=CAUSAL,
-        params_m=124,
-        hidden=768,
-        layers=12,
-        vocab=50257,
-    ),
-)
+
+
+def _data(name: str) -> Any:
+    text = resources.files("mltrainer.tools.deep").joinpath(f"data/{name}").read_text("utf-8")
+    return json.loads(text)
+
+
+BACKBONES = tuple(Backbone.model_validate(b) for b in _data("backbones.json")["backbones"])
 # Opus-MT checkpoints (Marian, 74M) that exist for these pairs; T5 was trained on the others.
 OPUS_PAIRS = {
     ("en", "de"), ("de", "en"), ("en", "fr"), ("fr", "en"), ("en", "es"), ("es", "en"),
@@ -335,8 +130,7 @@ LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "ro": "Romani
 
 @cache
 def gpus() -> GpuCatalogue:
-    text = resources.files("mltrainer.tools.deep").joinpath("data/gpus.json").read_text("utf-8")
-    raw = json.loads(text)
+    raw = _data("gpus.json")
     raw["gpus"] = {name: {"name": name, **spec} for name, spec in raw["gpus"].items()}
     return GpuCatalogue.model_validate(raw)
 

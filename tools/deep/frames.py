@@ -122,8 +122,12 @@ def _chat(frame: pd.DataFrame, names: dict[str, str], path: str) -> DeepLayout |
         tasks=["text_generation"],
         columns=LayoutColumns(messages=column),
         language=detect_language(contents),
-        text_words=int(sum(len(c.split()) for c in contents) / max(1, len(frame.head(500)))),
+        text_words=_p95_words(frame[column].head(500).map(_chat_text)),
     )
+
+
+def _chat_text(value: Any) -> str:
+    return " ".join(str(m.get("content", m.get("value", ""))) for m in value)
 
 
 def _is_chat(value: Any) -> bool:
@@ -226,7 +230,7 @@ def _is_regression(series: pd.Series) -> bool:
 
 
 def _pair(frame: pd.DataFrame, names: dict[str, str], path: str) -> DeepLayout | None:
-    found = _translation_dict(frame, names)
+    found = split_translation_column(frame, names)
     if found is None:
         found = next(
             ((names[a], names[b]) for a, b in PAIRS if a in names and b in names), None
@@ -267,8 +271,12 @@ def _pair(frame: pd.DataFrame, names: dict[str, str], path: str) -> DeepLayout |
     )
 
 
-def _translation_dict(frame: pd.DataFrame, names: dict[str, str]) -> tuple[str, str] | None:
-    """Hub translation sets: one 'translation' column of {lang: text} dicts, split in two."""
+def split_translation_column(
+    frame: pd.DataFrame, names: dict[str, str] | None = None
+) -> tuple[str, str] | None:
+    """Hub translation sets: one 'translation' column of {lang: text} dicts, split in two
+    (the frame gains a column per language)."""
+    names = names if names is not None else {str(c).lower(): str(c) for c in frame.columns}
     column = names.get("translation")
     if column is None or not isinstance(frame[column].iloc[0], dict):
         return None

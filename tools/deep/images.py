@@ -193,9 +193,9 @@ def coco_layout(path: Path) -> DeepLayout:
         )
     check_decodes(files[:CHECK_SAMPLE], str(folder))
     unused = set(categories) - {int(a["category_id"]) for a in data["annotations"]}
-    problems = [f"Categories without any box: {sorted(categories[c] for c in unused)}."] * bool(
-        unused
-    )
+    problems = []
+    if unused:
+        problems.append(f"Categories without any box: {sorted(categories[c] for c in unused)}.")
     return DeepLayout(
         kind="coco",
         tasks=["object_detection"],

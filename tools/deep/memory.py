@@ -33,6 +33,18 @@ class Device:
     precision_reason: str
 
 
+def local_gpu_memory_gb() -> float | None:
+    """This machine's first CUDA GPU's memory, for ``DeepRequest.local_gpu_memory_gb``; None
+    without a GPU or without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.get_device_properties(0).total_memory / GB, 1)
+
+
 def device_for(request: DeepRequest) -> Device:
     """The GPU of the request: named, the runtime's default, or this machine's."""
     if request.runtime == "local":

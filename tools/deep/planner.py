@@ -164,12 +164,10 @@ def _backbone(
         raise memory.too_small(candidates[0], family, device, lora)
     tier = 0 if layout.n_records < 5_000 else 1 if layout.n_records < 50_000 else 2
     chosen = fitting[min(tier, len(fitting) - 1)]
-    why = (
-        f"{'multilingual, for ' + language + ' text; ' if multilingual else ''}"
-        f"{layout.n_records} records: "
-        f"{'the smallest well-known checkpoint that fits' if tier == 0 else 'enough data for a larger checkpoint'}"
-        f" on {device.name}"
-    )
+    size = "the smallest well-known checkpoint" if tier == 0 else "a larger checkpoint"
+    why = f"{layout.n_records} records: {size} that fits on {device.name}"
+    if multilingual:
+        why = f"multilingual, for text in '{language}'; {why}"
     return chosen, why
 
 
@@ -241,9 +239,9 @@ def _lora(plan: DeepPlan, backbone: Backbone, wanted: bool) -> None:
     plan.decide(
         "lora",
         f"rank {rank}, alpha {2 * rank}, all linear layers",
-        "adapters train a fraction of a percent of the weights: the base model's memory is "
-        f"its {'bf16/fp16'} weights only; rank {rank} for a "
-        f"{'≥1B' if rank == 16 else '<1B'}-parameter model",
+        "adapters train a fraction of a percent of the weights, so the base model costs only "
+        f"its half-precision weights; rank {rank} for a model "
+        f"{'of 1B parameters or more' if rank == 16 else 'under 1B parameters'}",
     )
 
 

@@ -104,7 +104,8 @@ def _coco(path: Path, dest: Path) -> Iterator[Record]:
 def _table(layout: DeepLayout, frame: Any, dest: Path) -> Iterator[Record]:
     c = layout.columns
     base = Path(layout.path).parent
-    frame = frame if c.source is None or c.source in frame else _split_translation(frame)
+    if c.source is not None and c.source not in frame:
+        frames.split_translation_column(frame)
     for number, row in enumerate(frame.to_dict("records"), start=1):
         if layout.kind == "image_table":
             image = _table_image(row[c.image], base, dest, number)
@@ -125,11 +126,6 @@ def _table(layout: DeepLayout, frame: Any, dest: Path) -> Iterator[Record]:
                 prompt += "\n\n" + row[c.context]
             answer = str(row[c.response])
             yield {"messages": [_turn("user", prompt), _turn("assistant", answer)]}
-
-
-def _split_translation(frame: Any) -> Any:
-    frames._translation_dict(frame, {str(k).lower(): str(k) for k in frame.columns})
-    return frame
 
 
 def _turn(role: str, content: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Render a plan: its family's script, the two helper modules and ``config.json``, in one folder.
+"""Render a plan: its family's script, the three helper modules and ``config.json``, in one folder.
 
 No code is generated: the scripts are the template files as they are in the repository, and
 the plan reaches them only as data (``config.json``, a ``ScriptConfig``). The folder is what a
@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from mltrainer.tools.deep.models import DeepPlan, ScriptConfig, ScriptFields
 from mltrainer.tools.deep.planner import PIPELINE_TAG
 
-HELPERS = ("deep_common.py", "deep_infer.py")
+HELPERS = ("deep_common.py", "deep_infer.py", "deep_tiny.py")
 SCRIPT = "train.py"
 
 

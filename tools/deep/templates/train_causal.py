@@ -14,6 +14,7 @@ from typing import Any
 
 import deep_common as common
 import deep_infer
+import deep_tiny as tiny
 import torch
 from transformers import (
     AutoModelForCausalLM,
@@ -29,7 +30,7 @@ def tokenizer_for(run: common.Run, splits: dict[str, list[dict[str, Any]]]) -> A
     if run.dry_run:
         markers = [f"<|{role}|>" for role in deep_infer.CHAT_ROLES]
         texts = [m["content"] for s in splits.values() for r in s for m in r["messages"]]
-        return common.tiny_tokenizer([*texts, *markers])
+        return tiny.tokenizer([*texts, *markers])
     tokenizer = AutoTokenizer.from_pretrained(run["backbone"])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # causal checkpoints often ship without one
@@ -49,10 +50,14 @@ def encode(run: common.Run, tokenizer: Any, records: list[dict[str, Any]]) -> li
 
 def model_for(run: common.Run, tokenizer: Any) -> Any:
     if run.dry_run:
-        config = common.tiny_config(run, **common.special_ids(tokenizer))
+        config = tiny.config(str(run["model_type"]), **tiny.special_ids(tokenizer))
         model = AutoModelForCausalLM.from_config(config)
     else:
-        dtype = DTYPES[str(run["precision"])] if torch.cuda.is_available() else torch.float32
+        # Half-precision weights for LoRA (peft keeps the adapters in fp32) and for bf16; full
+        # fine-tuning with fp16 needs fp32 weights, which the Trainer's autocast scales.
+        half = bool(run.config.get("lora")) or run["precision"] == "bf16"
+        on_gpu = half and torch.cuda.is_available()
+        dtype = DTYPES[str(run["precision"])] if on_gpu else torch.float32
         model = AutoModelForCausalLM.from_pretrained(run["backbone"], dtype=dtype)
     model.config.pad_token_id = tokenizer.pad_token_id
     lora = run.config.get("lora")

@@ -15,6 +15,7 @@ from typing import Any
 
 import deep_common as common
 import deep_infer
+import deep_tiny as tiny
 import torch
 from PIL import Image
 from transformers import (
@@ -132,7 +133,7 @@ def _detections(model: Any, processor: Any, items: list[dict[str, Any]]) -> list
 def model_for(run: common.Run) -> Any:
     names = common.label_names(run)
     if run.dry_run:
-        return AutoModelForObjectDetection.from_config(common.tiny_config(run, **names))
+        return AutoModelForObjectDetection.from_config(tiny.config(str(run["model_type"]), **names))
     return AutoModelForObjectDetection.from_pretrained(
         run["backbone"], ignore_mismatched_sizes=True, **names
     )
@@ -140,7 +141,7 @@ def model_for(run: common.Run) -> Any:
 
 def processor_for(run: common.Run) -> Any:
     if run.dry_run:
-        side = common.TINY_IMAGE_SIZE[str(run["model_type"])]
+        side = tiny.TINY_IMAGE_SIZE[str(run["model_type"])]
         processor = DRY_RUN_PROCESSORS[str(run["model_type"])]
         return processor(size={"shortest_edge": side, "longest_edge": side})
     return AutoImageProcessor.from_pretrained(run["backbone"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import deep_common as common
 import deep_infer
+import deep_tiny as tiny
 import numpy as np
 import torch
 from PIL import Image
@@ -68,7 +69,9 @@ def model_for(run: common.Run, regression: bool, scale: tuple[float, float]) -> 
     regressor = {"num_labels": 1, "problem_type": "regression"}
     names = regressor if regression else common.label_names(run)
     if run.dry_run:
-        model = AutoModelForImageClassification.from_config(common.tiny_config(run, **names))
+        model = AutoModelForImageClassification.from_config(
+            tiny.config(str(run["model_type"]), **names)
+        )
     else:
         model = AutoModelForImageClassification.from_pretrained(
             run["backbone"], ignore_mismatched_sizes=True, **names
@@ -80,7 +83,7 @@ def model_for(run: common.Run, regression: bool, scale: tuple[float, float]) -> 
 
 def processor_for(run: common.Run) -> Any:
     if run.dry_run:
-        side = common.TINY_IMAGE_SIZE[str(run["model_type"])]
+        side = tiny.TINY_IMAGE_SIZE[str(run["model_type"])]
         return ViTImageProcessor(size={"height": side, "width": side})
     return AutoImageProcessor.from_pretrained(run["backbone"])
 

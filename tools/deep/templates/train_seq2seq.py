@@ -12,6 +12,7 @@ from typing import Any
 
 import deep_common as common
 import deep_infer
+import deep_tiny as tiny
 import numpy as np
 from transformers import (
     AutoModelForSeq2SeqLM,
@@ -81,7 +82,7 @@ def bleu(guesses: list[str], truths: list[str]) -> dict[str, float]:
 
 def model_for(run: common.Run, tokenizer: Any) -> Any:
     if run.dry_run:
-        config = common.tiny_config(run, **common.special_ids(tokenizer))
+        config = tiny.config(str(run["model_type"]), **tiny.special_ids(tokenizer))
         model = AutoModelForSeq2SeqLM.from_config(config)
     else:
         model = AutoModelForSeq2SeqLM.from_pretrained(run["backbone"])
@@ -94,7 +95,7 @@ def main() -> None:
     splits = {name: common.load_split(run, name) for name in common.SPLITS}
     if run.dry_run:
         texts = [r[key] for s in splits.values() for r in s for key in ("source", "target")]
-        tokenizer = common.tiny_tokenizer([*texts, str(run["prefix"])])
+        tokenizer = tiny.tokenizer([*texts, str(run["prefix"])])
     else:
         tokenizer = AutoTokenizer.from_pretrained(run["backbone"])
     data = {name: common.Rows(encode(run, tokenizer, records)) for name, records in splits.items()}

@@ -12,6 +12,7 @@ from typing import Any
 
 import deep_common as common
 import deep_infer
+import deep_tiny as tiny
 import numpy as np
 from transformers import (
     AutoModelForSequenceClassification,
@@ -32,14 +33,16 @@ def tokenizer_for(run: common.Run, splits: dict[str, list[dict[str, Any]]], tagg
         options = {"add_prefix_space": True} if prefix_space else {}
         return AutoTokenizer.from_pretrained(run["backbone"], **options)
     words = [" ".join(r["tokens"]) if tagging else r["text"] for s in splits.values() for r in s]
-    return common.tiny_tokenizer(words)
+    return tiny.tokenizer(words)
 
 
 def model_for(run: common.Run, tokenizer: Any, tagging: bool) -> Any:
     names = common.label_names(run)
     auto = AutoModelForTokenClassification if tagging else AutoModelForSequenceClassification
     if run.dry_run:
-        return auto.from_config(common.tiny_config(run, **names, **common.special_ids(tokenizer)))
+        return auto.from_config(
+            tiny.config(str(run["model_type"]), **names, **tiny.special_ids(tokenizer))
+        )
     return auto.from_pretrained(run["backbone"], ignore_mismatched_sizes=True, **names)
 
 
