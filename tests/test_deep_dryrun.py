@@ -273,3 +273,62 @@ def test_predict_refuses_bad_inputs(dry_runs: dict[str, DryRunReport], tmp_path:
         predict_folder(Path(dry_runs["text_classification"].model_dir or ""), ["ok", "  "])
     with pytest.raises(NotFound, match="not a model folder"):
         predict_folder(tmp_path, ["text"])
+
+
+def tiny_run(tmp_path: Path, model_type: str = "vit") -> tuple[object, object]:
+    """A script's Run and a tiny model, built in this process as the templates build them."""
+    require_deep_extra()
+    from mltrainer.tools.deep.templates import deep_common, deep_tiny
+
+    config = {"selection_metric": "f1_macro", "selection_greater_is_better": True}
+    run = deep_common.Run(
+        config={**config, "early_stopping_patience": 2},
+        data=tmp_path,
+        output=tmp_path,
+        dry_run=True,
+    )
+    from transformers import AutoModelForImageClassification
+
+    model = AutoModelForImageClassification.from_config(deep_tiny.config(model_type, num_labels=2))
+    return run, model
+
+
+def test_the_best_epochs_weights_are_restored_not_the_last(tmp_path: Path) -> None:
+    """Regression: the Trainer's load_best_model_at_end reloaded ViT checkpoints without
+    transformers 5's key conversion and silently kept the last weights."""
+    import torch
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from mltrainer.tools.deep.templates.deep_common import Watch
+
+    run, model = tiny_run(tmp_path)
+    watch = Watch(run, model)  # type: ignore[arg-type]
+    args, control = TrainingArguments(output_dir=str(tmp_path), report_to=[]), TrainerControl()
+    first = model.classifier.weight.detach().clone()  # type: ignore[attr-defined]
+    for epoch, score in ((1, 0.8), (2, 0.5), (3, 0.4)):
+        watch.on_evaluate(
+            args, TrainerState(epoch=epoch), control, metrics={"eval_f1_macro": score}
+        )
+        with torch.no_grad():
+            model.classifier.weight.add_(1.0)  # type: ignore[attr-defined]
+    assert control.should_training_stop  # two evaluations without improvement: patience 2
+    watch.on_train_end(args, TrainerState(), control)
+    assert torch.equal(model.classifier.weight, first)  # type: ignore[attr-defined]
+    assert (watch.best_epoch, len(watch.rows)) == (1, 3)
+
+
+def test_a_model_folder_whose_weights_do_not_all_load_is_refused(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from mltrainer.tools.deep.templates import deep_infer
+
+    _, model = tiny_run(tmp_path)
+    model.save_pretrained(tmp_path / "model")  # type: ignore[attr-defined]
+    weights = tmp_path / "model" / "model.safetensors"
+    tensors = load_file(weights)
+    renamed = {key.replace("classifier", "head"): value for key, value in tensors.items()}
+    save_file(renamed, weights, metadata={"format": "pt"})
+    from transformers import AutoModelForImageClassification
+
+    with pytest.raises(ValueError, match="does not reload whole"):
+        deep_infer.load(AutoModelForImageClassification, tmp_path / "model")
