@@ -13,7 +13,9 @@ import sys
 def stdio_main() -> None:
     """Serve MCP over stdio. Nothing but protocol messages may reach stdout."""
     from mltrainer.server.app import create_server
+    from mltrainer.state.files import private_umask
 
+    private_umask()
     create_server().run("stdio")
 
 
@@ -24,6 +26,7 @@ def serve(args: argparse.Namespace) -> int:
     from mltrainer.server.http import resolve_token, run_http
     from mltrainer.state.destinations import is_loopback
     from mltrainer.state.errors import MLTrainerError
+    from mltrainer.state.files import private_umask
     from mltrainer.state.settings import Settings
 
     if not is_loopback(args.host) and not args.allow_remote:
@@ -34,6 +37,7 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    private_umask()
     try:
         token = resolve_token(Settings(), args.token)
     except MLTrainerError as exc:

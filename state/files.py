@@ -18,6 +18,7 @@ from mltrainer.state.settings import Settings
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+DATASET_FILE = 0o644
 PRIVATE_UMASK = 0o077
 log = logging.getLogger("mltrainer")
 
@@ -63,7 +64,7 @@ def private_umask() -> int:
 
 def tighten_state_dir(settings: Settings) -> list[str]:
     """Make the state directory 0700, every folder in it 0700 and every file 0600 where they
-    were looser, and create the database file private if it is missing (SQLite gives its -wal
+    were looser (dataset files excepted: see ``share_dataset_files``), and create the database file private if it is missing (SQLite gives its -wal
     and -shm files the database's mode). Returns one line per change, also logged as one
     warning. Call at start, before the store opens the database. Links are not followed; on
     Windows, where modes mean little, nothing is done."""
@@ -73,8 +74,11 @@ def tighten_state_dir(settings: Settings) -> list[str]:
     if not settings.db_path.exists():
         os.close(os.open(settings.db_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
     changes = [_tighten(settings.home)]
+    shared = str(settings.datasets_dir)
     for dirpath, dirnames, filenames in os.walk(settings.home):
-        changes += [_tighten(Path(dirpath, name)) for name in [*dirnames, *filenames]]
+        changes += [_tighten(Path(dirpath, name)) for name in dirnames]
+        if dirpath != shared and not dirpath.startswith(shared + os.sep):
+            changes += [_tighten(Path(dirpath, name)) for name in filenames]
     done = [change for change in changes if change]
     if done:
         log.warning(
@@ -84,6 +88,19 @@ def tighten_state_dir(settings: Settings) -> list[str]:
             "; ".join(done[:10]) + (" ..." if len(done) > 10 else ""),
         )
     return done
+
+
+def share_dataset_files(folder: Path) -> None:
+    """Let the sandbox's unprivileged user read downloaded data files (0644), which a Docker
+    sandbox is given one by one. They are the person's data, not secrets, and the folders
+    above them stay 0700, so no other user of the machine can reach them."""
+    if os.name == "nt":
+        return
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            path = Path(dirpath, name)
+            if not path.is_symlink():
+                path.chmod(DATASET_FILE)
 
 
 def _tighten(path: Path) -> str | None:

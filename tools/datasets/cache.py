@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mltrainer.state.files import share_dataset_files
 from mltrainer.state.models import DatasetRecord
 from mltrainer.state.store import Store
 from mltrainer.tools.datasets.models import DatasetFile, DownloadResult, Source
@@ -161,6 +162,7 @@ def staging(datasets_dir: Path, dataset_id: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     final = datasets_dir / dataset_id
+    share_dataset_files(tmp)
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
