@@ -18,9 +18,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mltrainer.tools.training.engine import families as fam
+from mltrainer.tools.training.engine.cores import n_workers
 from mltrainer.tools.training.engine.metrics import MetricContext, score, utility
 from mltrainer.tools.training.engine.preprocess import build_preprocessor
-from mltrainer.tools.training.planner import ColumnPlan
+from mltrainer.tools.training.plan import ColumnPlan
+from mltrainer.tools.training.results import LeaderboardEntry
 
 log = logging.getLogger(__name__)
 # Families whose fitted models grow with the rows (forests): fold models never kept.
@@ -28,6 +30,12 @@ BIG_MODELS = ("random_forest", "extra_trees")
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall")
 PATIENCE = 25  # trials without a better best score before the search stops
 IMPROVEMENT = 1e-4  # what counts as a better best score
+
+
+class CandidateSummary(LeaderboardEntry):
+    """A candidate as checkpointed: enough to evaluate its configuration again."""
+
+    facts: list[dict[str, Any]]
 
 
 @dataclass
@@ -52,16 +60,20 @@ class Candidate:
         """Time for all fold models of this candidate to predict ``n_rows`` rows."""
         return float(sum(f.get("predict_row_s", 0.0) for f in self.facts)) * n_rows
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": f"{self.family}#{self.id}",
-            "family": self.family,
-            "params": self.params,
-            "cv_mean": self.cv_mean,
-            "cv_std": self.cv_std,
-            "fit_time_s": round(self.fit_time_s, 3),
-            "facts": self.facts,
-        }
+    def entry(self, weight: float = 0.0) -> LeaderboardEntry:
+        """Its line on the leaderboard, with its weight in the final model."""
+        return LeaderboardEntry(
+            name=f"{self.family}#{self.id}",
+            family=self.family,
+            params=self.params,
+            cv_mean=self.cv_mean,
+            cv_std=self.cv_std,
+            fit_time_s=round(self.fit_time_s, 3),
+            weight=weight,
+        )
+
+    def summary(self) -> CandidateSummary:
+        return CandidateSummary(**self.entry().model_dump(), facts=self.facts)
 
 
 class _OutOfTime(Exception):
@@ -104,12 +116,6 @@ def _libc() -> Any:
         except (OSError, AttributeError):
             _MALLOC.append(None)
     return _MALLOC[0]
-
-
-def n_workers() -> int:
-    import os
-
-    return max(1, min(len(os.sched_getaffinity(0)), 2))
 
 
 def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
