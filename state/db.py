@@ -138,8 +138,14 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db.table("datasets").create_index(["ref"])
 
 
+def _m002_model_file_hash(db: sqlite_utils.Database) -> None:
+    # The sha256 of each model file, recorded at save time and verified before every load.
+    db.table("models").add_column("file_sha256", str)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
+    ("002_model_file_hash", _m002_model_file_hash),
 ]
 
 
