@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mltrainer.tools.training.reporting import NullReporter, PublishedModel
+from mltrainer.tools.training.progress import NullReporter, PublishedModel
 
 
 def mixed_classification(rows: int = 400, seed: int = 0, classes: int = 2) -> pd.DataFrame:

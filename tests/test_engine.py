@@ -12,7 +12,7 @@ import skops.io
 
 from mltrainer.state.errors import InvalidInput
 from mltrainer.tools.training.automl import fit_automl
-from mltrainer.tools.training.reporting import NullReporter
+from mltrainer.tools.training.progress import NullReporter
 from mltrainer.tools.training.request import TrainRequest
 from mltrainer.tools.training.trusted import checked_types
 from tests.engine_fixtures import (
@@ -343,3 +343,25 @@ def test_same_data_settings_and_seed_give_the_same_model_and_scores() -> None:
     first, second = run(), run()
     assert first[:3] == second[:3]
     assert np.array_equal(first[3], second[3])
+
+
+def test_the_engine_uses_the_cores_the_job_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All the cores this process may run on (no cap at 2), or fewer if the job manager says."""
+    import os
+
+    import psutil
+
+    from mltrainer.tools.training.engine.machine import CORES_ENV, n_workers
+
+    monkeypatch.delenv(CORES_ENV, raising=False)
+    process = psutil.Process()
+    mine = len(process.cpu_affinity()) if hasattr(process, "cpu_affinity") else os.cpu_count()
+    assert n_workers() == mine
+    monkeypatch.setenv(CORES_ENV, "1")
+    assert n_workers() == 1
+    monkeypatch.setenv(CORES_ENV, "4096")
+    assert n_workers() == mine
+    for bad in ("0", "two", "-3"):
+        monkeypatch.setenv(CORES_ENV, bad)
+        with pytest.raises(InvalidInput, match=CORES_ENV):
+            n_workers()

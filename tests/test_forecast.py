@@ -20,7 +20,7 @@ from mltrainer.tools.training.automl import fit_automl
 from mltrainer.tools.training.engine.custom import ForecastModel, make_lag_features
 from mltrainer.tools.training.engine.forecast_data import season_length
 from mltrainer.tools.training.model import ModelMeta, load_model, save_model
-from mltrainer.tools.training.reporting import NullReporter, TrainingCancelled
+from mltrainer.tools.training.progress import NullReporter, TrainingCancelled
 from mltrainer.tools.training.request import TrainRequest
 from mltrainer.tools.training.results import AutoMLResult
 from mltrainer.tools.training.trusted import checked_types

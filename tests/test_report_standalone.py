@@ -264,7 +264,7 @@ def test_predict_script_runs_an_automl_model_standalone(tmp_path: Path) -> None:
     from mltrainer.tools.training import plots
     from mltrainer.tools.training.automl import fit_automl
     from mltrainer.tools.training.model import ModelMeta, save_model
-    from mltrainer.tools.training.reporting import NullReporter
+    from mltrainer.tools.training.progress import NullReporter
     from mltrainer.tools.training.request import TrainRequest
 
     frame = mixed_frame(rows=400).drop(columns=["amount"])
@@ -319,3 +319,29 @@ def test_a_template_without_a_generated_line_is_an_internal_error(
     monkeypatch.setattr(standalone, "template_text", lambda: broken)
     with pytest.raises(InternalError, match="each generated line once"):
         standalone.predict_script("0" * 64)
+
+
+def test_the_inlined_custom_modules_stand_alone_in_one_namespace() -> None:
+    """predict.py runs every custom module in one module: none may import the project or a
+    sibling, and no two may define the same top-level name."""
+    import ast
+
+    allowed_roots = {"__future__", "typing", "time", "numpy", "pandas", "sklearn", "xgboost"}
+    defined: dict[str, str] = {}
+    for index, source in enumerate(standalone.custom_sources()):
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0 and node.module, f"part {index}: relative import"
+                assert node.module.split(".")[0] in allowed_roots, node.module
+            elif isinstance(node, ast.Import):
+                assert {a.name.split(".")[0] for a in node.names} <= allowed_roots
+        for node in tree.body:
+            names = []
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            for name in names:
+                assert name not in defined, f"{name} in parts {defined.get(name)} and {index}"
+                defined[name] = str(index)

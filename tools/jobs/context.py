@@ -15,7 +15,7 @@ from mltrainer.state.models import EVENT_LEVELS, EventLevel, JobRecord, StageRec
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
-from mltrainer.tools.training.reporting import PublishedModel
+from mltrainer.tools.training.progress import PublishedModel
 
 CHECKPOINT_PREFIX = "checkpoint:"
 

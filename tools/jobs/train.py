@@ -19,10 +19,10 @@ from mltrainer.state.store import new_id
 from mltrainer.tools.datasets.cache import sha256_file
 from mltrainer.tools.jobs.context import JobCancelled, JobContext
 from mltrainer.tools.profiling.models import ProfileWarning
-from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary, write_report
+from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary, write_artifacts
 from mltrainer.tools.training.model import MODEL_FILE, ModelMeta, SavedModel, save_model
 from mltrainer.tools.training.outcome import TrainOutcome
-from mltrainer.tools.training.reporting import PublishedModel, TrainingCancelled
+from mltrainer.tools.training.progress import PublishedModel, TrainingCancelled
 from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def fit(
     final = publisher.best
     if final is None:
         raise InternalError("the final model was published but not saved")
-    files = write_report(
+    files = write_artifacts(
         ctx.settings.models_dir / final.meta.model_id,
         result,
         final,

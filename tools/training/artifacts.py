@@ -58,7 +58,7 @@ class RunManifest(BaseModel):
     code_version: str | None
 
 
-class ReportFile(BaseModel):
+class ArtifactFile(BaseModel):
     name: str
     kind: str = Field(description="The artifact kind: metrics, leaderboard, plot, card, ...")
     path: Path
@@ -68,7 +68,7 @@ class ReportFile(BaseModel):
         return MEDIA_TYPES.get(self.path.suffix, "application/octet-stream")
 
 
-def write_report(
+def write_artifacts(
     folder: Path,
     result: AutoMLResult,
     saved: SavedModel,
@@ -77,14 +77,14 @@ def write_report(
     *,
     job_id: str,
     masker: Masker,
-) -> list[ReportFile]:
-    """Write every report file of the final model into its ``folder``; what was written."""
+) -> list[ArtifactFile]:
+    """Write every artifact of the final model into its ``folder``; what was written."""
     meta = saved.meta
-    written: list[ReportFile] = []
+    written: list[ArtifactFile] = []
 
     def put_text(name: str, kind: str, text: str) -> None:
         written.append(
-            ReportFile(name=name, kind=kind, path=write_text(folder / name, text, masker))
+            ArtifactFile(name=name, kind=kind, path=write_text(folder / name, text, masker))
         )
 
     def put_json(name: str, kind: str, value: Any) -> None:
@@ -113,7 +113,7 @@ def write_report(
     )
     put_text("manifest.json", "manifest", manifest.model_dump_json(indent=2))
     for name, png in plots_for_result(result, masker).items():
-        written.append(ReportFile(name=name, kind="plot", path=write_bytes(folder / name, png)))
+        written.append(ArtifactFile(name=name, kind="plot", path=write_bytes(folder / name, png)))
     info = card_info_for_result(
         result,
         model_name=meta.model_id,

@@ -1,7 +1,7 @@
 """The AutoML entry point: plan, baseline, search, ensemble, honest holdout, refit.
 
 ``fit_automl`` is what the job runner and the benchmark call. It reports through a
-:class:`~mltrainer.tools.training.reporting.Reporter`, publishes a baseline within seconds and every later
+:class:`~mltrainer.tools.training.progress.Reporter`, publishes a baseline within seconds and every later
 model that beats it, respects the time budget, and returns an :class:`AutoMLResult`.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mltrainer.tools.training.plan import ColumnWarning, TrainingPlan
 from mltrainer.tools.training.planner import build_plan
-from mltrainer.tools.training.reporting import Reporter
+from mltrainer.tools.training.progress import Reporter
 from mltrainer.tools.training.request import TrainRequest
 from mltrainer.tools.training.results import AutoMLResult
 
@@ -28,7 +28,7 @@ def _load_native_libraries(plan: TrainingPlan) -> None:
 
     if any(f.name == "xgboost" for f in plan.families):
         import xgboost  # noqa: F401
-    from mltrainer.tools.training.engine.search import tune_allocator
+    from mltrainer.tools.training.engine.machine import tune_allocator
 
     tune_allocator()
 

@@ -10,7 +10,7 @@ import numpy as np
 from mltrainer.state.errors import InvalidInput
 from mltrainer.tools.training.engine.preprocess import build_preprocessor
 from mltrainer.tools.training.plan import TrainingPlan
-from mltrainer.tools.training.reporting import PublishedModel, Reporter, TrainingCancelled
+from mltrainer.tools.training.progress import PublishedModel, Reporter, TrainingCancelled
 from mltrainer.tools.training.results import AutoMLResult, HoldoutFrame, LeaderboardEntry
 
 if TYPE_CHECKING:

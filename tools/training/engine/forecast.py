@@ -25,25 +25,24 @@ from mltrainer.tools.training.engine.forecast_data import (
     build_folds,
     build_panel,
     build_table,
+    holdout_frame,
     lags_for,
     season_length,
     series_scale,
 )
+from mltrainer.tools.training.engine.machine import parallel_map
 from mltrainer.tools.training.engine.metrics import MetricContext, companions, score, utility
-from mltrainer.tools.training.engine.search import parallel_map
 from mltrainer.tools.training.plan import TrainingPlan
-from mltrainer.tools.training.reporting import PublishedModel, Reporter, TrainingCancelled
+from mltrainer.tools.training.progress import PublishedModel, Reporter, TrainingCancelled
 from mltrainer.tools.training.results import (
     AutoMLResult,
     HoldoutFrame,
     LeaderboardEntry,
-    SeriesPlot,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PLOTTED_SERIES = 3
 SEARCH_SHARE = 0.75  # of the budget; the rest is the holdout and the final refit
 BLEND_AT = 0.5  # share of the budget after which the blend of the best is tried
 
@@ -268,7 +267,9 @@ class ForecastRun:
             f"Holdout (recursive, {n_test} steps) {plan.metric}: {holdout[plan.metric]:.4f}",
             progress=0.9,
         )
-        return holdout, self.holdout_frame(y_test, predicted)
+        label = plan.target or "series"
+        frame = holdout_frame(self.panel, self.features(), label, n_test, y_test, predicted)
+        return holdout, frame
 
     def compare_with_seasonal_naive(
         self, best: Best, holdout: dict[str, float], y_test: np.ndarray
@@ -386,38 +387,3 @@ class ForecastRun:
         if plan.time_column is None:
             raise InternalError("a forecast plan without a time column reached the engine")
         return [plan.time_column, *([panel.column] if panel.column else [])]
-
-    def holdout_frame(self, y_test: np.ndarray, forecast: np.ndarray) -> HoldoutFrame:
-        """History, forecast and actual values, for up to PLOTTED_SERIES series (the longest)."""
-        import pandas as pd
-
-        plan, panel, n_test = self.plan, self.panel, self.n_test
-        features = self.features()
-        test_times = [t.iloc[len(t) - n_test :] for t in panel.times]
-        x_test = pd.DataFrame({features[0]: pd.concat(test_times, ignore_index=True).to_numpy()})
-        if panel.column is not None:
-            x_test[panel.column] = np.repeat(panel.ids, n_test)
-        order = sorted(range(len(panel.ids)), key=lambda i: -len(panel.values[i]))
-        series = []
-        for code in order[:PLOTTED_SERIES]:
-            times, values = panel.times[code], panel.values[code]
-            cut = len(values) - n_test
-            part = slice(code * n_test, (code + 1) * n_test)
-            series.append(
-                SeriesPlot(
-                    label=panel.ids[code] if panel.column else plan.target or "series",
-                    history_times=times.iloc[:cut].to_numpy(),
-                    history=values[:cut],
-                    forecast_times=times.iloc[cut:].to_numpy(),
-                    forecast=forecast[part],
-                    actual=y_test[part],
-                )
-            )
-        return HoldoutFrame(
-            x_test=x_test,
-            y_test=y_test,
-            y_pred=forecast,
-            series=series,
-            n_series=len(panel.ids),
-            series_column=panel.column,
-        )

@@ -15,11 +15,13 @@ import numpy as np
 from mltrainer.state.errors import InternalError, InvalidInput
 from mltrainer.tools.training.engine.custom import SERIES_FEATURE, last_values, make_lag_features
 from mltrainer.tools.training.plan import TrainingPlan
+from mltrainer.tools.training.results import HoldoutFrame, SeriesPlot
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MIN_POINTS = 20
+PLOTTED_SERIES = 3
 
 
 @dataclass
@@ -274,3 +276,48 @@ def build_folds(
 def series_scale(values: np.ndarray) -> float:
     level = float(np.mean(np.abs(values))) if len(values) else 0.0
     return level if np.isfinite(level) and level > 1e-12 else 1.0
+
+
+def holdout_frame(
+    panel: Panel,
+    features: list[str],
+    label: str,
+    n_test: int,
+    y_test: np.ndarray,
+    forecast: np.ndarray,
+) -> HoldoutFrame:
+    """History, forecast and actual values, for up to PLOTTED_SERIES series (the longest).
+
+    ``features`` are the model's input columns: the time column, then the series column;
+    ``label`` names a single series (a panel's series are named by their ids).
+    """
+    import pandas as pd
+
+    test_times = [t.iloc[len(t) - n_test :] for t in panel.times]
+    x_test = pd.DataFrame({features[0]: pd.concat(test_times, ignore_index=True).to_numpy()})
+    if panel.column is not None:
+        x_test[panel.column] = np.repeat(panel.ids, n_test)
+    order = sorted(range(len(panel.ids)), key=lambda i: -len(panel.values[i]))
+    series = []
+    for code in order[:PLOTTED_SERIES]:
+        times, values = panel.times[code], panel.values[code]
+        cut = len(values) - n_test
+        part = slice(code * n_test, (code + 1) * n_test)
+        series.append(
+            SeriesPlot(
+                label=panel.ids[code] if panel.column else label,
+                history_times=times.iloc[:cut].to_numpy(),
+                history=values[:cut],
+                forecast_times=times.iloc[cut:].to_numpy(),
+                forecast=forecast[part],
+                actual=y_test[part],
+            )
+        )
+    return HoldoutFrame(
+        x_test=x_test,
+        y_test=y_test,
+        y_pred=forecast,
+        series=series,
+        n_series=len(panel.ids),
+        series_column=panel.column,
+    )

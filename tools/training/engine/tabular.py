@@ -17,18 +17,18 @@ from threadpoolctl import threadpool_limits
 
 from mltrainer.tools.training.engine import families as fam
 from mltrainer.tools.training.engine.ensemble import greedy_selection
+from mltrainer.tools.training.engine.machine import release_memory
 from mltrainer.tools.training.engine.metrics import score, utility
 from mltrainer.tools.training.engine.search import (
     Candidate,
     CandidateSummary,
     Search,
     fit_pipeline,
-    release_memory,
 )
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.engine.tabular_end import Member, TabularEnd
 from mltrainer.tools.training.plan import TrainingPlan
-from mltrainer.tools.training.reporting import PublishedModel, Reporter
+from mltrainer.tools.training.progress import PublishedModel, Reporter
 
 if TYPE_CHECKING:
     import pandas as pd

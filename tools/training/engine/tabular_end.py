@@ -15,20 +15,18 @@ from threadpoolctl import threadpool_limits
 
 from mltrainer.state.errors import InternalError, InvalidInput
 from mltrainer.tools.training.engine import families as fam
-from mltrainer.tools.training.engine.cores import n_workers
 from mltrainer.tools.training.engine.custom import BlendModel
+from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
 from mltrainer.tools.training.engine.metrics import companions, score, utility
 from mltrainer.tools.training.engine.search import (
     Candidate,
     Problem,
     Search,
     fit_pipeline,
-    parallel_map,
-    release_memory,
 )
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.plan import TrainingPlan
-from mltrainer.tools.training.reporting import Reporter
+from mltrainer.tools.training.progress import Reporter
 from mltrainer.tools.training.results import AutoMLResult, HoldoutFrame, LeaderboardEntry
 
 if TYPE_CHECKING:

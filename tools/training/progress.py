@@ -1,7 +1,8 @@
-"""How training code talks to whatever runs it (a job worker, a benchmark, a test).
+"""How training reports its progress to whatever runs it (a job worker, a benchmark, a test).
 
-Training code never touches the store, the jobs or the MCP layer: it reports through the
-:class:`Reporter` protocol, which the job runner implements.
+Training code never touches the store, the jobs or the MCP layer: it tells its progress,
+checkpoints and the models it publishes through the :class:`Reporter` protocol, which the job
+runner implements (tools/jobs/context.py).
 """
 
 from __future__ import annotations
