@@ -58,21 +58,27 @@ def saved_types(estimator: Any) -> set[str]:
 
 
 def tabular_types() -> set[str]:
-    """Every family, for every supervised task, on every kind of column; fitted as the search
-    fits them (with a validation set) and as the final refit does (weights, no validation)."""
+    """Every family, for every supervised task, on every kind of column (a sparse text part
+    included) and on a few numeric columns with missing values (k-NN then builds a KD-tree);
+    fitted as the search fits them (with a validation set) and as the final refit does."""
+    numeric = tabular_frame()[["num"]].assign(other=np.linspace(0, 1, 120))
+    numeric.loc[::7, "num"] = np.nan
+    return tabular_types_on(tabular_frame()) | tabular_types_on(numeric)
+
+
+def tabular_types_on(X: pd.DataFrame) -> set[str]:
     from mltrainer.tools.training.engine import families as fam
     from mltrainer.tools.training.engine.custom import BlendModel
     from mltrainer.tools.training.engine.metrics import MetricContext
     from mltrainer.tools.training.engine.search import Problem, fit_pipeline
     from mltrainer.tools.training.plan import ColumnPlan
 
-    X = tabular_frame()
     n = len(X)
-    kinds = {"num": "numeric", "cat": "categorical", "high": "high_cardinality"}
-    kinds |= {"when": "datetime", "text": "text"}
+    kinds = {"num": "numeric", "other": "numeric", "cat": "categorical"}
+    kinds |= {"high": "high_cardinality", "when": "datetime", "text": "text"}
     columns = [
-        ColumnPlan(name=name, kind=kind, n_unique=int(X[name].nunique()), missing_fraction=0)
-        for name, kind in kinds.items()
+        ColumnPlan(name=name, kind=kinds[name], n_unique=int(X[name].nunique()), missing_fraction=0)
+        for name in X.columns
     ]
     rng = np.random.default_rng(1)
     found: set[str] = set()

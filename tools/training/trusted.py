@@ -38,6 +38,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "scipy.sparse._csr.csr_matrix",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",  # k-NN on a few dense columns builds
+    "sklearn.neighbors._kd_tree.KDTree",  # a KD-tree with this metric
     "sklearn.model_selection._split.KFold",
     "sklearn.tree._tree.Tree",
     "sklearn.utils.validation.check_array",
