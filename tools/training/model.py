@@ -124,19 +124,25 @@ def load_model(folder: Path, *, sha256: str | None) -> LoadedModel:
             f"The model files in {folder} are missing.",
             next_step="Train the model again with train_model.",
         )
-    data = model_path.read_bytes()  # read once: what is checked is what is loaded
-    digest = hashlib.sha256(data).hexdigest()
-    if sha256 is not None and digest != sha256:
-        raise UntrustedModel(
-            f"Refusing to load {model_path}: the file changed since the model was saved "
-            "(its sha256 differs from the one recorded then).",
-            next_step="Train the model again with train_model; do not edit model files.",
-        )
+    data = verified_bytes(model_path, sha256)  # read once: what is checked is what is loaded
     meta = ModelMeta.model_validate_json(meta_path.read_text())
     with _legacy_module_names():
         trusted = checked_types(data, str(model_path))
         estimator = sio.loads(data, trusted=trusted)
-    return LoadedModel(estimator, meta, digest)
+    return LoadedModel(estimator, meta, hashlib.sha256(data).hexdigest())
+
+
+def verified_bytes(path: Path, sha256: str | None) -> bytes:
+    """The bytes of a model file, refused unless they have the sha256 recorded when it was
+    saved (None: nothing was recorded). For whatever reads a model file: load, upload, copy."""
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise UntrustedModel(
+            f"Refusing to load {path}: the file changed since the model was saved "
+            "(its sha256 differs from the one recorded then).",
+            next_step="Train the model again with train_model; do not edit model files.",
+        )
+    return data
 
 
 def load_record(record: ModelRecord, store: Store) -> LoadedModel:
