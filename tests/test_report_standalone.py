@@ -3,6 +3,7 @@ only an unchanged model file made of the project's allow-listed types."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -162,12 +163,18 @@ def test_predict_script_refuses_unexpected_types(tmp_path: Path) -> None:
     assert "posix.system" in stderr or "nt.system" in stderr
 
 
-def test_the_standalone_predict_script_refuses_builtins_types(tmp_path: Path) -> None:
-    """It trusted the ``builtins.`` prefix, so a model naming ``builtins.exec`` ran code."""
+@pytest.mark.parametrize(
+    ("func", "name"),
+    [(exec, "builtins.exec"), (collections.namedtuple, "collections.namedtuple")],
+)
+def test_the_standalone_predict_script_refuses_builtins_and_collections_types(
+    tmp_path: Path, func: object, name: str
+) -> None:
+    """It trusted the ``builtins.`` and ``collections.`` prefixes: ``builtins.exec`` ran code."""
     from sklearn.preprocessing import FunctionTransformer
 
-    stderr = run_refused(tmp_path, FunctionTransformer(func=exec))
-    assert "refusing to load model.skops" in stderr and "builtins.exec" in stderr
+    stderr = run_refused(tmp_path, FunctionTransformer(func=func))
+    assert "refusing to load model.skops" in stderr and name in stderr
 
 
 def test_the_standalone_predict_script_ignores_the_type_list_in_meta_json(tmp_path: Path) -> None:
