@@ -224,6 +224,20 @@ def test_a_model_file_changed_since_it_was_saved_is_refused(tmp_path: Path) -> N
         load_model(folder, sha256=first.file_sha256)
 
 
+def test_meta_json_records_the_file_types_for_people_not_for_the_loader(tmp_path: Path) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from mltrainer.tools.training.engine.custom import Stringify
+
+    X = pd.DataFrame({"x": ["a", "b", "a", "b"]})
+    model = make_pipeline(Stringify(), OneHotEncoder()).fit(X)
+    first = saved(tmp_path / "m", model)
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert meta["trusted_types"] == [f"{CUSTOM_MODULE}.Stringify"] == first.meta.trusted_types
+    assert refused_types(meta["trusted_types"]) == []
+
+
 def test_saving_refuses_a_model_that_could_not_be_loaded_again(tmp_path: Path) -> None:
     with pytest.raises(UntrustedModel, match="allow-list"):
         saved(tmp_path / "m", runstring_model())

@@ -48,6 +48,12 @@ class ModelMeta(BaseModel):
     name: str = Field(default="model", description="The winning candidate's name.")
     created_at: str = Field(default_factory=lambda: utcnow().isoformat())
     library_versions: dict[str, str] = Field(default_factory=dict)
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="The types model.skops names beyond skops' defaults (all on the project's "
+        "allow-list when it was saved), for people and tools that load it themselves (the model "
+        "card, deployment). Loading never trusts this list: it checks the allow-list.",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -62,8 +68,10 @@ def save_model(folder: Path, estimator: Any, meta: ModelMeta, masker: Masker) ->
 
     private_dir(folder)
     data = sio.dumps(estimator)
-    checked_types(data, MODEL_FILE)  # never save what could not be loaded again
-    meta = meta.model_copy(update={"library_versions": library_versions()})
+    found = checked_types(data, MODEL_FILE)  # never save what could not be loaded again
+    meta = meta.model_copy(
+        update={"library_versions": library_versions(), "trusted_types": sorted(found)}
+    )
     write_bytes(folder / MODEL_FILE, data)
     write_text(folder / META_FILE, meta.model_dump_json(indent=2), masker)
     return SavedModel(meta=meta, file_sha256=hashlib.sha256(data).hexdigest())
