@@ -26,10 +26,10 @@ from mltrainer.tools.analysis import (
 )
 from mltrainer.tools.analysis.service import ANALYSIS_FILE
 from mltrainer.tools.datasets import resolve_table
+from mltrainer.tools.datasets.cache import sha256_file
 from mltrainer.tools.profiling import read_table
 from mltrainer.tools.training.engine.families import FAMILIES
-from mltrainer.tools.training.model import load_model
-from mltrainer.tools.training.pipeline import file_sha256
+from mltrainer.tools.training.model import load_record
 from mltrainer.tools.training.predict import model_id_for
 
 MAX_IMAGES = 4
@@ -59,8 +59,8 @@ def run_analysis(
         rows = read_holdout(folder, facts)
     else:
         path = resolve_table(dataset, app.store, app.settings, app.vault)
-        rows = dataset_rows(load_model(folder), read_table(path), facts, target)
-        if facts.data_sha256 is not None and file_sha256(path) == facts.data_sha256:
+        rows = dataset_rows(load_record(record, app.store), read_table(path), facts, target)
+        if facts.data_sha256 is not None and sha256_file(path) == facts.data_sha256:
             notes.append(
                 "This dataset is the one the model was trained on: its errors here are "
                 "optimistic. Analyse without dataset= (the held-out rows), or on rows kept aside."

@@ -144,6 +144,11 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db.table("datasets").create_index(["ref"])
 
 
+def _m002_model_file_hash(db: sqlite_utils.Database) -> None:
+    # The sha256 of each model file, recorded at save time and verified before every load.
+    db.table("models").add_column("file_sha256", str)
+
+
 # How the sandbox recorded a call as an event of a 'sandbox' job before runs had a table.
 LEGACY_RUN = re.compile(r"run_code (\w+) in ([0-9.]+)s \(exit (-?\d+|None)\)(?:: (.*))?", re.S)
 RUN_STATES = ("ok", "error", "timeout", "killed")
@@ -221,6 +226,7 @@ def _legacy_runs(db: sqlite_utils.Database, job_id: str, request: dict[str, Any]
 
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
+    ("002_model_file_hash", _m002_model_file_hash),
     ("004_sandbox_runs", _m004_sandbox_runs),
 ]
 

@@ -61,3 +61,11 @@ class SandboxUnavailable(MLTrainerError):
 
 class JobStateError(MLTrainerError):
     """A job is not in a state that allows the operation (e.g. predicting from a failed job)."""
+
+
+class UntrustedModel(MLTrainerError):
+    """A model file that changed since it was saved, or names types models are not made of."""
+
+
+class InternalError(MLTrainerError):
+    """An invariant of the project's own code does not hold: a bug, not the caller's input."""

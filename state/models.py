@@ -85,6 +85,11 @@ class ModelRecord(BaseModel):
     classes: list[str] | None = None
     summary: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+    file_sha256: str | None = Field(
+        default=None,
+        description="sha256 of model.skops when it was saved; a file that no longer has it is "
+        "not loaded. None for models saved before it was recorded.",
+    )
 
 
 class DatasetRecord(BaseModel):

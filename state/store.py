@@ -235,6 +235,17 @@ class Store:
             )
         return self._from_row(ModelRecord, rows[0])
 
+    def record_model_file_sha256(self, model_id: str, sha256: str) -> ModelRecord:
+        """Record the hash of a model's file when none is recorded yet (a model saved before
+        hashes were), never replacing one; the record with the hash now in force."""
+        self.get_model(model_id)
+        with self._lock:
+            self.db.execute(
+                "UPDATE models SET file_sha256 = ? WHERE id = ? AND file_sha256 IS NULL",
+                [sha256, model_id],
+            )
+        return self.get_model(model_id)
+
     def list_models(self, limit: int = 50) -> list[ModelRecord]:
         with self._lock:
             rows = self.db.table("models").rows_where(order_by="created_at desc", limit=limit)

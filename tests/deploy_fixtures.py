@@ -18,6 +18,8 @@ from fakes.hub_write import TOKEN
 from mltrainer.state.masking import Masker
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
+from mltrainer.state.store import Store
+from mltrainer.tools.training.model import LoadedModel, load_record
 
 # A token only these tests know: it must reach the Hub in Authorization headers and nowhere else.
 CANARY = "hf_CanaryToken0123456789abcdefXYZ"
@@ -33,6 +35,14 @@ class Trained:
 
     def folder(self, model_id: str) -> Path:
         return self.home / "models" / model_id
+
+    def loaded(self, model_id: str) -> LoadedModel:
+        """The model as the server loads it: its file checked against the recorded hash."""
+        store = Store(Settings(home=self.home).db_path)
+        try:
+            return load_record(store.get_model(model_id), store)
+        finally:
+            store.close()
 
 
 def _write_regression_csv(path: Path) -> Path:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mltrainer.tools.training.reporting import NullReporter
+from mltrainer.tools.training.progress import NullReporter, PublishedModel
 
 
 def mixed_classification(rows: int = 400, seed: int = 0, classes: int = 2) -> pd.DataFrame:
@@ -81,17 +80,37 @@ class Warning_:
 
 
 class RecordingReporter(NullReporter):
-    """Remembers when each model was published; can cancel after the first publication."""
+    """Remembers the order of what it was told (publications among events); can cancel after
+    the first publication, or from the start."""
 
-    def __init__(self, cancel_after_publish: bool = False) -> None:
+    def __init__(
+        self,
+        cancel_after_publish: bool = False,
+        cancel_at_once: bool = False,
+        cancel_after_candidates: int | None = None,
+    ) -> None:
         super().__init__()
-        self.started = time.monotonic()
-        self.publish_times: list[float] = []
+        self.log: list[str] = []  # "event: ..." and "publish: <name>", in order
         self.cancel_after_publish = cancel_after_publish
+        self.cancel_at_once = cancel_at_once
+        self.cancel_after_candidates = cancel_after_candidates
 
-    def publish(self, estimator: Any, summary: dict[str, Any]) -> None:
-        super().publish(estimator, summary)
-        self.publish_times.append(time.monotonic() - self.started)
+    def candidates(self) -> int:
+        """How many search candidates were scored (their lines read ``metric mean ± std``)."""
+        return sum(" ± " in line for line in self.events)
+
+    def event(self, message: str, *, progress: float | None = None, level: str = "info") -> None:
+        super().event(message, progress=progress, level=level)
+        self.log.append(f"event: {message}")
+
+    def publish(self, estimator: Any, model: PublishedModel) -> None:
+        super().publish(estimator, model)
+        self.log.append(f"publish: {model.name}")
 
     def cancelled(self) -> bool:
-        return self.cancel_after_publish and bool(self.published)
+        after = self.cancel_after_candidates
+        return (
+            self.cancel_at_once
+            or (self.cancel_after_publish and bool(self.published))
+            or (after is not None and self.candidates() >= after)
+        )

@@ -41,7 +41,7 @@ CUSTOM_SOURCE = textwrap.dedent(
 )
 
 # Top-level packages the standalone script must not import.
-PROJECT_PACKAGES = ("tools", "state", "server", "sandbox", "bench", CUSTOM_MODULE)
+PROJECT_PACKAGES = ("mltrainer", "tools", "state", "server", "sandbox", "bench", CUSTOM_MODULE)
 
 _ISOLATED_RUNNER = """
 import runpy, sys

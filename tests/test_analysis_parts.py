@@ -35,7 +35,7 @@ from mltrainer.tools.analysis.slices import find_slices
 from mltrainer.tools.training.automl import AutoMLResult, fit_automl
 from mltrainer.tools.training.engine.families import FAMILIES
 from mltrainer.tools.training.model import ModelMeta, save_model
-from mltrainer.tools.training.reporting import NullReporter
+from mltrainer.tools.training.progress import NullReporter
 from mltrainer.tools.training.request import TrainRequest
 
 CANARY = "canary-Hq72mZ0vLw"
@@ -222,6 +222,7 @@ def saved(folder: Path, result: AutoMLResult) -> Path:
             positive_class=result.positive_class,
             metric=result.metric,
         ),
+        Masker(),
     )
     (folder / "plan.json").write_text(result.plan.model_dump_json())
     return folder
@@ -257,15 +258,15 @@ def test_the_engines_held_out_rows_are_kept_with_row_numbers_into_the_file(
 
     rows = read_holdout(folder, model_facts(folder))
     held = result.holdout_frame
-    assert held is not None and len(rows) == len(held["X_test"])
+    assert held is not None and held.x_test is not None and len(rows) == len(held.x_test)
     assert rows.frame.columns.tolist() == ["prediction", "row", "colour"]
     assert (rows.row >= 0).all() and not set(rows.row) & {3, 10, 11}
     source = frame.iloc[rows.row]
     np.testing.assert_allclose(rows.frame["prediction"], source["prediction"])
     assert list(rows.actual) == list(source["label"])
     assert set(rows.frame["colour"]) == {"red", "***KEY***"}
-    assert list(rows.predicted) == [str(v) for v in held["y_pred"]]
-    np.testing.assert_allclose(rows.proba.to_numpy(), held["proba"])
+    assert held.y_pred is not None and list(rows.predicted) == [str(v) for v in held.y_pred]
+    np.testing.assert_allclose(rows.proba.to_numpy(), held.proba)
 
 
 def test_a_forecasts_held_out_rows_carry_series_and_horizon_step(tmp_path: Path) -> None:

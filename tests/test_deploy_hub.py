@@ -26,7 +26,6 @@ from mltrainer.state.masking import Masker
 from mltrainer.state.settings import Settings
 from mltrainer.tools.deploy.deploy import deploy
 from mltrainer.tools.deploy.models import DeployOptions, DeployResult
-from mltrainer.tools.training.model import load_model
 
 pytest_plugins = ["deploy_fixtures"]
 REPO = "fakeuser/churn"
@@ -136,7 +135,7 @@ def test_predict_py_from_the_hub_predicts_like_the_server(
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    expected = load_model(trained.folder(trained.classifier)).predict_frame(rows)
+    expected = trained.loaded(trained.classifier).predict_frame(rows)
     got = pd.read_csv(tmp_path / "out.csv")
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
 

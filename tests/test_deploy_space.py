@@ -17,7 +17,6 @@ from fakes.hf import FakeHub
 
 from mltrainer.tools.deploy.deploy import deploy
 from mltrainer.tools.deploy.models import DeployOptions, DeployResult
-from mltrainer.tools.training.model import load_model
 
 pytest_plugins = ["deploy_fixtures"]
 REPO = "fakeuser/churn"
@@ -86,7 +85,7 @@ def test_the_space_serves_the_model_like_the_server(
     predictor = app.Predictor(tmp_path / "space" / "model")
     examples = [field["example"] for field in schema["fields"]]
     answer = predictor.predict_one(*examples)
-    expected = load_model(trained.folder(trained.classifier)).predict_frame(
+    expected = trained.loaded(trained.classifier).predict_frame(
         pd.DataFrame([dict(zip(features, examples, strict=True))])
     )
     assert answer == pytest.approx({"no": expected["proba_no"][0], "yes": expected["proba_yes"][0]})
@@ -94,7 +93,7 @@ def test_the_space_serves_the_model_like_the_server(
     rows = pd.read_csv(trained.data).drop(columns=["label"]).head(20)
     rows.to_csv(tmp_path / "rows.csv", index=False)
     table = predictor.predict_csv(str(tmp_path / "rows.csv"))
-    local = load_model(trained.folder(trained.classifier)).predict_frame(rows)
+    local = trained.loaded(trained.classifier).predict_frame(rows)
     pd.testing.assert_frame_equal(table[local.columns], local, check_dtype=False)
     with pytest.raises(gr.Error, match="Upload a CSV"):
         predictor.predict_csv(None)

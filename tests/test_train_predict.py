@@ -116,24 +116,25 @@ async def test_predict_by_job_id_and_regression(settings: Settings, tmp_path: Pa
 
 
 def test_a_model_file_with_foreign_types_is_refused(tmp_path: Path) -> None:
-    """load_model trusts only estimator libraries, even if meta.json says otherwise."""
+    """load_model trusts the project's allow-list only, whatever meta.json says."""
     import json
 
+    import skops.io
     from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import FunctionTransformer
 
-    from mltrainer.state.errors import InvalidInput
+    from mltrainer.state.errors import UntrustedModel
+    from mltrainer.state.masking import Masker
     from mltrainer.tools.training.model import ModelMeta, load_model, save_model
 
     model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     folder = tmp_path / "m"
-    save_model(
-        folder,
-        model,
-        ModelMeta(model_id="m", task="binary", target="y", features=["x"], metric="roc_auc"),
-    )
-    assert load_model(folder).estimator.predict([[3.0]])[0] == 1
-    meta = json.loads((folder / "meta.json").read_text())
-    meta["trusted_types"] = [*meta["trusted_types"], "builtins.eval"]
-    (folder / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(InvalidInput, match="allow-list"):
-        load_model(folder)
+    meta = ModelMeta(model_id="m", task="binary", target="y", features=["x"], metric="roc_auc")
+    saved = save_model(folder, model, meta, Masker())
+    assert load_model(folder, sha256=saved.file_sha256).estimator.predict([[3.0]])[0] == 1
+    data = json.loads((folder / "meta.json").read_text())
+    data["trusted_types"] = ["builtins.eval"]  # what an earlier version trusted from here
+    (folder / "meta.json").write_text(json.dumps(data))
+    (folder / "model.skops").write_bytes(skops.io.dumps(FunctionTransformer(func=eval)))
+    with pytest.raises(UntrustedModel, match="allow-list"):
+        load_model(folder, sha256=None)

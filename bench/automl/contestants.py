@@ -40,7 +40,7 @@ def ours(run: Run) -> Predictions:
         raise Skipped(
             f"mltrainer.tools.training.automl.fit_automl is not available yet ({exc})"
         ) from exc
-    from mltrainer.tools.training.reporting import NullReporter
+    from mltrainer.tools.training.progress import NullReporter
     from mltrainer.tools.training.request import TrainRequest
 
     spec = run.split.spec

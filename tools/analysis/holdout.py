@@ -14,9 +14,8 @@ model and labelled test rows; ``read_holdout`` reads it back for the analysis.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -56,6 +55,28 @@ class HoldoutSchema(BaseModel):
     rows_known: bool
 
 
+class HeldOut(Protocol):
+    """What ``write_holdout`` reads of the engine's held-out rows (``HoldoutFrame`` is one)."""
+
+    @property
+    def x_test(self) -> pd.DataFrame | None: ...
+
+    @property
+    def y_test(self) -> np.ndarray | None: ...
+
+    @property
+    def y_pred(self) -> np.ndarray | None: ...
+
+    @property
+    def proba(self) -> np.ndarray | None: ...
+
+    @property
+    def n_series(self) -> int: ...
+
+    @property
+    def series_column(self) -> str | None: ...
+
+
 class HoldoutSource(Protocol):
     """What ``write_holdout`` reads of a training result (``AutoMLResult`` is one)."""
 
@@ -69,7 +90,7 @@ class HoldoutSource(Protocol):
     def classes(self) -> list[str]: ...
 
     @property
-    def holdout_frame(self) -> Mapping[str, Any] | None: ...
+    def holdout_frame(self) -> HeldOut | None: ...
 
 
 def write_holdout(
@@ -83,12 +104,12 @@ def write_holdout(
     import pandas as pd
 
     held = result.holdout_frame
-    if not held or held.get("y_test") is None or result.target is None:
+    if held is None or held.y_test is None or held.x_test is None or result.target is None:
         return None
-    x_test: pd.DataFrame = held["X_test"]
-    actual, predicted = held["y_test"], held["y_pred"]
+    x_test = held.x_test
+    actual, predicted = held.y_test, held.y_pred
     classification = result.task in CLASSIFICATION
-    proba = held.get("proba")
+    proba = held.proba
     rows = EvaluatedRows(
         frame=x_test.reset_index(drop=True),
         actual=pd.Series(actual).astype(str) if classification else pd.Series(actual, dtype=float),
@@ -263,15 +284,15 @@ def _source_rows(frame: pd.DataFrame, target: str, x_test: pd.DataFrame) -> np.n
 
 
 def _forecast_keys(
-    rows: EvaluatedRows, held: Mapping[str, Any], frame: pd.DataFrame, x_test: pd.DataFrame
+    rows: EvaluatedRows, held: HeldOut, frame: pd.DataFrame, x_test: pd.DataFrame
 ) -> None:
     """Series, horizon step (the engine holds out the last n points of every series, series
     after series) and row numbers, matched on (time, series) in the training table."""
     import pandas as pd
 
-    series_column = held.get("series_column")
+    series_column = held.series_column
     time_column = next(c for c in x_test.columns if c != series_column)
-    n_series = int(held.get("n_series") or 1)
+    n_series = held.n_series or 1
     if len(x_test) % n_series == 0:
         rows.horizon = np.tile(np.arange(1, len(x_test) // n_series + 1), n_series)
     if series_column:

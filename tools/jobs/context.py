@@ -15,6 +15,7 @@ from mltrainer.state.models import EVENT_LEVELS, EventLevel, JobRecord, StageRec
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
+from mltrainer.tools.training.progress import PublishedModel
 
 CHECKPOINT_PREFIX = "checkpoint:"
 
@@ -37,7 +38,7 @@ class JobContext:
         self._seq = 0
         self._cancel = threading.Event()
         self._progress = job.progress
-        self._publish_hook: Callable[[Any, dict[str, Any]], None] | None = None
+        self._publish_hook: Callable[[Any, PublishedModel], None] | None = None
         # Stages that finished in an earlier attempt; a resumed job skips them.
         self._done = {s.name: s for s in store.stages(job.id) if s.status == "succeeded"}
 
@@ -74,12 +75,12 @@ class JobContext:
         stage = self._done.get(CHECKPOINT_PREFIX + name)
         return stage.result if stage else None
 
-    def publish(self, estimator: Any, summary: dict[str, Any]) -> None:
+    def publish(self, estimator: Any, model: PublishedModel) -> None:
         if self._publish_hook is None:
             raise RuntimeError("This job kind does not publish models.")
-        self._publish_hook(estimator, summary)
+        self._publish_hook(estimator, model)
 
-    def on_publish(self, hook: Callable[[Any, dict[str, Any]], None]) -> None:
+    def on_publish(self, hook: Callable[[Any, PublishedModel], None]) -> None:
         self._publish_hook = hook
 
     # -- stages -------------------------------------------------------------------------

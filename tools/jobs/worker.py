@@ -27,7 +27,7 @@ SETTINGS_ENV = "MLTRAINER_WORKER_SETTINGS"
 
 def _runner(kind: str) -> Callable[[JobContext], dict[str, Any]]:
     if kind == "train":
-        from mltrainer.tools.training.pipeline import run_train_job
+        from mltrainer.tools.jobs.train import run_train_job
 
         return run_train_job
     raise MLTrainerError(f"Unknown job kind '{kind}'.")

@@ -1,7 +1,7 @@
 """The AutoML entry point: plan, baseline, search, ensemble, honest holdout, refit.
 
 ``fit_automl`` is what the job runner and the benchmark call. It reports through a
-:class:`~tools.training.reporting.Reporter`, publishes a baseline within seconds and every later
+:class:`~mltrainer.tools.training.progress.Reporter`, publishes a baseline within seconds and every later
 model that beats it, respects the time budget, and returns an :class:`AutoMLResult`.
 """
 
@@ -9,75 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mltrainer.tools.training.planner import (
-    ColumnWarning,
-    Decision,
-    DroppedColumn,
-    TrainingPlan,
-    build_plan,
-)
-from mltrainer.tools.training.reporting import Reporter
+from mltrainer.tools.training.plan import ColumnWarning, TrainingPlan
+from mltrainer.tools.training.planner import build_plan
+from mltrainer.tools.training.progress import Reporter
 from mltrainer.tools.training.request import TrainRequest
+from mltrainer.tools.training.results import AutoMLResult
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class LeaderboardEntry(BaseModel):
-    name: str
-    family: str
-    params: dict[str, Any]
-    cv_mean: float
-    cv_std: float
-    fit_time_s: float
-    weight: float = 0.0
-
-
-class AutoMLResult(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    estimator: Any = Field(exclude=True)
-    task: str
-    metric: str
-    greater_is_better: bool
-    target: str | None
-    features: list[str]
-    classes: list[str] = Field(default_factory=list)
-    positive_class: str | None = None
-    plan: TrainingPlan
-    decisions: list[Decision]
-    leaderboard: list[LeaderboardEntry]
-    cv_mean: float | None
-    cv_std: float | None
-    holdout: dict[str, float]
-    feature_importance: list[tuple[str, float]]
-    holdout_frame: dict[str, Any] | None = Field(default=None, exclude=True)
-    dropped_columns: list[DroppedColumn]
-    seed: int
-    library_versions: dict[str, str]
-    elapsed_s: float = 0.0
-    model_name: str = ""
-    search_stopped: str = Field(
-        default="",
-        description="Why the search ended: 'converged' (reproducible with the same seed), "
-        "'time', 'no family left', 'cancelled' or 'replayed' (a resumed job).",
-    )
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("numpy", "pandas", "scipy", "scikit-learn", "xgboost", "optuna", "skops"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _load_native_libraries(plan: TrainingPlan) -> None:
@@ -87,7 +28,7 @@ def _load_native_libraries(plan: TrainingPlan) -> None:
 
     if any(f.name == "xgboost" for f in plan.families):
         import xgboost  # noqa: F401
-    from mltrainer.tools.training.engine.search import tune_allocator
+    from mltrainer.tools.training.engine.machine import tune_allocator
 
     tune_allocator()
 

@@ -1,14 +1,15 @@
 """Saving and loading trained models, and predicting with them.
 
-A model is a folder: ``model.skops`` (the fitted estimator, in skops' safe format: no
-pickle) and ``meta.json`` (what it predicts, from which columns, how well). Loading trusts
-only the types recorded at save time, and only from libraries on an allow-list.
+A model is a folder: ``model.skops`` (the fitted estimator, in skops' safe format: no pickle)
+and ``meta.json`` (what it predicts, from which columns, how well). Loading is refused unless
+the file's sha256 is the one recorded when it was saved (the store keeps it) and every type the
+file names is on the project's allow-list (trusted.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,8 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from mltrainer.state.errors import InvalidInput, NotFound
-from mltrainer.state.models import utcnow
+from mltrainer.state.errors import InvalidInput, NotFound, UntrustedModel
+from mltrainer.state.files import private_dir, write_bytes, write_text
+from mltrainer.state.masking import Masker
+from mltrainer.state.models import ModelRecord, utcnow
+from mltrainer.state.store import Store
+from mltrainer.tools.training.trusted import LEGACY_MODULES, checked_types
+from mltrainer.tools.training.versions import library_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,19 +32,6 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
 CLASSIFICATION = ("binary", "multiclass", "text_classification")
-# Whole libraries of estimators and arrays; never builtins or pandas as a whole (they hold
-# eval, read_pickle and the like). functools.partial is safe: skops checks what it wraps.
-TRUSTED_PREFIXES = (
-    "numpy.",
-    "scipy.",
-    "sklearn.",
-    "xgboost.",
-    "functools.partial",
-    "mltrainer.tools.training.engine.custom.",
-)
-# Where the classes that models saved by earlier versions name live now: mltrainer 0.1.0
-# installed its folders as top-level packages (tools.training...).
-LEGACY_MODULES = {"tools.training.engine.custom": "mltrainer.tools.training.engine.custom"}
 _legacy_lock = threading.Lock()
 
 
@@ -55,41 +48,40 @@ class ModelMeta(BaseModel):
     name: str = Field(default="model", description="The winning candidate's name.")
     created_at: str = Field(default_factory=lambda: utcnow().isoformat())
     library_versions: dict[str, str] = Field(default_factory=dict)
-    trusted_types: list[str] = Field(default_factory=list)
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="The types model.skops names beyond skops' defaults (all on the project's "
+        "allow-list when it was saved), for people and tools that load it themselves (the model "
+        "card, deployment). Loading never trusts this list: it checks the allow-list.",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in ("scikit-learn", "xgboost", "pandas", "numpy", "skops", "mltrainer-mcp"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
+class SavedModel(BaseModel):
+    meta: ModelMeta
+    file_sha256: str = Field(description="The sha256 of model.skops, to verify before loading.")
 
 
-def save_model(folder: Path, estimator: Any, meta: ModelMeta) -> ModelMeta:
+def save_model(folder: Path, estimator: Any, meta: ModelMeta, masker: Masker) -> SavedModel:
+    """Write model.skops (readable by its owner only) and meta.json (masked) into ``folder``."""
     import skops.io as sio
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (MODEL_FILE + ".tmp")
-    sio.dump(estimator, tmp)
-    untrusted = sio.get_untrusted_types(file=tmp)
+    private_dir(folder)
+    data = sio.dumps(estimator)
+    found = checked_types(data, MODEL_FILE)  # never save what could not be loaded again
     meta = meta.model_copy(
-        update={"trusted_types": sorted(untrusted), "library_versions": library_versions()}
+        update={"library_versions": library_versions(), "trusted_types": sorted(found)}
     )
-    tmp.replace(folder / MODEL_FILE)
-    (folder / META_FILE).write_text(meta.model_dump_json(indent=2))
-    return meta
+    write_bytes(folder / MODEL_FILE, data)
+    write_text(folder / META_FILE, meta.model_dump_json(indent=2), masker)
+    return SavedModel(meta=meta, file_sha256=hashlib.sha256(data).hexdigest())
 
 
 class LoadedModel:
-    def __init__(self, estimator: Any, meta: ModelMeta) -> None:
+    def __init__(self, estimator: Any, meta: ModelMeta, file_sha256: str) -> None:
         self.estimator = estimator
         self.meta = meta
+        self.file_sha256 = file_sha256  # of the bytes it was loaded from
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row per input row, in order: ``prediction``, and ``proba_<class>`` per class."""
@@ -125,7 +117,13 @@ class LoadedModel:
         return out.reset_index(drop=True)
 
 
-def load_model(folder: Path) -> LoadedModel:
+def load_model(folder: Path, *, sha256: str | None) -> LoadedModel:
+    """The model in ``folder``, its file checked first.
+
+    ``sha256`` is the hash recorded when the model was saved; a file that no longer has it is
+    refused. None only for a model the store has no hash of (saved by an earlier version): then
+    the allow-list alone guards the load.
+    """
     import skops.io as sio
 
     meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
@@ -134,20 +132,37 @@ def load_model(folder: Path) -> LoadedModel:
             f"The model files in {folder} are missing.",
             next_step="Train the model again with train_model.",
         )
-    meta = ModelMeta.model_validate(json.loads(meta_path.read_text()))
-    unsafe = [t for t in meta.trusted_types if not t.startswith(TRUSTED_PREFIXES + _legacy())]
-    if unsafe:
-        raise InvalidInput(
-            f"Refusing to load {model_path}: it holds types outside the allow-list ({unsafe[:3]}).",
-            next_step="Only load models this server trained.",
-        )
+    data = verified_bytes(model_path, sha256)  # read once: what is checked is what is loaded
+    meta = ModelMeta.model_validate_json(meta_path.read_text())
     with _legacy_module_names():
-        estimator = sio.load(model_path, trusted=meta.trusted_types)
-    return LoadedModel(estimator, meta)
+        trusted = checked_types(data, str(model_path))
+        estimator = sio.loads(data, trusted=trusted)
+    return LoadedModel(estimator, meta, hashlib.sha256(data).hexdigest())
 
 
-def _legacy() -> tuple[str, ...]:
-    return tuple(f"{old}." for old in LEGACY_MODULES)
+def verified_bytes(path: Path, sha256: str | None) -> bytes:
+    """The bytes of a model file, refused unless they have the sha256 recorded when it was
+    saved (None: nothing was recorded). For whatever reads a model file: load, upload, copy."""
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise UntrustedModel(
+            f"Refusing to load {path}: the file changed since the model was saved "
+            "(its sha256 differs from the one recorded then).",
+            next_step="Train the model again with train_model; do not edit model files.",
+        )
+    return data
+
+
+def load_record(record: ModelRecord, store: Store) -> LoadedModel:
+    """The model of a store record, its file verified against the hash recorded at save time.
+
+    A model saved before hashes were recorded is loaded under the allow-list alone, and the hash
+    of the file it was loaded from is recorded then: any later change to it is refused.
+    """
+    loaded = load_model(Path(record.path), sha256=record.file_sha256)
+    if record.file_sha256 is None:
+        store.record_model_file_sha256(record.id, loaded.file_sha256)
+    return loaded
 
 
 @contextlib.contextmanager

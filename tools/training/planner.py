@@ -6,106 +6,33 @@ reason, so a caller can see why a column was dropped or a family left out, and s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-from pydantic import BaseModel, Field
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from mltrainer.state.errors import InvalidInput
 from mltrainer.tools.training.engine import families
 from mltrainer.tools.training.engine.metrics import greater_is_better, resolve_metric
+from mltrainer.tools.training.plan import (
+    ColumnKind,
+    ColumnPlan,
+    ColumnWarning,
+    ConcreteTask,
+    Decision,
+    DroppedColumn,
+    FamilyPlan,
+    TimeAllocation,
+    TrainingPlan,
+    ValidationPlan,
+)
 from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ColumnKind = Literal["numeric", "categorical", "high_cardinality", "datetime", "text"]
-ConcreteTask = Literal[
-    "binary", "multiclass", "regression", "forecast", "text_classification", "clustering"
-]
 LOW_CARDINALITY = 32
 DROP_WARNINGS = {"leakage", "identifier", "constant"}
-
-
-class ColumnWarning(Protocol):
-    """A profile warning: ``kind`` (leakage, identifier, constant, ...) about ``column``."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def column(self) -> str | None: ...
-
-
-class Decision(BaseModel):
-    stage: str
-    decision: str
-    reason: str
-
-
-class ColumnPlan(BaseModel):
-    name: str
-    kind: ColumnKind
-    n_unique: int
-    missing_fraction: float
-
-
-class DroppedColumn(BaseModel):
-    name: str
-    reason: str
-
-
-class ValidationPlan(BaseModel):
-    kind: Literal[
-        "stratified_kfold", "kfold", "group_kfold", "time_series", "holdout", "repeated_kfold"
-    ]
-    n_splits: int
-    n_repeats: int = 1
-    test_fraction: float = Field(description="Share of rows held out until the end.")
-    group_column: str | None = None
-    time_column: str | None = None
-
-
-class FamilyPlan(BaseModel):
-    name: str
-    search_space: dict[str, str]
-
-
-class TimeAllocation(BaseModel):
-    total_s: float
-    baseline_s: float
-    search_s: float
-    ensemble_s: float
-    refit_s: float
-
-
-class TrainingPlan(BaseModel):
-    task: ConcreteTask
-    target: str | None
-    metric: str
-    greater_is_better: bool
-    positive_class: str | None = None
-    classes: list[str] = Field(default_factory=list)
-    n_rows: int
-    columns: list[ColumnPlan]
-    dropped: list[DroppedColumn] = Field(default_factory=list)
-    validation: ValidationPlan
-    families: list[FamilyPlan]
-    time: TimeAllocation
-    class_weight: Literal["balanced"] | None = None
-    time_column: str | None = None
-    horizon: int | None = None
-    max_search_rows: int | None = None
-    seed: int = 0
-    instructions: str | None = None
-    decisions: list[Decision] = Field(default_factory=list)
-
-    def decide(self, stage: str, decision: str, reason: str) -> None:
-        self.decisions.append(Decision(stage=stage, decision=decision, reason=reason))
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [c.name for c in self.columns]
+# Records one decision: (stage, decision, reason).
+Decide = Callable[[str, str, str], None]
 
 
 def _kind(series: pd.Series) -> tuple[ColumnKind, int]:
@@ -189,7 +116,7 @@ def _infer_task(request: TrainRequest, target: pd.Series | None) -> ConcreteTask
 
 
 def _validation(
-    request: TrainRequest, task: ConcreteTask, n_rows: int, plan_decide: Any
+    request: TrainRequest, task: ConcreteTask, n_rows: int, plan_decide: Decide
 ) -> ValidationPlan:
     test_fraction = min(0.2, max(0.1, 2500 / max(n_rows, 1)))
     kind = request.validation
@@ -230,7 +157,11 @@ def _validation(
 
 
 def _families(
-    request: TrainRequest, task: ConcreteTask, n_rows: int, columns: list[ColumnPlan], plan: Any
+    request: TrainRequest,
+    task: ConcreteTask,
+    n_rows: int,
+    columns: list[ColumnPlan],
+    plan: TrainingPlan,
 ) -> list[FamilyPlan]:
     if task == "clustering":
         return [FamilyPlan(name="kmeans", search_space={"n_clusters": "2..10 by silhouette"})]
@@ -268,7 +199,7 @@ def _families(
     return [FamilyPlan(name=f, search_space=families.describe(f)) for f in wanted]
 
 
-def _time(budget: float, task: ConcreteTask) -> TimeAllocation:
+def _time(budget: float) -> TimeAllocation:
     baseline = min(10.0, 0.1 * budget)
     refit = 0.15 * budget
     ensemble = 0.03 * budget
@@ -355,8 +286,6 @@ def build_plan(
             "No usable feature columns are left after dropping identifiers, constants and leaks.",
             next_step="Check exclude_columns and the profile warnings.",
         )
-    if task == "binary" and len(classes) == 2 and any(c.kind == "text" for c in columns):
-        pass
     plan = TrainingPlan(
         task=task,
         target=target_name,
@@ -369,7 +298,7 @@ def build_plan(
         dropped=dropped,
         validation=_validation(request, task, n_rows, decide),
         families=[],
-        time=_time(float(request.time_budget_s), task),
+        time=_time(float(request.time_budget_s)),
         class_weight=request.class_weight,
         time_column=request.time_column,
         horizon=request.horizon,
@@ -400,7 +329,7 @@ def _plan_columns(
     task: ConcreteTask,
     target_name: str | None,
     warnings: Sequence[ColumnWarning],
-    decide: Any,
+    decide: Decide,
 ) -> tuple[list[ColumnPlan], list[DroppedColumn]]:
     dropped: list[DroppedColumn] = []
 

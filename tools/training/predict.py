@@ -1,18 +1,23 @@
-"""Predicting with a saved model on a dataset; the predictions are written to a CSV file."""
+"""Predicting with a saved model on a dataset; the predictions are written to a CSV file.
+
+The model file is verified before it is loaded (model.load_record), and the CSV is written
+masked and readable by its owner only.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from mltrainer.state.errors import JobStateError, NotFound
+from mltrainer.state.files import private_dir, write_text
 from mltrainer.state.models import ArtifactRecord, utcnow
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
-from mltrainer.tools.training.model import load_model
+from mltrainer.tools.training.model import load_record
+from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.prepare import resolve_dataset
 
 PREVIEW_ROWS = 5
@@ -30,13 +35,15 @@ def model_id_for(reference: str, store: Store) -> str:
     """Accept a model_id, or a job_id whose (best so far) model is meant."""
     if reference.startswith("job_"):
         job = store.get_job(reference)
-        model_id = (job.result or {}).get("model_id")
+        model_id = None
+        if job.kind == "train" and job.result:
+            model_id = TrainOutcome.model_validate(job.result).model_id
         if not model_id:
             raise JobStateError(
                 f"Job {reference} has no model yet (status: {job.status}).",
                 next_step="Wait with job_status until model_id is set, then predict.",
             )
-        return str(model_id)
+        return model_id
     return reference
 
 
@@ -46,18 +53,16 @@ def predict(
     from mltrainer.tools.profiling import read_table
 
     model_id = model_id_for(reference, store)
-    record = store.get_model(model_id)
-    model = load_model(Path(record.path))
+    model = load_record(store.get_model(model_id), store)
     path = resolve_dataset(dataset, settings, store, vault)
     frame = read_table(path)
     if frame.empty:
         raise NotFound(f"{path} has no rows to predict.", next_step="Pass a file with data rows.")
     out = model.predict_frame(frame)
-    folder = settings.home / "predictions"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(settings.home / "predictions")
     stamp = utcnow().strftime("%Y%m%dT%H%M%S")
     target = folder / f"{model_id}-{stamp}-{new_id('p')[-6:]}.csv"
-    out.to_csv(target, index=False)
+    write_text(target, out.to_csv(index=False), store.masker)
     store.add_artifact(
         ArtifactRecord(
             id=new_id("art"),

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mltrainer.state.errors import InvalidInput
 from mltrainer.tools.training.engine.preprocess import build_preprocessor
-from mltrainer.tools.training.planner import TrainingPlan
-from mltrainer.tools.training.reporting import Reporter
+from mltrainer.tools.training.plan import TrainingPlan
+from mltrainer.tools.training.progress import PublishedModel, Reporter, TrainingCancelled
+from mltrainer.tools.training.results import AutoMLResult, HoldoutFrame, LeaderboardEntry
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from mltrainer.tools.training.automl import AutoMLResult
 
 SILHOUETTE_SAMPLE = 3000
 
@@ -26,8 +26,6 @@ def fit_clustering(
     from sklearn.metrics import silhouette_score
     from sklearn.pipeline import Pipeline
 
-    from mltrainer.tools.training.automl import AutoMLResult, LeaderboardEntry, library_versions
-
     end = start + plan.time.total_s
     X = frame[plan.feature_names].reset_index(drop=True)
     prep, _ = build_preprocessor(plan.columns, "linear", "clustering", plan.seed)
@@ -38,7 +36,7 @@ def fit_clustering(
         Xt = TruncatedSVD(n_components=100, random_state=plan.seed).fit_transform(Xt)
     rng = np.random.default_rng(plan.seed)
     sample = rng.choice(len(X), size=min(len(X), SILHOUETTE_SAMPLE), replace=False)
-    leaderboard: list[Any] = []
+    leaderboard: list[LeaderboardEntry] = []
     best: tuple[float, int] | None = None
     max_k = max(2, min(10, len(X) - 1))
     stopped = "converged"  # every k tried: the same data and seed give the same clusters
@@ -71,8 +69,8 @@ def fit_clustering(
         if best is None or value > best[0]:
             best = (value, k)
     if best is None:
-        from mltrainer.state.errors import InvalidInput
-
+        if stopped == "cancelled":
+            raise TrainingCancelled
         raise InvalidInput(
             "The rows do not separate into clusters (all identical?).",
             next_step="Check the columns, or exclude constant ones.",
@@ -88,7 +86,13 @@ def fit_clustering(
     ).fit(X)
     reporter.publish(
         estimator,
-        {"name": f"kmeans_k{k}", "metric": "silhouette", "score": value, "task": "clustering"},
+        PublishedModel(
+            name=f"kmeans_k{k}",
+            task="clustering",
+            metric="silhouette",
+            score=value,
+            features=plan.feature_names,
+        ),
     )
     for entry in leaderboard:
         entry.weight = 1.0 if entry.params["n_clusters"] == k else 0.0
@@ -112,10 +116,9 @@ def fit_clustering(
             "largest_cluster_fraction": float(sizes.max() / len(X)),
         },
         feature_importance=[],
-        holdout_frame={"X_test": X, "y_test": None, "y_pred": labels, "proba": None},
+        holdout_frame=HoldoutFrame(x_test=X, y_pred=labels),
         dropped_columns=plan.dropped,
         seed=plan.seed,
-        library_versions=library_versions(),
         elapsed_s=round(time.monotonic() - start, 3),
         search_stopped=stopped,
         model_name=f"kmeans_k{k}",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mltrainer.tools.training.planner import ColumnPlan
+from mltrainer.tools.training.plan import ColumnPlan
 
 
 def build_preprocessor(

@@ -4,6 +4,9 @@ Each candidate is a (family, params) pair evaluated on the same folds, giving ou
 predictions (for ensembling) and per-fold scores. The search first tries each family's
 portfolio, then lets Optuna's TPE propose configurations, giving more trials to the families
 that are doing best and skipping those whose next fit would not finish in time.
+
+About 420 lines, kept together: the evaluation of one candidate and the loop that decides which
+to evaluate next share the Problem, the Candidate and the deadline rules.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mltrainer.tools.training.engine import families as fam
+from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
 from mltrainer.tools.training.engine.metrics import MetricContext, score, utility
 from mltrainer.tools.training.engine.preprocess import build_preprocessor
-from mltrainer.tools.training.planner import ColumnPlan
+from mltrainer.tools.training.plan import ColumnPlan
+from mltrainer.tools.training.results import LeaderboardEntry
 
 log = logging.getLogger(__name__)
 # Families whose fitted models grow with the rows (forests): fold models never kept.
@@ -28,6 +33,12 @@ BIG_MODELS = ("random_forest", "extra_trees")
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall")
 PATIENCE = 25  # trials without a better best score before the search stops
 IMPROVEMENT = 1e-4  # what counts as a better best score
+
+
+class CandidateSummary(LeaderboardEntry):
+    """A candidate as checkpointed: enough to evaluate its configuration again."""
+
+    facts: list[dict[str, Any]]
 
 
 @dataclass
@@ -52,79 +63,24 @@ class Candidate:
         """Time for all fold models of this candidate to predict ``n_rows`` rows."""
         return float(sum(f.get("predict_row_s", 0.0) for f in self.facts)) * n_rows
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": f"{self.family}#{self.id}",
-            "family": self.family,
-            "params": self.params,
-            "cv_mean": self.cv_mean,
-            "cv_std": self.cv_std,
-            "fit_time_s": round(self.fit_time_s, 3),
-            "facts": self.facts,
-        }
+    def entry(self, weight: float = 0.0) -> LeaderboardEntry:
+        """Its line on the leaderboard, with its weight in the final model."""
+        return LeaderboardEntry(
+            name=f"{self.family}#{self.id}",
+            family=self.family,
+            params=self.params,
+            cv_mean=self.cv_mean,
+            cv_std=self.cv_std,
+            fit_time_s=round(self.fit_time_s, 3),
+            weight=weight,
+        )
+
+    def summary(self) -> CandidateSummary:
+        return CandidateSummary(**self.entry().model_dump(), facts=self.facts)
 
 
 class _OutOfTime(Exception):
     """The deadline passed before a fold could start."""
-
-
-_MALLOC: list[Any] = []
-
-
-def tune_allocator() -> None:
-    """Make glibc give freed memory back: a fixed mmap threshold (so big arrays are unmapped
-    when freed instead of staying in the heap) and no more malloc arenas than workers."""
-    libc = _libc()
-    if libc is None:
-        return
-    libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (also stops its dynamic growth)
-    libc.mallopt(-1, 512 * 1024)  # M_TRIM_THRESHOLD
-    libc.mallopt(-8, 2)  # M_ARENA_MAX
-
-
-def release_memory(collect: bool = False) -> None:
-    """Hand freed heap pages back to the system (fitted models come and go during the search)."""
-    if collect:
-        import gc
-
-        gc.collect()
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-def _libc() -> Any:
-    if not _MALLOC:
-        try:
-            import ctypes
-
-            lib = ctypes.CDLL("libc.so.6")
-            lib.malloc_trim(0)
-            _MALLOC.append(lib)
-        except (OSError, AttributeError):
-            _MALLOC.append(None)
-    return _MALLOC[0]
-
-
-def n_workers() -> int:
-    import os
-
-    return max(1, min(len(os.sched_getaffinity(0)), 2))
-
-
-def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """Run ``fn`` over ``items`` on one thread per core; each model itself uses one thread.
-
-    Single-threaded models in parallel beat multi-threaded models in sequence on small data and
-    never oversubscribe the cores.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = min(n_workers(), len(items))
-    if workers <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mltrainer.tools.training.planner import ValidationPlan
+from mltrainer.tools.training.plan import ValidationPlan
 
 
 def holdout_split(

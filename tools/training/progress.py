@@ -1,11 +1,33 @@
-"""How training code talks to whatever runs it (a job worker, a benchmark, a test).
+"""How training reports its progress to whatever runs it (a job worker, a benchmark, a test).
 
-Training code never touches the store or the MCP layer: it reports through this protocol.
+Training code never touches the store, the jobs or the MCP layer: it tells its progress,
+checkpoints and the models it publishes through the :class:`Reporter` protocol, which the job
+runner implements (tools/jobs/context.py).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from mltrainer.tools.training.plan import ConcreteTask
+
+
+class PublishedModel(BaseModel):
+    """What the engine says of a model it publishes."""
+
+    name: str = Field(description="The candidate's name, e.g. 'xgboost#3' or 'ensemble'.")
+    task: ConcreteTask
+    metric: str
+    score: float | None = Field(description="Its validation score.")
+    features: list[str] = Field(description="The input columns predict needs, in order.")
+    classes: list[str] = Field(default_factory=list)
+    positive_class: str | None = None
+
+
+class TrainingCancelled(Exception):
+    """The run was cancelled before it had any model to return."""
 
 
 class Reporter(Protocol):
@@ -21,11 +43,8 @@ class Reporter(Protocol):
     def restore(self, name: str) -> dict[str, Any] | None:
         """The data of an earlier ``checkpoint`` with this name, if any (after a crash)."""
 
-    def publish(self, estimator: Any, summary: dict[str, Any]) -> None:
-        """A fitted model better than any published before: saved at once, usable by predict.
-
-        ``summary`` holds at least ``metric``, ``score`` (validation) and ``name``.
-        """
+    def publish(self, estimator: Any, model: PublishedModel) -> None:
+        """A fitted model better than any published before: saved at once, usable by predict."""
 
 
 class NullReporter:
@@ -33,7 +52,7 @@ class NullReporter:
 
     def __init__(self) -> None:
         self.events: list[str] = []
-        self.published: list[tuple[Any, dict[str, Any]]] = []
+        self.published: list[tuple[Any, PublishedModel]] = []
         self._checkpoints: dict[str, dict[str, Any]] = {}
 
     def event(self, message: str, *, progress: float | None = None, level: str = "info") -> None:
@@ -48,5 +67,5 @@ class NullReporter:
     def restore(self, name: str) -> dict[str, Any] | None:
         return self._checkpoints.get(name)
 
-    def publish(self, estimator: Any, summary: dict[str, Any]) -> None:
-        self.published.append((estimator, summary))
+    def publish(self, estimator: Any, model: PublishedModel) -> None:
+        self.published.append((estimator, model))

@@ -1,0 +1,230 @@
+"""The ``train`` job: load → profile → train (plan, search, ensemble, evaluate) → report.
+
+The glue between the job machinery (JobContext, the store, settings, artifacts) and training,
+which knows none of it. Each step is a checkpointed stage. Every model the engine publishes is
+saved at once (anytime results): predict can use it while the job runs, and a cancelled or
+crashed job keeps its best model. The final report is written beside the final model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from mltrainer.state.errors import InternalError
+from mltrainer.state.models import ArtifactRecord, ModelRecord
+from mltrainer.state.store import new_id
+from mltrainer.tools.datasets.cache import sha256_file
+from mltrainer.tools.jobs.context import JobCancelled, JobContext
+from mltrainer.tools.profiling.models import ProfileWarning
+from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary, write_artifacts
+from mltrainer.tools.training.model import MODEL_FILE, ModelMeta, SavedModel, save_model
+from mltrainer.tools.training.outcome import TrainOutcome
+from mltrainer.tools.training.progress import PublishedModel, TrainingCancelled
+from mltrainer.tools.training.request import TrainRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ProfileSummary(BaseModel):
+    """What the profile stage keeps: its warnings (they steer the planner) and the task."""
+
+    warnings: list[ProfileWarning]
+    task: str | None
+
+
+def run_train_job(ctx: JobContext) -> dict[str, Any]:
+    """The worker's entry point: the job's result as the store keeps it (TrainOutcome's JSON)."""
+    return train(ctx).model_dump(mode="json")
+
+
+def train(ctx: JobContext) -> TrainOutcome:
+    request = TrainRequest.model_validate(ctx.job.request)  # once, from the stored job
+    publisher = ModelPublisher(ctx, request)
+    ctx.on_publish(publisher)
+    data = DataSummary.model_validate(ctx.stage("load", lambda: load(ctx, request)))
+    profiled = ProfileSummary.model_validate(ctx.stage("profile", lambda: profile(ctx, request)))
+
+    def run() -> dict[str, Any]:
+        return fit(ctx, request, publisher, data, profiled).model_dump(mode="json")
+
+    outcome = TrainOutcome.model_validate(ctx.stage("train", run))
+    outcome = outcome.model_copy(update={"rows": data.rows, "data_sha256": data.sha256})
+    ctx.event("Done.", progress=1.0)
+    return outcome
+
+
+def load_frame(path: Path) -> pd.DataFrame:
+    from mltrainer.tools.profiling import read_table
+
+    return read_table(path)
+
+
+def load(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
+    path = Path(request.dataset)
+    frame = load_frame(path)
+    ctx.event(f"Loaded {len(frame)} rows × {frame.shape[1]} columns.", progress=0.01)
+    summary = DataSummary(
+        path=request.dataset,
+        rows=len(frame),
+        columns=[str(c) for c in frame.columns],
+        sha256=sha256_file(path),
+    )
+    return summary.model_dump(mode="json")
+
+
+def profile(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
+    from mltrainer.tools.profiling import profile as profile_table
+
+    found = profile_table(Path(request.dataset), request.target, seed=request.seed)
+    for warning in found.warnings:
+        ctx.event(f"Profile: {warning.message}", level="warning")
+    summary = ProfileSummary(
+        warnings=found.warnings, task=found.target.task if found.target else None
+    )
+    return summary.model_dump(mode="json")
+
+
+def fit(
+    ctx: JobContext,
+    request: TrainRequest,
+    publisher: ModelPublisher,
+    data: DataSummary,
+    profiled: ProfileSummary,
+) -> TrainOutcome:
+    from mltrainer.tools.training.automl import fit_automl
+
+    frame = load_frame(Path(request.dataset))
+    try:
+        result = fit_automl(frame, request, ctx, warnings=profiled.warnings)
+    except TrainingCancelled:
+        raise JobCancelled from None
+    ctx.check_cancelled()
+    if publisher.estimator is not result.estimator:
+        publisher(
+            result.estimator,
+            PublishedModel(
+                name=result.model_name,
+                task=result.task,
+                metric=result.metric,
+                score=result.cv_mean,
+                features=result.features,
+                classes=result.classes,
+                positive_class=result.positive_class,
+            ),
+        )
+    final = publisher.best
+    if final is None:
+        raise InternalError("the final model was published but not saved")
+    files = write_artifacts(
+        ctx.settings.models_dir / final.meta.model_id,
+        result,
+        final,
+        request,
+        data,
+        job_id=ctx.job.id,
+        masker=ctx.store.masker,
+    )
+    for file in files:
+        add_artifact(ctx, file.path, file.kind, final.meta.model_id)
+    return publisher.outcome().model_copy(
+        update={
+            "cv_mean": result.cv_mean,
+            "cv_std": result.cv_std,
+            "holdout": result.holdout,
+            "leaderboard": result.leaderboard,
+            "feature_importance": result.feature_importance[:20],
+            "dropped_columns": result.dropped_columns,
+            "decisions": result.decisions,
+            "warnings": [w.message for w in profiled.warnings],
+            "artifacts": {file.name: str(file.path) for file in files},
+            "search_stopped": result.search_stopped or None,
+        }
+    )
+
+
+class ModelPublisher:
+    """Saves each published model and points the job's result at the newest one."""
+
+    def __init__(self, ctx: JobContext, request: TrainRequest) -> None:
+        self.ctx = ctx
+        self.request = request
+        self.best: SavedModel | None = None
+        self.estimator: Any = None
+
+    def outcome(self) -> TrainOutcome:
+        """The job's result as stored now."""
+        return TrainOutcome.model_validate(self.ctx.store.get_job(self.ctx.job.id).result or {})
+
+    def __call__(self, estimator: Any, published: PublishedModel) -> None:
+        ctx, store = self.ctx, self.ctx.store
+        model_id = new_id("model")
+        folder = ctx.settings.models_dir / model_id
+        saved = save_model(
+            folder,
+            estimator,
+            ModelMeta(
+                model_id=model_id,
+                job_id=ctx.job.id,
+                task=published.task,
+                target=self.request.target,
+                features=published.features,
+                classes=published.classes or None,
+                positive_class=published.positive_class,
+                metric=published.metric,
+                score=published.score,
+                name=published.name,
+            ),
+            store.masker,
+        )
+        meta = saved.meta
+        store.save_model(
+            ModelRecord(
+                id=model_id,
+                job_id=ctx.job.id,
+                task=meta.task,
+                target=meta.target,
+                metric=meta.metric,
+                score=meta.score,
+                path=str(folder),
+                features=meta.features,
+                classes=meta.classes,
+                summary={"name": meta.name},
+                file_sha256=saved.file_sha256,
+            )
+        )
+        add_artifact(ctx, folder / MODEL_FILE, "model", model_id, sha256=saved.file_sha256)
+        self.best, self.estimator = saved, estimator
+        outcome = self.outcome().model_copy(
+            update={
+                "model_id": model_id,
+                "task": meta.task,
+                "metric": meta.metric,
+                "score": meta.score,
+                "model_name": meta.name,
+                "features": meta.features,
+            }
+        )
+        store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
+        score = f"{meta.score:.4f}" if meta.score is not None else "n/a"
+        ctx.event(f"Model {model_id} ({meta.name}) saved: {meta.metric} = {score}.")
+
+
+def add_artifact(
+    ctx: JobContext, path: Path, kind: str, model_id: str | None, *, sha256: str | None = None
+) -> None:
+    ctx.store.add_artifact(
+        ArtifactRecord(
+            id=new_id("art"),
+            job_id=ctx.job.id,
+            model_id=model_id,
+            kind=kind,
+            path=str(path),
+            media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+            bytes=path.stat().st_size,
+            sha256=sha256,
+        )
+    )

@@ -1,0 +1,94 @@
+"""What the engine asks of the machine: how many cores, work spread over them, memory back.
+
+The engine runs one single-threaded model per core (folds and candidates side by side), so
+``n_workers`` is how wide it goes: the cores this process may run on -- its CPU affinity where
+the OS has one (Linux, Windows), else every core (macOS) -- capped by ``MLTRAINER_JOB_CORES``
+when the job manager sets it for a job. It is read here only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from mltrainer.state.errors import InvalidInput
+
+CORES_ENV = "MLTRAINER_JOB_CORES"
+
+
+def n_workers() -> int:
+    """The cores this job may use, at least one."""
+    import psutil
+
+    try:
+        cores = len(psutil.Process().cpu_affinity() or [])
+    except (AttributeError, NotImplementedError, psutil.Error):  # no affinity on this OS
+        cores = 0
+    cores = cores or os.cpu_count() or 1
+    limit = os.environ.get(CORES_ENV)
+    if limit is None or limit == "":
+        return cores
+    try:
+        allowed = int(limit)
+    except ValueError:
+        allowed = 0
+    if allowed < 1:
+        raise InvalidInput(
+            f"{CORES_ENV}={limit!r} is not a number of cores.",
+            next_step=f"Set {CORES_ENV} to a whole number of at least 1, or unset it.",
+        )
+    return min(cores, allowed)
+
+
+_MALLOC: list[Any] = []
+
+
+def tune_allocator() -> None:
+    """Make glibc give freed memory back: a fixed mmap threshold (so big arrays are unmapped
+    when freed instead of staying in the heap) and no more malloc arenas than workers."""
+    libc = _libc()
+    if libc is None:
+        return
+    libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (also stops its dynamic growth)
+    libc.mallopt(-1, 512 * 1024)  # M_TRIM_THRESHOLD
+    libc.mallopt(-8, 2)  # M_ARENA_MAX
+
+
+def release_memory(collect: bool = False) -> None:
+    """Hand freed heap pages back to the system (fitted models come and go during the search)."""
+    if collect:
+        import gc
+
+        gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _libc() -> Any:
+    if not _MALLOC:
+        try:
+            import ctypes
+
+            lib = ctypes.CDLL("libc.so.6")
+            lib.malloc_trim(0)
+            _MALLOC.append(lib)
+        except (OSError, AttributeError):
+            _MALLOC.append(None)
+    return _MALLOC[0]
+
+
+def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """Run ``fn`` over ``items`` on one thread per core; each model itself uses one thread.
+
+    Single-threaded models in parallel beat multi-threaded models in sequence on small data and
+    never oversubscribe the cores.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(n_workers(), len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))

@@ -1,0 +1,45 @@
+"""What a train job reports: its result, filled in as it goes, typed end to end.
+
+The job runner (tools/jobs/train.py) builds it, the store keeps it as the job's ``result`` (its
+JSON), and callers read it back with ``TrainOutcome.model_validate(job.result)``. Only light
+types live here, so that the server can import it without the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from mltrainer.tools.training.plan import Decision, DroppedColumn
+from mltrainer.tools.training.results import LeaderboardEntry
+
+
+class TrainOutcome(BaseModel):
+    """The result of a train job; ``model_id`` and ``score`` are set once a model is saved."""
+
+    kind: Literal["train"] = "train"
+    model_id: str | None = None
+    task: str | None = None
+    metric: str | None = None
+    score: float | None = Field(default=None, description="Validation score of model_id.")
+    model_name: str | None = None
+    rows: int | None = None
+    features: list[str] = Field(default_factory=list)
+    cv_mean: float | None = None
+    cv_std: float | None = None
+    holdout: dict[str, float] = Field(default_factory=dict)
+    leaderboard: list[LeaderboardEntry] = Field(default_factory=list)
+    feature_importance: list[tuple[str, float]] = Field(default_factory=list)
+    dropped_columns: list[DroppedColumn] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    artifacts: dict[str, str] = Field(
+        default_factory=dict, description="File name → path of what the final model's folder holds."
+    )
+    data_sha256: str | None = None
+    search_stopped: str | None = Field(
+        default=None,
+        description="Why the search ended; 'converged' means the same data, settings and seed "
+        "give the same model again, 'time' that the budget decided how many candidates ran.",
+    )
