@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from mltrainer.sandbox import mplcache
@@ -40,6 +42,7 @@ from mltrainer.sandbox.runs import (
 from mltrainer.sandbox.selection import choose_backend, how_to_get_one
 from mltrainer.sandbox.sessions import Session, SessionTable
 from mltrainer.state.errors import (
+    InternalError,
     InvalidInput,
     MLTrainerError,
     PermissionDenied,
@@ -120,12 +123,24 @@ class SandboxManager:
         files: list[str] | None = None,
         network: bool = False,
         stop: StopSignal | None = None,
+        own_files: Sequence[Path] = (),
     ) -> tuple[RunResult, list[bytes]]:
         """Run code and wait for it; returns the result and the bytes of the attached PNGs.
 
         ``stop`` lets another thread stop the call (the client cancelled it, say).
+        ``own_files`` are folders this project wrote itself under the state directory (a
+        rendered training run, say), mounted read-only like ``files``; never a tool argument.
         """
-        return self._execute(self._call(code, session, timeout_s, files, network, stop))
+        call = self._call(code, session, timeout_s, files, network, stop)
+        call.mounts += [self._own(path) for path in own_files]
+        return self._execute(call)
+
+    def _own(self, path: Path) -> Path:
+        real = Path(os.path.realpath(path))
+        home = Path(os.path.realpath(self.settings.home))
+        if not real.is_relative_to(home) or not real.exists():
+            raise InternalError(f"{path} is not a folder this server wrote under {home}.")
+        return real
 
     def start_job(
         self,

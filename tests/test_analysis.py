@@ -18,7 +18,7 @@ from mltrainer.state.masking import Masker
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.analysis import HOLDOUT_FILE, model_facts, write_holdout_rows
-from mltrainer.tools.training.model import load_model
+from mltrainer.tools.training.model import LoadedModel, load_record
 
 TRAIN_ROWS = 2000
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,6 +71,14 @@ async def train(client: Any, dataset: Path, **arguments: Any) -> dict[str, Any]:
     return job
 
 
+def loaded(settings: Settings, model_id: str) -> LoadedModel:
+    store = Store(settings.db_path)
+    try:
+        return load_record(store.get_model(model_id), store)
+    finally:
+        store.close()
+
+
 def model_folder(settings: Settings, model_id: str) -> Path:
     store = Store(settings.db_path)
     try:
@@ -94,7 +102,7 @@ async def test_the_planted_weak_slice_headlines_and_a_tiny_unlucky_one_does_not(
     async with analysis_client(settings) as client:
         job = await train(client, tmp_path / "train.csv", target="label", exclude_columns=["batch"])
         folder = model_folder(settings, job["model_id"])
-        model = load_model(folder)
+        model = loaded(settings, job["model_id"])
         # The job's held-out rows: here, test rows the model never saw (and their row numbers in
         # the whole file), written as a finished job will write them.
         write_holdout_rows(

@@ -64,15 +64,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A model trained by a job through the real server, its artifacts then tampered with: a
     secret written raw into the card, the leaderboard and a plot, as an unmasked artifact
     would carry it."""
-    from mltrainer.tools.training.model import load_model
+    from mltrainer.tools.training.model import load_record
 
     home = tmp_path_factory.mktemp("tracking") / "home"
     settings = Settings(home=home)
     settings.ensure_dirs()
-    SecretVault(settings.secrets_path).set("CANARY_TOKEN", CANARY)
-    data = write_classification_csv(home / "churn.csv")
+    SecretVault(settings.secrets_path).set("CANARY_TOKEN", CANARY, hosts=["api.example.com"])
+    local = settings.datasets_dir / "local"  # the part of the state directory tools may read
+    local.mkdir()
+    data = write_classification_csv(local / "churn.csv")
     new_rows = pd.read_csv(data).head(25)[FEATURES]
-    new_rows.to_csv(home / "new.csv", index=False)
+    new_rows.to_csv(local / "new.csv", index=False)
 
     async def train_and_predict() -> tuple[dict[str, Any], dict[str, Any]]:
         async with connect("memory", settings) as client:
@@ -86,14 +88,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
             assert job["status"] == "succeeded", job
             out = payload(
                 await client.call_tool(
-                    "predict", {"model": job["model_id"], "dataset": str(home / "new.csv")}
+                    "predict", {"model": job["model_id"], "dataset": str(local / "new.csv")}
                 )
             )
             return job, out
 
     job, out = anyio.run(train_and_predict)
     store = Store(settings.db_path)
-    folder = Path(store.get_model(job["model_id"]).path)
+    record = store.get_model(job["model_id"])
+    folder = Path(record.path)
+    estimator = load_record(record, store).estimator
     store.close()
     with open(folder / "README.md", "a") as card:
         card.write(f"\n\nContact: {CANARY}\n")
@@ -106,7 +110,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         settings=settings,
         folder=folder,
         model_id=job["model_id"],
-        estimator=load_model(folder).estimator,
+        estimator=estimator,
         new_rows=new_rows,
         predictions=pd.read_csv(out["predictions_path"])["prediction"].astype(str).tolist(),
         sha256=manifest["data"]["sha256"],
@@ -172,7 +176,7 @@ def test_a_job_logged_to_sqlite_reads_back_and_its_model_predicts_like_the_tool(
     uri = f"sqlite:///{tmp_path}/store/mlflow.db"
     result = log_job(trained.folder, trained.estimator, tracked(trained, uri), masker(trained))
     assert result.status == "logged", result
-    assert result.experiment == "mltrainer/churn.csv"
+    assert result.experiment == "mltrainer/local/churn.csv"  # its folder in the cache
     assert result.model_uri and result.model_uri.startswith("models:/")
     client = MlflowClient(uri)
     assert_run_read_back(client, result, trained)
@@ -242,7 +246,7 @@ def test_a_file_store_run_and_its_model_load_without_this_project(
     assert loaded["predictions"] == trained.predictions
     meta = json.loads((trained.folder / "meta.json").read_text())
     assert any(t.startswith("mltrainer.") for t in meta["trusted_types"])  # it needs our code
-    assert "/code/mltrainer/tools/training/engine/custom.py" in loaded["custom"]
+    assert "/code/mltrainer/tools/training/engine/custom/__init__.py" in loaded["custom"]
 
 
 @contextmanager
@@ -356,6 +360,7 @@ def test_a_model_holding_a_secret_is_not_logged(tmp_path: Path) -> None:
         folder,
         model,
         ModelMeta(model_id="model_s", task="binary", target="y", features=["x"], metric="roc_auc"),
+        Masker(),
     )
     uri = f"sqlite:///{tmp_path}/store/mlflow.db"
     settings = Settings(home=tmp_path / "home", mlflow_tracking_uri=uri)
@@ -370,22 +375,23 @@ def test_a_model_holding_a_secret_is_not_logged(tmp_path: Path) -> None:
 def test_a_bare_xgboost_model_is_logged_with_the_xgboost_flavour(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import skops.io
     import xgboost
 
-    from mltrainer.tools.training.model import ModelMeta, save_model
+    from mltrainer.tools.training.model import META_FILE, MODEL_FILE, ModelMeta
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
     y = (X["a"] + X["b"] > 0).astype(int)
     model = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
     folder = tmp_path / "model_x"
-    save_model(
-        folder,
-        model,
-        ModelMeta(
-            model_id="model_x", task="binary", target="y", features=["a", "b"], metric="roc_auc"
-        ),
+    folder.mkdir()
+    # The engine wraps XGBoost in its own estimator; a bare booster is written by hand here.
+    skops.io.dump(model, folder / MODEL_FILE)
+    meta = ModelMeta(
+        model_id="model_x", task="binary", target="y", features=["a", "b"], metric="roc_auc"
     )
+    (folder / META_FILE).write_text(meta.model_dump_json())
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     result = log_job(
         folder, model, Settings(home=tmp_path / "home", mlflow_tracking_uri=uri), Masker()

@@ -40,6 +40,7 @@ def model_folder(path: Path) -> Path:
             metric="roc_auc",
             name="linear",
         ),
+        Masker(),
     )
     metrics = {"task": "binary", "metric": "roc_auc", "cv_mean": 0.91, "cv_std": 0.02}
     metrics["holdout"] = {"roc_auc": 0.9, "accuracy": 0.8, "log_loss": float("nan")}

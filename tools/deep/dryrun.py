@@ -89,7 +89,7 @@ def dry_run(
     }
     code = f"RUN = {json.dumps(paths)}\n{LAUNCHER}"
     mounts = sorted({run.folder, run.input_dir})
-    result, _ = sandbox.run(code, timeout_s=timeout_s, files=mounts)
+    result, _ = sandbox.run(code, timeout_s=timeout_s, own_files=[Path(m) for m in mounts])
     model_dir = Path(result.workspace) / OUTPUT
     files = sorted(p.name for p in model_dir.iterdir()) if model_dir.is_dir() else []
     missing = [name for name in MODEL_FILES if name not in files]

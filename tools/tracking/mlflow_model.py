@@ -81,7 +81,13 @@ def project_code(trusted_types: list[str], staging: Path) -> list[str] | None:
         parts = name.split(".")[1:]
         target = root.joinpath(*parts[:-1])
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target / f"{parts[-1]}.py")
+        if hasattr(module, "__path__"):  # a package: its modules travel with it
+            package = Path(source).parent
+            shutil.copytree(
+                package, target / parts[-1], ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copyfile(source, target / f"{parts[-1]}.py")
     for folder in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
         (folder / "__init__.py").touch()
     return [str(root)]
