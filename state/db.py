@@ -5,6 +5,7 @@ Each migration runs once, in a transaction, and is recorded in ``_migrations``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 
 
 def _import_sqlite_utils() -> ModuleType:
-    """Import sqlite-utils without the pandas and numpy it loads when they are installed.
+    """Import sqlite-utils (on first connect: the server lists its tools without waiting for
+    it) without the pandas and numpy it loads when they are installed.
 
     We never hand it DataFrames, and importing pandas costs the server over a second at
     start-up. A ``None`` entry in ``sys.modules`` makes its optional import fail fast; the
@@ -33,10 +35,8 @@ def _import_sqlite_utils() -> ModuleType:
 
 if TYPE_CHECKING:
     import sqlite_utils
-else:
-    sqlite_utils = _import_sqlite_utils()
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
@@ -138,8 +138,23 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db.table("datasets").create_index(["ref"])
 
 
+def _m003_worker_start_epoch(db: sqlite_utils.Database) -> None:
+    """Worker start times were clock ticks since boot, read from /proc (so only Linux ever
+    recorded one); they are now seconds since the epoch, from psutil, on every OS. Convert
+    them, so that a worker still running across the upgrade is recognised, not started twice."""
+    if not hasattr(os, "sysconf"):
+        return
+    import psutil
+
+    db.execute(
+        "UPDATE jobs SET worker_started = ? + worker_started / ? WHERE worker_started IS NOT NULL",
+        [psutil.boot_time(), os.sysconf("SC_CLK_TCK")],
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
+    ("003_worker_start_epoch", _m003_worker_start_epoch),
 ]
 
 
@@ -151,7 +166,7 @@ def connect(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    db = sqlite_utils.Database(conn)
+    db = _import_sqlite_utils().Database(conn)
     migrate(db)
     return db
 
