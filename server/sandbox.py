@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
-from mltrainer.sandbox.manager import SandboxManager, create_manager
+if TYPE_CHECKING:
+    from mltrainer.sandbox.manager import SandboxManager
+
 from mltrainer.sandbox.models import RunResult, SandboxInfo, SessionClosed
-from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.errors import tool_errors
 
 _create_lock = threading.Lock()
@@ -36,6 +38,8 @@ def manager_of(app: AppContext) -> SandboxManager:
         with _create_lock:
             manager = app.sandbox
             if manager is None:
+                from mltrainer.sandbox.manager import create_manager
+
                 manager = create_manager(app.settings, app.masker, app.store)
                 app.sandbox = manager
     return manager
