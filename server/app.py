@@ -7,7 +7,6 @@ invalid-params errors (resources, prompts), and a tool refuses arguments it does
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -69,23 +68,15 @@ def create_server(settings: Settings | None = None) -> MCPServer[AppContext]:
         finally:
             context.close()
 
-    # Building ~20 schemas makes many short-lived objects; collecting them while the client
-    # waits for the tool list only costs start-up time.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        mcp = MLTrainerServer(
-            "mltrainer",
-            instructions=INSTRUCTIONS,
-            version="0.1.0",
-            lifespan=lifespan,
-            middleware=[mask_results],
-        )
-        from mltrainer.server import data, jobs, profiling, prompts, sandbox, secrets
+    mcp = MLTrainerServer(
+        "mltrainer",
+        instructions=INSTRUCTIONS,
+        version="0.1.0",
+        lifespan=lifespan,
+        middleware=[mask_results],
+    )
+    from mltrainer.server import data, jobs, profiling, prompts, sandbox, secrets
 
-        for domain in (jobs, data, profiling, sandbox, secrets, prompts):
-            domain.register(mcp)
-    finally:
-        if collecting:
-            gc.enable()
+    for domain in (jobs, data, profiling, sandbox, secrets, prompts):
+        domain.register(mcp)
     return mcp

@@ -41,6 +41,7 @@ log = logging.getLogger("mltrainer")
 
 T = TypeVar("T")
 SUPERVISE_EVERY_S = 2.0
+FIRST_ROUND_AFTER_S = 0.5
 # How long close() waits for the threads of cancelled calls to end before closing the store.
 SHUTDOWN_GRACE_S = 5.0
 
@@ -154,18 +155,20 @@ def build_context(settings: Settings) -> AppContext:
 
 
 def _supervise(context: AppContext) -> None:
-    """Resume or fail the jobs whose worker is gone: at once (a server or a machine that died
-    left them 'running'), then every few seconds (a worker killed while the server runs).
+    """Resume or fail the jobs whose worker is gone: soon after start (a server or a machine
+    that died left them 'running'), then every few seconds (a worker killed while the server
+    runs).
 
-    The first round opens the store too, in this thread: the server answers its client
-    meanwhile (tools are listed without the database).
+    The first round also opens the store, in this thread. It waits a moment, so that the
+    client's handshake (initialize, tools/list), which needs no database, is not slowed by
+    it; a tool call that comes sooner opens the store itself.
     """
-    while True:
+    wait = FIRST_ROUND_AFTER_S
+    while not context.stopping.wait(wait):
         try:
             for note in context.jobs.recover():
                 log.warning("recovered job %s", note)
         except Exception:  # keep supervising; the next round retries
             log.exception("job supervision failed")
         context.recovered.set()
-        if context.stopping.wait(SUPERVISE_EVERY_S):
-            return
+        wait = SUPERVISE_EVERY_S

@@ -96,8 +96,10 @@ def _next_step(job: JobRecord, model_id: str | None) -> str:
             "succeeded": "Read stdout, stderr and status in result.",
             "cancelled": "Cancelled: its sandbox was stopped. Run the code again if needed.",
         }.get(job.status, "Read the error, fix the code and call run_code again.")
-    if job.status == "succeeded" and model_id:
-        return f"Call predict(model='{model_id}', dataset=...) to use the model."
+    if job.status == "succeeded":
+        if model_id:
+            return f"Call predict(model='{model_id}', dataset=...) to use the model."
+        return "Finished: its outcome is in result."
     if job.status == "cancelled":
         return f"Cancelled.{f' Its best model so far, {model_id}, is usable.' if model_id else ''}"
     return (
