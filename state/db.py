@@ -5,32 +5,45 @@ Each migration runs once, in a transaction, and is recorded in ``_migrations``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+_import_lock = threading.Lock()
+
 
 def _import_sqlite_utils() -> ModuleType:
-    """Import sqlite-utils (on first connect: the server lists its tools without waiting for
-    it) without the pandas and numpy it loads when they are installed.
+    """Import sqlite-utils (once, on first connect) without the pandas and numpy it loads
+    when they are installed.
 
-    We never hand it DataFrames, and importing pandas costs the server over a second at
-    start-up. A ``None`` entry in ``sys.modules`` makes its optional import fail fast; the
-    entries are removed again so that the rest of the program imports pandas normally.
+    We never hand it DataFrames, and importing pandas costs over a second. sqlite-utils asks
+    for them through ``importlib.import_module``; while it is being imported, that answers
+    ImportError for those two in this thread only, so another thread importing pandas at the
+    same moment is not disturbed. (On first connect rather than at import: the server opens
+    the store in a background thread while it answers its client's handshake.)
     """
-    blocked = [name for name in ("pandas", "numpy") if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        import sqlite_utils
-    finally:
-        for name in blocked:
-            del sys.modules[name]
-    return sqlite_utils
+    with _import_lock:
+        if "sqlite_utils" in sys.modules:
+            return sys.modules["sqlite_utils"]
+        real, importer = importlib.import_module, threading.get_ident()
+
+        def without_dataframes(name: str, package: str | None = None) -> ModuleType:
+            if name in ("pandas", "numpy") and threading.get_ident() == importer:
+                raise ImportError(f"the store does not use {name}")
+            return real(name, package)
+
+        setattr(importlib, "import_module", without_dataframes)  # noqa: B010
+        try:
+            import sqlite_utils
+        finally:
+            setattr(importlib, "import_module", real)  # noqa: B010
+        return sqlite_utils
 
 
 if TYPE_CHECKING:

@@ -53,8 +53,8 @@ class Store:
 
     @property
     def db(self) -> sqlite_utils.Database:
-        """The database, opened and migrated on first use (the server answers its client
-        while a background thread opens it)."""
+        """The database, opened and migrated on first use (the server answers its client's
+        handshake while a background thread opens it)."""
         with self._lock:
             if self._closed:
                 raise sqlite3.ProgrammingError("The store is closed.")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -202,3 +204,50 @@ def test_no_secret_reaches_the_database_in_any_form(tmp_path: Path) -> None:
     dump = "\n".join(sqlite3.connect(path).iterdump())
     assert SECRET not in dump and b64 not in dump
     assert dump.count("***API_KEY***") >= 10
+
+
+# The store is opened in a background thread while tool calls run: its import of sqlite-utils
+# (without pandas and numpy) must not make another thread's import of those fail. A finder
+# holds the import of sqlite_utils.db until another thread has imported numpy.
+OVERLAPPING_IMPORTS = """
+import importlib, pathlib, sys, threading
+importing, imported = threading.Event(), threading.Event()
+
+class Hold:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sqlite_utils.db":
+            importing.set()
+            imported.wait(60)
+        return None
+
+sys.meta_path.insert(0, Hold())
+errors = []
+
+def other_thread():
+    importing.wait(60)
+    try:
+        importlib.import_module("numpy")
+    except ImportError as exc:
+        errors.append(repr(exc))
+    imported.set()
+
+thread = threading.Thread(target=other_thread)
+thread.start()
+from mltrainer.state.store import Store
+Store(pathlib.Path(sys.argv[1])).create_job("train", {})
+thread.join()
+import sqlite_utils.db
+assert not errors, errors
+assert sqlite_utils.db.np is None and sqlite_utils.db.pd is None
+print("ok")
+"""
+
+
+def test_opening_the_store_does_not_break_imports_in_other_threads(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", OVERLAPPING_IMPORTS, str(tmp_path / "state.db")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
