@@ -12,11 +12,19 @@ import sys
 
 def stdio_main() -> None:
     """Serve MCP over stdio. Nothing but protocol messages may reach stdout."""
+    import gc
+
+    # Start-up builds many objects that live as long as the server (modules, schemas): no
+    # collections while it runs (they cost start-up time), and none of them scanned again.
+    gc.disable()
     from mltrainer.server.app import create_server
     from mltrainer.state.files import private_umask
 
     private_umask()
-    create_server().run("stdio")
+    server = create_server()
+    gc.freeze()
+    gc.enable()
+    server.run("stdio")
 
 
 def serve(args: argparse.Namespace) -> int:

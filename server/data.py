@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Literal
 
-import anyio
 import anyio.from_thread
+import anyio.lowlevel
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from mltrainer.server.app import AppContext, AppCtx, app_context
-from mltrainer.server.errors import tool_errors
+from mltrainer.server.context import AppContext, AppCtx, app_context
+from mltrainer.state.errors import MLTrainerError
 from mltrainer.tools.datasets.models import DownloadResult, SearchResults
 
 SecretRef = Annotated[
@@ -26,7 +27,6 @@ SecretRef = Annotated[
 
 def register(mcp: MCPServer[AppContext]) -> None:
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
-    @tool_errors
     async def search_datasets(
         query: Annotated[
             str, Field(min_length=1, max_length=200, description="Keywords, e.g. 'titanic'.")
@@ -50,7 +50,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
         app = app_context(ctx)
         from mltrainer.tools.datasets.search import search
 
-        return await anyio.to_thread.run_sync(
+        return await app.run_blocking(
             lambda: search(
                 query,
                 settings=app.settings,
@@ -66,7 +66,6 @@ def register(mcp: MCPServer[AppContext]) -> None:
             read_only_hint=False, destructive_hint=False, open_world_hint=True
         )
     )
-    @tool_errors
     async def download_dataset(
         ref: Annotated[
             str,
@@ -108,10 +107,17 @@ def register(mcp: MCPServer[AppContext]) -> None:
         app = app_context(ctx)
         from mltrainer.tools.datasets.fetch import fetch
 
-        def progress(done: float, total: float | None, message: str) -> None:
-            anyio.from_thread.run(ctx.report_progress, done, total, message)
+        token = anyio.lowlevel.current_token()
+        stop = threading.Event()
 
-        return await anyio.to_thread.run_sync(
+        def progress(done: float, total: float | None, message: str) -> None:
+            # Called from the download as it goes: the way to stop it when the call is
+            # cancelled or the server shuts down.
+            if stop.is_set() or app.stopping.is_set():
+                raise MLTrainerError("The download was stopped: its call was cancelled.")
+            anyio.from_thread.run(ctx.report_progress, done, total, message, token=token)
+
+        return await app.run_blocking(
             lambda: fetch(
                 ref,
                 settings=app.settings,
@@ -121,11 +127,11 @@ def register(mcp: MCPServer[AppContext]) -> None:
                 credentials=credentials,
                 refresh=refresh,
                 progress=progress,
-            )
+            ),
+            on_cancel=stop.set,
         )
 
     @mcp.resource("mltrainer://datasets/{dataset_id}", mime_type="application/json")
-    @tool_errors
     def dataset_resource(dataset_id: str, ctx: AppCtx) -> str:
         """A downloaded dataset: its reference, local directory and files, as JSON."""
         from mltrainer.tools.datasets import cache

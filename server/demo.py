@@ -79,7 +79,7 @@ async def _run(time_budget_s: int) -> int:
                         "dataset": str(train_path),
                         "target": "target",
                         "time_budget_s": time_budget_s,
-                        "wait_s": time_budget_s * 3 + 60,
+                        "wait_s": 45,  # then job_status, below: no call waits past 50 s
                     },
                     progress_callback=on_progress,
                 ),

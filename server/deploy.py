@@ -11,7 +11,7 @@ from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.errors import tool_errors
 from mltrainer.tools.deploy.models import DeployOptions, DeployResult
 

@@ -3,7 +3,6 @@ job and model resources."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from pathlib import Path
@@ -11,19 +10,22 @@ from typing import Annotated, Literal
 
 import anyio
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mltrainer.server.app import AppContext, AppCtx, app_context
-from mltrainer.server.errors import tool_errors
-from mltrainer.state.models import TERMINAL, JobStatus
+from mltrainer.server.context import AppContext, AppCtx, app_context
+from mltrainer.server.images import tool_result
+from mltrainer.state.models import TERMINAL, JobKind, JobStatus
 from mltrainer.tools.jobs.views import JobView
 from mltrainer.tools.training.predict import PredictResult
 from mltrainer.tools.training.predict import predict as run_predict
 from mltrainer.tools.training.prepare import prepare_train_request
-from mltrainer.tools.training.request import TrainRequest
+from mltrainer.tools.training.request import MODEL_FAMILIES, Task, TrainRequest, Validation
 
 POLL_S = 0.25
+# Clients give up on a request after a while (the TypeScript SDK: 60 s by default): a call
+# never waits longer than this; long work is a job the caller polls with job_status.
+MAX_WAIT_S = 50
 DatasetArg = Annotated[
     str,
     Field(
@@ -33,6 +35,7 @@ DatasetArg = Annotated[
         "download_dataset, or a ref such as 'kaggle:owner/name', 'hf:owner/name' or an https URL.",
     ),
 ]
+ColumnArg = Annotated[str | None, Field(max_length=512)]
 
 
 class JobList(BaseModel):
@@ -48,15 +51,12 @@ MAX_PLOTS = 4
 
 def with_plots(app: AppContext, view: JobView, plots: bool) -> CallToolResult:
     """The view as structured output, plus the final model's plots as images."""
-    content: list[ContentBlock] = [TextContent(type="text", text=view.model_dump_json())]
+    images: list[Path] = []
     if plots and view.status == "succeeded" and view.model_id:
-        pngs = [a for a in app.store.artifacts(model_id=view.model_id) if a.kind == "plot"]
-        for artifact in pngs[:MAX_PLOTS]:
-            path = Path(artifact.path)
-            if path.is_file():
-                data = base64.b64encode(path.read_bytes()).decode()
-                content.append(ImageContent(type="image", data=data, mime_type="image/png"))
-    return CallToolResult(content=content, structured_content=view.model_dump(mode="json"))
+        artifacts = app.store.artifacts(model_id=view.model_id)
+        found = [Path(a.path) for a in artifacts if a.kind == "plot"]
+        images = [path for path in found if path.is_file()][:MAX_PLOTS]
+    return tool_result(view, images)
 
 
 def job_view(app: AppContext, job_id: str) -> JobView:
@@ -64,9 +64,15 @@ def job_view(app: AppContext, job_id: str) -> JobView:
 
 
 async def wait_for_job(app: AppContext, ctx: AppCtx, job_id: str, wait_s: float) -> JobView:
-    """Poll the job until it ends or ``wait_s`` passes, relaying its progress to the caller."""
+    """Poll the job until it ends or ``wait_s`` passes, relaying its progress to the caller.
+
+    Progress starts from where the job is, so that a caller polling with several calls sees
+    it only grow."""
     deadline = time.monotonic() + wait_s
-    last_event, last_progress = 0, -1.0
+    job = app.store.get_job(job_id)
+    last_event, last_progress = 0, job.progress
+    if job.progress > 0 and wait_s > 0:
+        await ctx.report_progress(job.progress, 1.0, job.message)
     while True:
         job = app.store.get_job(job_id)
         for event in app.store.events(job_id, after_id=last_event):
@@ -85,7 +91,6 @@ def register(mcp: MCPServer[AppContext]) -> None:
             read_only_hint=False, destructive_hint=False, open_world_hint=True
         )
     )
-    @tool_errors
     async def train_model(
         dataset: DatasetArg,
         ctx: AppCtx,
@@ -93,18 +98,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
             str | None,
             Field(max_length=512, description="The column to predict (omit only for clustering)."),
         ] = None,
-        task: Annotated[
-            Literal[
-                "auto",
-                "binary",
-                "multiclass",
-                "regression",
-                "forecast",
-                "text_classification",
-                "clustering",
-            ],
-            Field(description="'auto' infers it from the target."),
-        ] = "auto",
+        task: Annotated[Task, Field(description="'auto' infers it from the target.")] = "auto",
         metric: Annotated[
             str | None,
             Field(
@@ -119,26 +113,29 @@ def register(mcp: MCPServer[AppContext]) -> None:
             float,
             Field(
                 ge=0,
-                le=3600,
-                description="Seconds to wait for the result before returning the job.",
+                le=MAX_WAIT_S,
+                description="Seconds to wait for the result before returning the job (at most "
+                f"{MAX_WAIT_S}, so that the call ends before MCP clients time out; a longer "
+                "training keeps running: poll job_status).",
             ),
-        ] = 50,
+        ] = 45,
         models: Annotated[
-            list[str] | None, Field(max_length=20, description="Allow-list of model families.")
+            list[Annotated[str, Field(max_length=64)]] | None,
+            Field(
+                max_length=20,
+                description="Only these model families: "
+                f"{', '.join(MODEL_FAMILIES)} (short names such as xgb, rf, hgb work too). "
+                "Default: chosen by task and data size.",
+            ),
         ] = None,
         validation: Annotated[
-            Literal[
-                "auto",
-                "holdout",
-                "kfold",
-                "stratified_kfold",
-                "group_kfold",
-                "time_series",
-                "repeated_kfold",
-            ],
+            Validation,
             Field(description="Validation strategy; 'auto' chooses by data size and task."),
         ] = "auto",
-        exclude_columns: Annotated[list[str] | None, Field(max_length=1000)] = None,
+        exclude_columns: Annotated[
+            list[Annotated[str, Field(max_length=512)]] | None,
+            Field(max_length=1000, description="Columns never used as features (e.g. ids)."),
+        ] = None,
         group_column: Annotated[
             str | None,
             Field(
@@ -155,21 +152,59 @@ def register(mcp: MCPServer[AppContext]) -> None:
         horizon: Annotated[
             int | None, Field(ge=1, le=10_000, description="Forecast steps.")
         ] = None,
-        positive_class: Annotated[str | None, Field(max_length=512)] = None,
-        class_weight: Literal["balanced"] | None = None,
-        max_memory_mb: Annotated[int | None, Field(ge=256, le=1_048_576)] = None,
-        instructions: Annotated[str | None, Field(max_length=4000)] = None,
-        seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0,
+        positive_class: Annotated[
+            str | None,
+            Field(
+                max_length=512,
+                description="Binary classification: the class that counts as positive for "
+                "roc_auc, f1, precision and recall. Default: '1', 'yes' or 'True' when present, "
+                "else the rarer class.",
+            ),
+        ] = None,
+        class_weight: Annotated[
+            Literal["balanced"] | None,
+            Field(
+                description="'balanced' weights rows inversely to their class's frequency (for "
+                "imbalanced targets). Default: every row weighs the same."
+            ),
+        ] = None,
+        max_memory_mb: Annotated[
+            int | None,
+            Field(
+                ge=256,
+                le=1_048_576,
+                description="Memory budget: if the data would not fit, the model search trains "
+                "on a row sample that does (the decisions say how many rows). Default: no cap.",
+            ),
+        ] = None,
+        instructions: Annotated[
+            str | None,
+            Field(
+                max_length=4000,
+                description="Free-text notes about this training, only recorded (manifest.json, "
+                "model card, decisions): they do not change what is trained. Use the other "
+                "arguments to steer it.",
+            ),
+        ] = None,
+        seed: Annotated[
+            int,
+            Field(
+                ge=0,
+                le=2**31 - 1,
+                description="Random seed of splits, sampling and every model: the same data, "
+                "settings and seed give the same model when the search converges.",
+            ),
+        ] = 0,
         plots: PlotsArg = True,
     ) -> Annotated[CallToolResult, JobView]:
         """Train a model on a tabular dataset, in one call: load → profile → plan → train →
         evaluate → save. Runs as a durable background job; waits up to wait_s seconds
-        (sending progress), then returns the job. If status is still 'running', poll
-        job_status(job_id); model_id and score are filled once a model is saved (a quick
-        baseline is usable by predict early, and later models replace it only when better).
-        Bad input (missing file, unknown column) is reported at once as an error.
-        The same data, settings and seed give the same model when the result says
-        search_stopped='converged'."""
+        (at most 50, sending progress), then returns the job. If status is still 'running',
+        poll job_status(job_id, wait_s=45); model_id and score are filled once a model is
+        saved (a quick baseline is usable by predict early, and later models replace it only
+        when better). Bad input (missing file, unknown column, unknown argument) is reported
+        at once as an error. The same data, settings and seed give the same model when the
+        result says search_stopped='converged'."""
         app = app_context(ctx)
         request = TrainRequest(
             dataset=dataset,
@@ -189,46 +224,56 @@ def register(mcp: MCPServer[AppContext]) -> None:
             instructions=instructions,
             seed=seed,
         )
-        request = await anyio.to_thread.run_sync(
-            prepare_train_request, request, app.settings, app.store, app.vault
-        )
-        job = await anyio.to_thread.run_sync(app.jobs.submit, "train", request.model_dump())
-        view = await wait_for_job(app, ctx, job.id, wait_s)
+
+        def submit() -> str:
+            prepared = prepare_train_request(request, app.settings, app.store, app.vault)
+            return app.jobs.submit(prepared).id
+
+        job_id = await app.run_blocking(submit)
+        view = await wait_for_job(app, ctx, job_id, wait_s)
         return with_plots(app, view, plots)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    @tool_errors
     async def job_status(
         job_id: Annotated[
             str, Field(min_length=1, max_length=64, description="From train_model or list_jobs.")
         ],
         ctx: AppCtx,
         wait_s: Annotated[
-            float, Field(ge=0, le=3600, description="Wait up to this long for the job to finish.")
+            float,
+            Field(
+                ge=0,
+                le=MAX_WAIT_S,
+                description=f"Wait up to this long (at most {MAX_WAIT_S} s, under MCP clients' "
+                "request timeout) for the job to end; call again to wait longer.",
+            ),
         ] = 0,
         plots: PlotsArg = True,
     ) -> Annotated[CallToolResult, JobView]:
-        """The status of a job (same shape as train_model's result): progress, the stage
-        running, model_id and score once a model is saved, the error if it failed; once it
-        has succeeded, its evaluation plots come back as images."""
+        """The status of any job (train_model's, or a long run_code's; the same shape as
+        train_model's result): progress, the stage running, model_id and score once a model
+        is saved, the error if it failed, the full result once it has ended, and what to do
+        next. Once a training job has succeeded, its evaluation plots come back as images."""
         app = app_context(ctx)
         app.store.get_job(job_id)
         view = await wait_for_job(app, ctx, job_id, wait_s)
         return with_plots(app, view, plots)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    @tool_errors
     async def list_jobs(
         ctx: AppCtx,
         status: Annotated[JobStatus | None, Field(description="Only jobs in this state.")] = None,
-        limit: Annotated[int, Field(ge=1, le=500)] = 50,
+        kind: Annotated[
+            JobKind | None,
+            Field(description="Only training jobs ('train') or long code runs ('code')."),
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=500, description="At most this many jobs.")] = 50,
     ) -> JobList:
         """Jobs, newest first (status, progress, model_id and score of each), optionally only
-        those in one state, e.g. status='running'."""
+        those in one state (e.g. status='running') or of one kind (kind='train')."""
         app = app_context(ctx)
-        jobs = [
-            JobView.of(job, app.store.stages(job.id)) for job in app.store.list_jobs(status, limit)
-        ]
+        found = app.store.list_jobs(status, limit, kind=kind)
+        jobs = [JobView.of(job, app.store.stages(job.id)) for job in found]
         return JobList(jobs=jobs, count=len(jobs))
 
     @mcp.tool(
@@ -236,14 +281,16 @@ def register(mcp: MCPServer[AppContext]) -> None:
             read_only_hint=False, destructive_hint=True, idempotent_hint=True
         )
     )
-    @tool_errors
     async def cancel_job(
-        job_id: Annotated[str, Field(min_length=1, max_length=64)], ctx: AppCtx
+        job_id: Annotated[
+            str, Field(min_length=1, max_length=64, description="From train_model or list_jobs.")
+        ],
+        ctx: AppCtx,
     ) -> JobView:
-        """Stop a queued or running job and everything it started. A model it already saved
-        (the best so far) stays usable."""
+        """Stop a queued or running job and everything it started (its worker processes, or
+        the sandbox of a code run). A model it already saved (the best so far) stays usable."""
         app = app_context(ctx)
-        await anyio.to_thread.run_sync(app.jobs.cancel, job_id)
+        await app.run_blocking(lambda: app.jobs.cancel(job_id))
         return job_view(app, job_id)
 
     @mcp.tool(
@@ -251,7 +298,6 @@ def register(mcp: MCPServer[AppContext]) -> None:
             read_only_hint=False, destructive_hint=False, open_world_hint=False
         )
     )
-    @tool_errors
     async def predict(
         model: Annotated[
             str,
@@ -266,18 +312,16 @@ def register(mcp: MCPServer[AppContext]) -> None:
         'prediction', and for classification 'proba_<class>' per class. Returns its path,
         the row count and a preview of the first rows."""
         app = app_context(ctx)
-        return await anyio.to_thread.run_sync(
-            run_predict, model, dataset, app.settings, app.store, app.vault
+        return await app.run_blocking(
+            lambda: run_predict(model, dataset, app.settings, app.store, app.vault)
         )
 
     @mcp.resource("mltrainer://jobs/{job_id}", mime_type="application/json")
-    @tool_errors
     def job_resource(job_id: str, ctx: AppCtx) -> str:
         """A job's status as JSON."""
         return job_view(app_context(ctx), job_id).model_dump_json(indent=2)
 
     @mcp.resource("mltrainer://jobs/{job_id}/log", mime_type="text/plain")
-    @tool_errors
     def job_log(job_id: str, ctx: AppCtx) -> str:
         """A job's events, one line each: time, level, stage, message."""
         app = app_context(ctx)
@@ -289,7 +333,6 @@ def register(mcp: MCPServer[AppContext]) -> None:
         return "\n".join(lines) + "\n"
 
     @mcp.resource("mltrainer://jobs/{job_id}/plan", mime_type="application/json")
-    @tool_errors
     def job_plan(job_id: str, ctx: AppCtx) -> str:
         """The training plan of a job and its decision log, once planned."""
         app = app_context(ctx)
@@ -302,7 +345,6 @@ def register(mcp: MCPServer[AppContext]) -> None:
         )
 
     @mcp.resource("mltrainer://models/{model_id}/card", mime_type="text/markdown")
-    @tool_errors
     def model_card(model_id: str, ctx: AppCtx) -> str:
         """The model card (Hugging Face format) of a trained model."""
         from mltrainer.tools.training.card import card_for

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from mltrainer.server.app import AppContext, AppCtx, app_context
-from mltrainer.server.errors import tool_errors
+from mltrainer.server.context import AppContext, AppCtx, app_context
+from mltrainer.server.images import tool_result
 from mltrainer.tools.profiling.models import DatasetProfile
 
 
@@ -22,7 +20,6 @@ def register(mcp: MCPServer[AppContext]) -> None:
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         )
     )
-    @tool_errors
     async def profile_dataset(
         dataset: Annotated[
             str,
@@ -62,7 +59,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
         from mltrainer.tools.profiling.service import profile_dataset as run
         from mltrainer.tools.profiling.service import shortened
 
-        result = await anyio.to_thread.run_sync(
+        result = await app.run_blocking(
             lambda: run(
                 dataset,
                 target,
@@ -72,17 +69,9 @@ def register(mcp: MCPServer[AppContext]) -> None:
                 plots=plots,
             )
         )
-        short = shortened(result)
-        content: list[ContentBlock] = [
-            TextContent(type="text", text=short.model_dump_json(exclude_none=True))
-        ]
-        for plot in result.plots:
-            data = base64.b64encode(Path(plot.path).read_bytes()).decode("ascii")
-            content.append(ImageContent(type="image", data=data, mime_type=plot.media_type))
-        return CallToolResult(content=content, structured_content=short.model_dump(mode="json"))
+        return tool_result(shortened(result), [Path(plot.path) for plot in result.plots])
 
     @mcp.resource("mltrainer://profiles/{profile_id}", mime_type="application/json")
-    @tool_errors
     def profile_resource(profile_id: str, ctx: AppCtx) -> str:
         """A stored dataset profile (the profile_id returned by profile_dataset), in full."""
         from mltrainer.tools.profiling.service import stored_profile

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from mltrainer.sandbox.calls import StopSignal
-from mltrainer.sandbox.manager import SandboxManager, create_manager
 from mltrainer.sandbox.models import SYNC_LIMIT_S, RunResult, SandboxInfo, SessionClosed
-from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.context import AppContext, AppCtx, app_context
+from mltrainer.server.images import tool_result
+
+if TYPE_CHECKING:
+    from mltrainer.sandbox.manager import SandboxManager
+
 from mltrainer.server.errors import tool_errors
 
 _create_lock = threading.Lock()
@@ -38,7 +41,10 @@ def manager_of(app: AppContext) -> SandboxManager:
         with _create_lock:
             manager = app.sandbox
             if manager is None:
+                from mltrainer.sandbox.manager import create_manager
+
                 manager = create_manager(app.settings, app.masker, app.store)
+                app.jobs.on_cancel("code", manager.cancel_job)  # cancel_job stops its sandbox
                 app.sandbox = manager
     return manager
 
@@ -46,15 +52,6 @@ def manager_of(app: AppContext) -> SandboxManager:
 async def _manager(ctx: AppCtx) -> SandboxManager:
     app = app_context(ctx)
     return await anyio.to_thread.run_sync(lambda: manager_of(app))
-
-
-def run_result(result: RunResult, images: list[bytes]) -> CallToolResult:
-    """The result as structured output, and its figures as PNG images."""
-    content: list[ContentBlock] = [TextContent(type="text", text=result.model_dump_json())]
-    for blob in images:
-        data = base64.b64encode(blob).decode()
-        content.append(ImageContent(type="image", data=data, mime_type="image/png"))
-    return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
 def register(mcp: MCPServer[AppContext]) -> None:
@@ -125,7 +122,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
                     network=network,
                 )
             )
-            return run_result(started, [])
+            return tool_result(started)
         stop = StopSignal()
         run = functools.partial(
             manager.run,
@@ -146,7 +143,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
                 "Cancelled by the client while it ran; every process of its sandbox was killed."
             )
             raise
-        return run_result(result, images)
+        return tool_result(result, images)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     @tool_errors

@@ -10,7 +10,7 @@ from mcp.types import ToolAnnotations
 from mcp_types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
 from pydantic import BaseModel, Field
 
-from mltrainer.server.app import AppContext, AppCtx, app_context
+from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.errors import tool_errors
 from mltrainer.server.secret_entry import Pending
 from mltrainer.state.secrets import SecretInfo

@@ -5,10 +5,13 @@ Each migration runs once, in a transaction, and is recorded in ``_migrations``.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import re
 import sqlite3
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,31 +21,41 @@ from typing import TYPE_CHECKING, Any
 
 from mltrainer.state.models import RUN_TAIL_CHARS
 
+_import_lock = threading.Lock()
+
 
 def _import_sqlite_utils() -> ModuleType:
-    """Import sqlite-utils without the pandas and numpy it loads when they are installed.
+    """Import sqlite-utils (once, on first connect) without the pandas and numpy it loads
+    when they are installed.
 
-    We never hand it DataFrames, and importing pandas costs the server over a second at
-    start-up. A ``None`` entry in ``sys.modules`` makes its optional import fail fast; the
-    entries are removed again so that the rest of the program imports pandas normally.
+    We never hand it DataFrames, and importing pandas costs over a second. sqlite-utils asks
+    for them through ``importlib.import_module``; while it is being imported, that answers
+    ImportError for those two in this thread only, so another thread importing pandas at the
+    same moment is not disturbed. (On first connect rather than at import: the server opens
+    the store in a background thread while it answers its client's handshake.)
     """
-    blocked = [name for name in ("pandas", "numpy") if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        import sqlite_utils
-    finally:
-        for name in blocked:
-            del sys.modules[name]
-    return sqlite_utils
+    with _import_lock:
+        if "sqlite_utils" in sys.modules:
+            return sys.modules["sqlite_utils"]
+        real, importer = importlib.import_module, threading.get_ident()
+
+        def without_dataframes(name: str, package: str | None = None) -> ModuleType:
+            if name in ("pandas", "numpy") and threading.get_ident() == importer:
+                raise ImportError(f"the store does not use {name}")
+            return real(name, package)
+
+        setattr(importlib, "import_module", without_dataframes)  # noqa: B010
+        try:
+            import sqlite_utils
+        finally:
+            setattr(importlib, "import_module", real)  # noqa: B010
+        return sqlite_utils
 
 
 if TYPE_CHECKING:
     import sqlite_utils
-else:
-    sqlite_utils = _import_sqlite_utils()
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
@@ -149,6 +162,20 @@ def _m002_model_file_hash(db: sqlite_utils.Database) -> None:
     db.table("models").add_column("file_sha256", str)
 
 
+def _m003_worker_start_epoch(db: sqlite_utils.Database) -> None:
+    """Worker start times were clock ticks since boot, read from /proc (so only Linux ever
+    recorded one); they are now seconds since the epoch, from psutil, on every OS. Convert
+    them, so that a worker still running across the upgrade is recognised, not started twice."""
+    if not hasattr(os, "sysconf"):
+        return
+    import psutil
+
+    db.execute(
+        "UPDATE jobs SET worker_started = ? + worker_started / ? WHERE worker_started IS NOT NULL",
+        [psutil.boot_time(), os.sysconf("SC_CLK_TCK")],
+    )
+
+
 # How the sandbox recorded a call as an event of a 'sandbox' job before runs had a table.
 LEGACY_RUN = re.compile(r"run_code (\w+) in ([0-9.]+)s \(exit (-?\d+|None)\)(?:: (.*))?", re.S)
 RUN_STATES = ("ok", "error", "timeout", "killed")
@@ -227,6 +254,7 @@ def _legacy_runs(db: sqlite_utils.Database, job_id: str, request: dict[str, Any]
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
     ("002_model_file_hash", _m002_model_file_hash),
+    ("003_worker_start_epoch", _m003_worker_start_epoch),
     ("004_sandbox_runs", _m004_sandbox_runs),
 ]
 
@@ -239,7 +267,7 @@ def connect(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    db = sqlite_utils.Database(conn)
+    db = _import_sqlite_utils().Database(conn)
     migrate(db)
     return db
 

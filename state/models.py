@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# 'train': train_model, run by a worker process; 'code': a long run_code, run by the server.
+JobKind = Literal["train", "code"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 StageStatus = Literal["running", "succeeded", "failed", "skipped"]
 EventLevel = Literal["debug", "info", "warning", "error", "progress"]

@@ -7,11 +7,12 @@ line, an error or a result never reaches the disk.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -33,6 +34,9 @@ from mltrainer.state.models import (
     utcnow,
 )
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 RowT = TypeVar("RowT", bound=BaseModel)
 JSON_FIELDS = {"request", "result", "features", "classes", "summary", "files", "meta"}
 
@@ -45,11 +49,26 @@ class Store:
     def __init__(self, path: Path, masker: Masker | None = None) -> None:
         self.path = path
         self.masker = masker or Masker()
-        self.db = connect(path)
+        self._db: sqlite_utils.Database | None = None
+        self._closed = False
         self._lock = threading.RLock()
 
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The database, opened and migrated on first use (the server answers its client's
+        handshake while a background thread opens it)."""
+        with self._lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("The store is closed.")
+            if self._db is None:
+                self._db = connect(self.path)
+            return self._db
+
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+            self._closed = True
 
     # -- conversion ---------------------------------------------------------------------
     def _to_row(self, record: BaseModel) -> dict[str, Any]:
@@ -102,11 +121,16 @@ class Store:
             )
         return self._from_row(JobRecord, rows[0])
 
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 50) -> list[JobRecord]:
-        where, args = ("status = ?", [status]) if status else (None, [])
+    def list_jobs(
+        self, status: JobStatus | None = None, limit: int = 50, *, kind: str | None = None
+    ) -> list[JobRecord]:
+        """Jobs, newest first, optionally only those in ``status`` or of ``kind``."""
+        filters = {"status": status, "kind": kind}
+        wanted = {column: value for column, value in filters.items() if value is not None}
+        where = " and ".join(f"{column} = ?" for column in wanted) or None
         with self._lock:
             rows = self.db.table("jobs").rows_where(
-                where, args, order_by="created_at desc", limit=limit
+                where, list(wanted.values()), order_by="created_at desc", limit=limit
             )
             return [self._from_row(JobRecord, row) for row in rows]
 

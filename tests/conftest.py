@@ -195,3 +195,16 @@ def payload(result: Any) -> dict[str, Any]:
 def error_text(result: Any) -> str:
     assert result.is_error, result.structured_content
     return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def train_until_done(client: Any, arguments: dict[str, Any], **call_kwargs: Any) -> Any:
+    """Call train_model, then job_status until the job has ended (no call may wait longer
+    than 50 s); returns the last result, with its images."""
+    result = await client.call_tool("train_model", {**arguments, "wait_s": 45}, **call_kwargs)
+    while not result.is_error and result.structured_content["status"] in ("queued", "running"):
+        job_id = result.structured_content["job_id"]
+        plots = arguments.get("plots", True)
+        result = await client.call_tool(
+            "job_status", {"job_id": job_id, "wait_s": 45, "plots": plots}, **call_kwargs
+        )
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import connect, error_text, payload
+from conftest import connect, error_text, payload, train_until_done
 
 from mltrainer.state.settings import Settings
 
@@ -70,9 +70,8 @@ async def test_predict_with_unknown_model_or_wrong_columns(
         )
         assert "model_nope" in text and "train_model" in text
         job = payload(
-            await client.call_tool(
-                "train_model",
-                {"dataset": str(churn_csv), "target": "label", "time_budget_s": 10, "wait_s": 120},
+            await train_until_done(
+                client, {"dataset": str(churn_csv), "target": "label", "time_budget_s": 10}
             )
         )
         other = tmp_path / "other.csv"
@@ -81,3 +80,23 @@ async def test_predict_with_unknown_model_or_wrong_columns(
             await client.call_tool("predict", {"model": job["model_id"], "dataset": str(other)})
         )
         assert "x1" in text and "same columns" in text
+
+
+@pytest.mark.anyio
+async def test_no_call_waits_past_the_clients_request_timeout(
+    settings: Settings, churn_csv: Path
+) -> None:
+    """TypeScript-SDK clients give up on a request after 60 s: waits are capped well under."""
+    async with connect("memory", settings) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        for name in ("train_model", "job_status"):
+            wait = tools[name].input_schema["properties"]["wait_s"]
+            assert wait["maximum"] <= 50 and wait["default"] <= 50, name
+            assert "at most 50" in wait["description"], name  # the caller is told why
+        too_long = (
+            ("train_model", {"dataset": str(churn_csv), "target": "label", "wait_s": 3600}),
+            ("job_status", {"job_id": "job_x", "wait_s": 51}),
+        )
+        for name, args in too_long:
+            assert "less than or equal to 50" in error_text(await client.call_tool(name, args))
+        assert payload(await client.call_tool("list_jobs", {}))["count"] == 0

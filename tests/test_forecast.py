@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
-from conftest import connect, error_text, payload
+from conftest import connect, error_text, payload, train_until_done
 from report_fixtures import run_isolated
 
 from mltrainer.state.errors import InternalError, InvalidInput
@@ -355,8 +355,8 @@ async def test_train_and_predict_a_panel_through_the_mcp_server(
 
     async with connect("memory", settings) as client:
         job = payload(
-            await client.call_tool(
-                "train_model",
+            await train_until_done(
+                client,
                 {
                     "dataset": str(data),
                     "target": "sales",
@@ -365,7 +365,6 @@ async def test_train_and_predict_a_panel_through_the_mcp_server(
                     "group_column": "store",
                     "horizon": 7,
                     "time_budget_s": 6,
-                    "wait_s": 120,
                     "plots": False,
                 },
             )

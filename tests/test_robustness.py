@@ -26,6 +26,7 @@ from conftest import connect, error_text, payload
 from mltrainer.state.settings import Settings
 
 BUDGET_S = 5
+TERMINAL = ("succeeded", "failed", "cancelled")
 CAMPAIGN_DEADLINE_S = 170
 N = 240  # rows of a normal-sized case
 
@@ -404,12 +405,15 @@ async def run_campaign(settings: Settings, folder: Path) -> dict[str, Outcome]:
             outcome = outcomes[case.name]
             if outcome.job is None:
                 continue
-            wait = max(1.0, deadline - anyio.current_time())
-            outcome.job = payload(
-                await client.call_tool(
-                    "job_status", {"job_id": outcome.job["job_id"], "wait_s": wait}
+            while True:  # no call may wait past 50 s: poll until the job ends or time is up
+                wait = min(45.0, max(1.0, deadline - anyio.current_time()))
+                outcome.job = payload(
+                    await client.call_tool(
+                        "job_status", {"job_id": outcome.job["job_id"], "wait_s": wait}
+                    )
                 )
-            )
+                if outcome.job["status"] in TERMINAL or anyio.current_time() >= deadline:
+                    break
             log = await client.read_resource(f"mltrainer://jobs/{outcome.job['job_id']}/log")
             outcome.log = log.contents[0].text
             new_path = inputs[case.name]

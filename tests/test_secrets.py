@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import connect, error_text, payload
+from conftest import connect, error_text, payload, train_until_done
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -378,9 +378,7 @@ async def test_canary_never_leaves_the_server(
             {"dataset": str(data), "target": CANARY},
             {"dataset": str(data), "target": "label", "instructions": f"use {CANARY}"},
         ):
-            result = await client.call_tool(
-                "train_model", {**args, "time_budget_s": 10, "wait_s": 120}
-            )
+            result = await train_until_done(client, {**args, "time_budget_s": 10})
             outputs.append(result.model_dump_json())
         jobs = payload(await client.call_tool("list_jobs", {}))
         outputs.append(json.dumps(jobs))

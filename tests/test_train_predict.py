@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import connect, payload
+from conftest import connect, payload, train_until_done
 
 from mltrainer.state.settings import Settings
 
@@ -41,9 +41,9 @@ async def test_train_then_predict(
         async def on_progress(value: float, total: float | None, message: str | None) -> None:
             progress.append(value)
 
-        trained = await client.call_tool(
-            "train_model",
-            {"dataset": str(churn_csv), "target": "label", "time_budget_s": 10, "wait_s": 120},
+        trained = await train_until_done(
+            client,
+            {"dataset": str(churn_csv), "target": "label", "time_budget_s": 10},
             progress_callback=on_progress,
         )
         job = payload(trained)
@@ -103,9 +103,8 @@ async def test_predict_by_job_id_and_regression(settings: Settings, tmp_path: Pa
     frame.to_csv(path, index=False)
     async with connect("memory", settings) as client:
         job = payload(
-            await client.call_tool(
-                "train_model",
-                {"dataset": str(path), "target": "y", "time_budget_s": 10, "wait_s": 120},
+            await train_until_done(
+                client, {"dataset": str(path), "target": "y", "time_budget_s": 10}
             )
         )
         assert job["status"] == "succeeded" and job["task"] == "regression"

@@ -1,24 +1,33 @@
-"""Starting, watching, recovering and cancelling job workers (used by the server process)."""
+"""Starting, watching, recovering and cancelling job workers (used by the server process).
+
+``procs`` (and psutil with it) is imported where a worker is started, watched or stopped:
+a server with no job running never needs it, and it costs start-up time.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import threading
-from typing import Any
+from collections.abc import Callable
 
 from mltrainer.state.errors import JobStateError
 from mltrainer.state.models import TERMINAL, JobRecord
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
-from mltrainer.tools.jobs import procs
-from mltrainer.tools.jobs.worker import SETTINGS_ENV
+from mltrainer.tools.training.request import TrainRequest
 
 WORKER_MODULE = "mltrainer.tools.jobs.worker"
+SETTINGS_ENV = "MLTRAINER_WORKER_SETTINGS"
 
-# Job kinds that run in a worker process. Other kinds (e.g. 'sandbox' sessions) only use the
-# jobs table for their events; the manager never starts, resumes or fails them.
+# Job kinds that run in a worker process. Other kinds (e.g. 'code' runs in the server's
+# sandbox) only use the jobs table for their status; the manager never starts, resumes or
+# fails them, and cancels them through the hook their owner registers (on_cancel).
 WORKER_KINDS = frozenset({"train"})
+
+# What a worker job is asked to do; its kind follows from the request's type.
+JobRequest = TrainRequest
+KIND_OF: dict[type[JobRequest], str] = {TrainRequest: "train"}
 
 
 class JobManager:
@@ -26,12 +35,14 @@ class JobManager:
         self.store = store
         self.settings = settings
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._cancel_hooks: dict[str, Callable[[str], object]] = {}
         # Held while a job is claimed and its worker started, so recover() never sees it half-way.
         self._lock = threading.RLock()
 
     # -- starting -----------------------------------------------------------------------
-    def submit(self, kind: str, request: dict[str, Any]) -> JobRecord:
-        job = self.store.create_job(kind, request)
+    def submit(self, request: JobRequest) -> JobRecord:
+        """Record the job and start it (or queue it behind the running ones)."""
+        job = self.store.create_job(KIND_OF[type(request)], request.model_dump(mode="json"))
         self.start_queued()
         return self.store.get_job(job.id)
 
@@ -59,6 +70,8 @@ class JobManager:
             return self._claim_and_start(job)
 
     def _claim_and_start(self, job: JobRecord) -> bool:
+        from mltrainer.tools.jobs import procs
+
         if not self.store.claim_job(job.id, job.attempt):
             return False
         attempt = job.attempt + 1
@@ -81,6 +94,8 @@ class JobManager:
 
     # -- watching -----------------------------------------------------------------------
     def _worker_alive(self, job: JobRecord) -> bool:
+        from mltrainer.tools.jobs import procs
+
         with self._lock:
             child = self._children.get(job.id)
         if child is not None:
@@ -139,7 +154,14 @@ class JobManager:
         return running[-1] if running else None
 
     # -- cancelling ---------------------------------------------------------------------
+    def on_cancel(self, kind: str, hook: Callable[[str], object]) -> None:
+        """Let the owner of jobs of ``kind`` that run in the server (not in a worker) stop one:
+        ``cancel`` calls ``hook(job_id)`` before recording the job as cancelled."""
+        self._cancel_hooks[kind] = hook
+
     def cancel(self, job_id: str) -> JobRecord:
+        from mltrainer.tools.jobs import procs
+
         job = self.store.get_job(job_id)
         if job.status in TERMINAL:
             raise JobStateError(
@@ -147,8 +169,11 @@ class JobManager:
                 next_step="Use job_status to read its result.",
             )
         self.store.update_job(job_id, cancel_requested=True)
-        if self._worker_alive(job) and job.worker_pid:
-            procs.kill_group(job.worker_pid, grace_s=3.0)
+        hook = self._cancel_hooks.get(job.kind)
+        if hook is not None:
+            hook(job_id)
+        if job.worker_pid:
+            procs.stop_tree(job.worker_pid, job.worker_started, grace_s=3.0)
         with self._lock:
             child = self._children.pop(job_id, None)
         if child is not None:

@@ -1,4 +1,12 @@
-"""Process bookkeeping for workers: start, identify (pid plus start time), stop a whole group."""
+"""Process bookkeeping for job workers: start one, tell whether it still runs, stop it with
+everything it started — the same on Linux, macOS and Windows (psutil).
+
+A worker is named by its pid plus its creation time, so that a pid the OS has reused for
+another process after a crash or a reboot is never taken for the worker. On POSIX a worker
+leads its own session and process group, so a stop also reaches the processes that left its
+tree (reparented grandchildren); on Windows it starts in a new process group and its tree is
+stopped.
+"""
 
 from __future__ import annotations
 
@@ -10,45 +18,44 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 
-def stat_fields(pid: int | str) -> list[str] | None:
-    """Fields 3 onwards of ``/proc/<pid>/stat`` (state, ppid, pgrp, ...), or None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and ')', so split after the last ')'.
-    return stat.rsplit(")", 1)[1].split()
+POSIX = os.name == "posix"
+# Creation times are floats the OS reports the same way each time; a stored one must equal it.
+SAME_START_S = 0.01
+POLL_S = 0.05
 
 
 def start_time(pid: int) -> float | None:
-    """The process's start time in clock ticks since boot, or None if it is gone.
-
-    A pid can be reused after a crash or reboot; pid plus start time names one process.
-    """
-    fields = stat_fields(pid)
-    if fields is None or fields[0] == "Z":  # a zombie has finished its work
+    """The process's creation time in seconds since the epoch; None if gone or a zombie."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:  # it has finished its work
+            return None
+        return proc.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):  # another user's process is not ours
         return None
-    return float(fields[19])
 
 
 def alive(pid: int | None, started: float | None) -> bool:
+    """Whether the process ``pid`` that was created at ``started`` still runs."""
     if not pid:
         return False
     now = start_time(pid)
-    return now is not None and (started is None or now == started)
+    return now is not None and (started is None or abs(now - started) < SAME_START_S)
 
 
 def spawn(
     args: list[str], *, log_path: Path, env: dict[str, str], cwd: Path
 ) -> subprocess.Popen[bytes]:
-    """Start a worker in its own session, so that stopping it stops all it started.
+    """Start a worker in its own session (POSIX) or process group (Windows).
 
     ``-P`` keeps the working directory off ``sys.path`` and ``cwd`` is a directory of ours, so
     nothing in the directory the server was started from can stand in for our modules.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
+    flags = 0 if POSIX else subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-P", *args],
@@ -57,36 +64,57 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            start_new_session=True,
+            start_new_session=POSIX,
+            creationflags=flags,
             close_fds=True,
         )
 
 
-def kill_group(pid: int, *, grace_s: float = 5.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after ``grace_s``."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
+def stop_tree(pid: int, started: float | None = None, *, grace_s: float = 5.0) -> None:
+    """Ask the worker ``pid`` and everything it started to stop; kill what is left after
+    ``grace_s``. A live process at ``pid`` created at another time is not the worker: it is
+    left alone."""
+    if start_time(pid) is not None and not alive(pid, started):
         return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _group_exists(pid):
+    for soft in (True, False):
+        members = _members(pid)
+        if not members:
             return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+        _signal(pid, members, soft=soft)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _members(pid):
+            time.sleep(POLL_S)
 
 
-def _group_exists(pgid: int) -> bool:
+def _running(proc: psutil.Process) -> bool:
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    except PermissionError:
-        return True
-    # Zombies of the group still count for killpg; look for a live member.
-    for entry in Path("/proc").iterdir():
-        fields = stat_fields(entry.name) if entry.name.isdigit() else None
-        if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+
+
+def _members(pid: int) -> list[psutil.Process]:
+    """The worker, its descendants and (POSIX) the rest of its process group, still running."""
+    found: dict[int, psutil.Process] = {}
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            found[proc.pid] = proc
+    if POSIX:
+        for proc in psutil.process_iter():
+            with contextlib.suppress(OSError):
+                if proc.pid not in found and os.getpgid(proc.pid) == pid:
+                    found[proc.pid] = proc
+    return [proc for proc in found.values() if _running(proc)]
+
+
+def _signal(pgid: int, members: list[psutil.Process], *, soft: bool) -> None:
+    if POSIX:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM if soft else signal.SIGKILL)
+    for proc in members:  # those that left the group, and every process on Windows
+        with contextlib.suppress(psutil.Error):
+            if soft:
+                proc.terminate()
+            else:
+                proc.kill()

@@ -1,4 +1,8 @@
-"""What callers see of a job: one typed view, the same for train_model and job_status."""
+"""What callers see of a job: one typed view, the same for train_model and job_status.
+
+A job's ``result`` is the typed outcome of its kind: a ``TrainOutcome`` for training jobs,
+the sandbox's ``RunResult`` for ``code`` jobs (long ``run_code`` calls).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,20 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from mltrainer.sandbox.models import RunResult
 from mltrainer.state.models import TERMINAL, JobRecord, JobStatus, StageRecord, utcnow
+from mltrainer.tools.training.outcome import TrainOutcome
+
+JobOutcome = TrainOutcome | RunResult
+OUTCOMES: dict[str, type[TrainOutcome] | type[RunResult]] = {
+    "train": TrainOutcome,
+    "code": RunResult,
+}
 
 
 class JobView(BaseModel):
     job_id: str
-    kind: str
+    kind: str = Field(description="'train' (train_model) or 'code' (a long run_code).")
     status: JobStatus
     model_id: str | None = Field(default=None, description="Set once a model has been saved.")
     task: str | None = None
@@ -27,12 +39,17 @@ class JobView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     elapsed_s: float | None = None
-    result: dict | None = Field(default=None, description="The job's full result, when finished.")
+    result: JobOutcome | None = Field(
+        default=None,
+        description="The job's full result once it has ended: a training outcome (metrics, "
+        "leaderboard, decisions, artifacts) or a code run's result (stdout, stderr, status).",
+    )
     next_step: str = Field(description="What to do next with this job.")
 
     @classmethod
     def of(cls, job: JobRecord, stages: list[StageRecord]) -> JobView:
-        result = job.result or {}
+        outcome = outcome_of(job)
+        train = outcome if isinstance(outcome, TrainOutcome) else None
         running = [s.name for s in stages if s.status == "running"]
         done = [s.name for s in stages if s.status == "succeeded" and ":" not in s.name]
         end = job.finished_at or utcnow()
@@ -40,10 +57,10 @@ class JobView(BaseModel):
             job_id=job.id,
             kind=job.kind,
             status=job.status,
-            model_id=result.get("model_id"),
-            task=result.get("task"),
-            metric=result.get("metric"),
-            score=result.get("score"),
+            model_id=train.model_id if train else None,
+            task=train.task if train else None,
+            metric=train.metric if train else None,
+            score=train.score if train else None,
             progress=job.progress,
             message=job.message,
             stage=running[-1] if running and job.status == "running" else None,
@@ -54,19 +71,38 @@ class JobView(BaseModel):
             started_at=job.started_at,
             finished_at=job.finished_at,
             elapsed_s=round((end - job.started_at).total_seconds(), 2) if job.started_at else None,
-            result=result if job.status in TERMINAL else None,
-            next_step=_next_step(job, result.get("model_id")),
+            result=outcome if job.status in TERMINAL else None,
+            next_step=_next_step(job, train.model_id if train else None),
         )
 
 
+def outcome_of(job: JobRecord) -> JobOutcome | None:
+    """The job's result as its kind's model; None before it has one (or for other kinds)."""
+    model = OUTCOMES.get(job.kind)
+    if model is None or job.result is None:
+        return None
+    return model.model_validate(job.result)
+
+
 def _next_step(job: JobRecord, model_id: str | None) -> str:
-    if job.status == "succeeded" and model_id:
-        return f"Call predict(model='{model_id}', dataset=...) to use the model."
     if job.status in ("queued", "running"):
         extra = f" Model {model_id} (best so far) is already usable by predict." if model_id else ""
-        return f"Still working: call job_status(job_id='{job.id}') again in a while.{extra}"
+        return (
+            f"Still working: call job_status(job_id='{job.id}', wait_s=45) again, or "
+            f"cancel_job to stop it.{extra}"
+        )
+    if job.kind == "code":
+        return {
+            "succeeded": "Read stdout, stderr and status in result.",
+            "cancelled": "Cancelled: its sandbox was stopped. Run the code again if needed.",
+        }.get(job.status, "Read the error, fix the code and call run_code again.")
+    if job.status == "succeeded":
+        if model_id:
+            return f"Call predict(model='{model_id}', dataset=...) to use the model."
+        return "Finished: its outcome is in result."
     if job.status == "cancelled":
         return f"Cancelled.{f' Its best model so far, {model_id}, is usable.' if model_id else ''}"
-    return "Read the error and the log (mltrainer://jobs/{id}/log), fix the cause and start a new job.".replace(
-        "{id}", job.id
+    return (
+        f"Read the error and the log (mltrainer://jobs/{job.id}/log), fix the cause and start "
+        "a new job."
     )

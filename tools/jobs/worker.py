@@ -20,9 +20,8 @@ from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.jobs.context import JobCancelled, JobContext
+from mltrainer.tools.jobs.manager import SETTINGS_ENV
 from mltrainer.tools.jobs.procs import start_time
-
-SETTINGS_ENV = "MLTRAINER_WORKER_SETTINGS"
 
 
 def _runner(kind: str) -> Callable[[JobContext], dict[str, Any]]:
@@ -35,6 +34,7 @@ def _runner(kind: str) -> Callable[[JobContext], dict[str, Any]]:
 
 def _on_sigterm(signum: int, frame: object) -> None:
     # Stop now, with everything this worker started; a clean exit could wait on C code.
+    # (POSIX only: on Windows the server stops the worker's process tree itself.)
     os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
@@ -76,7 +76,8 @@ def run(job_id: str, attempt: int, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     job_id, attempt = args[0], int(args[1])
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(os, "killpg"):
+        signal.signal(signal.SIGTERM, _on_sigterm)
     raw = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate_json(raw) if raw else Settings()
     return run(job_id, attempt, settings)

@@ -12,6 +12,34 @@ Task = Literal[
 Validation = Literal[
     "auto", "holdout", "kfold", "stratified_kfold", "group_kfold", "time_series", "repeated_kfold"
 ]
+# The model families the engine can train (engine/families.py), and other names for them.
+MODEL_FAMILIES = (
+    "hist_gradient_boosting",
+    "xgboost",
+    "linear",
+    "extra_trees",
+    "random_forest",
+    "knn",
+)
+FAMILY_ALIASES = {
+    "hgb": "hist_gradient_boosting",
+    "histgradientboosting": "hist_gradient_boosting",
+    "gbm": "hist_gradient_boosting",
+    "gradient_boosting": "hist_gradient_boosting",
+    "xgb": "xgboost",
+    "rf": "random_forest",
+    "randomforest": "random_forest",
+    "et": "extra_trees",
+    "extratrees": "extra_trees",
+    "logistic": "linear",
+    "logistic_regression": "linear",
+    "ridge": "linear",
+    "lr": "linear",
+    "linear_regression": "linear",
+    "k-nn": "knn",
+    "kneighbors": "knn",
+    "nearest_neighbors": "knn",
+}
 
 
 class TrainRequest(BaseModel):

@@ -13,33 +13,10 @@ from typing import Any
 
 import numpy as np
 
-FAMILIES = (
-    "hist_gradient_boosting",
-    "xgboost",
-    "linear",
-    "extra_trees",
-    "random_forest",
-    "knn",
-)
-ALIASES = {
-    "hgb": "hist_gradient_boosting",
-    "histgradientboosting": "hist_gradient_boosting",
-    "gbm": "hist_gradient_boosting",
-    "gradient_boosting": "hist_gradient_boosting",
-    "xgb": "xgboost",
-    "rf": "random_forest",
-    "randomforest": "random_forest",
-    "et": "extra_trees",
-    "extratrees": "extra_trees",
-    "logistic": "linear",
-    "logistic_regression": "linear",
-    "ridge": "linear",
-    "lr": "linear",
-    "linear_regression": "linear",
-    "k-nn": "knn",
-    "kneighbors": "knn",
-    "nearest_neighbors": "knn",
-}
+# The names are declared with the rest of the request's vocabulary, so that the server lists
+# them without importing the engine.
+from mltrainer.tools.training.request import FAMILY_ALIASES as ALIASES
+from mltrainer.tools.training.request import MODEL_FAMILIES as FAMILIES
 
 
 def canonical_name(name: str) -> str | None:
