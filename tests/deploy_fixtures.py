@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import connect, payload, write_classification_csv
+from conftest import connect, payload, train_until_done, write_classification_csv
 from fakes.hf import FakeHub
 from fakes.hub_write import TOKEN
 
@@ -58,8 +58,8 @@ def _write_regression_csv(path: Path) -> Path:
 
 async def _train(settings: Settings, data: Path, target: str) -> dict[str, Any]:
     async with connect("memory", settings) as client:
-        arguments = {"dataset": str(data), "target": target, "time_budget_s": 8, "wait_s": 300}
-        job = payload(await client.call_tool("train_model", arguments))
+        arguments = {"dataset": str(data), "target": target, "time_budget_s": 8}
+        job = payload(await train_until_done(client, arguments))
     assert job["status"] == "succeeded", job
     return job
 

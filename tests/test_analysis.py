@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import error_text, payload
+from conftest import error_text, payload, train_until_done
 
 from mltrainer.state.masking import Masker
 from mltrainer.state.settings import Settings
@@ -61,10 +61,8 @@ def planted_frame(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
 
 async def train(client: Any, dataset: Path, **arguments: Any) -> dict[str, Any]:
     job = payload(
-        await client.call_tool(
-            "train_model",
-            {"dataset": str(dataset), "time_budget_s": 5, "wait_s": 600, "plots": False}
-            | arguments,
+        await train_until_done(
+            client, {"dataset": str(dataset), "time_budget_s": 5, "plots": False} | arguments
         )
     )
     assert job["status"] == "succeeded", job

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import error_text, payload
+from conftest import error_text, payload, train_until_done
 from deploy_fixtures import CANARY, token_only_in_authorization
 from fakes.hf import FakeHub
 from fakes.hub_write import FakeToken
@@ -58,9 +58,8 @@ async def test_train_then_deploy_with_a_space(
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert tools["deploy_model"].output_schema and len(tools["deploy_model"].description) > 200
         job = payload(
-            await client.call_tool(
-                "train_model",
-                {"dataset": str(churn_csv), "target": "label", "time_budget_s": 8, "wait_s": 300},
+            await train_until_done(
+                client, {"dataset": str(churn_csv), "target": "label", "time_budget_s": 8}
             )
         )
         assert job["status"] == "succeeded"

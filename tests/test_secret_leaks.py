@@ -158,10 +158,12 @@ async def test_no_canary_leaves_through_the_tools(
                     dataset=str(data),
                     target="label",
                     time_budget_s=5,
-                    wait_s=300,
+                    wait_s=45,
                     models=["linear"],
                 )
             )
+            while job["status"] in ("queued", "running"):  # no call waits longer than 50 s
+                job = payload(await call("job_status", job_id=job["job_id"], wait_s=45))
             assert job["status"] == "succeeded", job
             predicted = payload(await call("predict", model=job["model_id"], dataset=str(data)))
             assert "proba_***HF_TOKEN***" in predicted["preview"][0]

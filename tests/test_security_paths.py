@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 from canary import Canary
-from conftest import connect, error_text, payload, write_classification_csv
+from conftest import (
+    connect,
+    error_text,
+    payload,
+    train_until_done,
+    write_classification_csv,
+)
 
 from mltrainer.state.settings import Settings
 
@@ -130,9 +136,8 @@ async def test_credential_files_are_refused_by_every_tool(
     seen: list[str | bytes] = []
     async with connect("memory", settings) as client:
         job = payload(
-            await client.call_tool(
-                "train_model",
-                {"dataset": str(trained), "target": "label", "time_budget_s": 5, "wait_s": 300},
+            await train_until_done(
+                client, {"dataset": str(trained), "target": "label", "time_budget_s": 5}
             )
         )
         assert job["model_id"], job
@@ -213,9 +218,8 @@ async def test_the_state_directory_stays_private_through_profile_train_predict(
     async with connect("stdio", settings) as client:
         payload(await client.call_tool("profile_dataset", {"dataset": str(trained)}))
         job = payload(
-            await client.call_tool(
-                "train_model",
-                {"dataset": str(trained), "target": "label", "time_budget_s": 5, "wait_s": 300},
+            await train_until_done(
+                client, {"dataset": str(trained), "target": "label", "time_budget_s": 5}
             )
         )
         out = payload(

@@ -22,7 +22,13 @@ import anyio
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import connect, free_port, payload, write_classification_csv
+from conftest import (
+    connect,
+    free_port,
+    payload,
+    train_until_done,
+    write_classification_csv,
+)
 
 from mltrainer.state.masking import Masker
 from mltrainer.state.secrets import SecretVault
@@ -80,10 +86,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         async with connect("memory", settings) as client:
             arguments = {"dataset": str(data), "target": "label", "time_budget_s": 10}
             job = payload(
-                await client.call_tool(
-                    "train_model",
-                    arguments | {"wait_s": 600, "plots": False, "instructions": CANARY},
-                )
+                await train_until_done(client, arguments | {"plots": False, "instructions": CANARY})
             )
             assert job["status"] == "succeeded", job
             out = payload(

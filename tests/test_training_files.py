@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import connect, payload
+from conftest import connect, payload, train_until_done
 
 from mltrainer.state.settings import Settings
 
@@ -38,15 +38,9 @@ async def test_a_training_job_and_predict_write_no_secret_to_disk(
 
     async with connect("memory", settings) as client:
         job = payload(
-            await client.call_tool(
-                "train_model",
-                {
-                    "dataset": str(data),
-                    "target": "label",
-                    "time_budget_s": 6,
-                    "wait_s": 300,
-                    "plots": False,
-                },
+            await train_until_done(
+                client,
+                {"dataset": str(data), "target": "label", "time_budget_s": 6, "plots": False},
             )
         )
         assert job["status"] == "succeeded", job
