@@ -156,6 +156,7 @@ def build_context(settings: Settings) -> AppContext:
 
 
 def _first_round(context: AppContext) -> None:
+    """Once, at start: private state, and whatever a server that died left behind."""
     try:
         tighten_state_dir(context.settings)  # logs what it changed
         from mltrainer.sandbox.manager import recover_at_start
@@ -164,6 +165,14 @@ def _first_round(context: AppContext) -> None:
             log.warning("sandbox recovery: %s", note)
     except Exception:  # the supervision rounds must start all the same
         log.exception("start-up recovery failed")
+
+
+def _recover_jobs(context: AppContext) -> None:
+    try:
+        for note in context.jobs.recover():
+            log.warning("recovered job %s", note)
+    except Exception:  # keep supervising; the next round retries
+        log.exception("job supervision failed")
 
 
 def _supervise(context: AppContext) -> None:
@@ -176,14 +185,10 @@ def _supervise(context: AppContext) -> None:
     that the client's handshake (initialize, tools/list), which needs no database, is not
     slowed by it; a tool call that comes sooner opens the store itself.
     """
-    wait = FIRST_ROUND_AFTER_S
-    if not context.stopping.wait(wait):
-        _first_round(context)
-    while not context.stopping.wait(wait):
-        try:
-            for note in context.jobs.recover():
-                log.warning("recovered job %s", note)
-        except Exception:  # keep supervising; the next round retries
-            log.exception("job supervision failed")
-        context.recovered.set()
-        wait = SUPERVISE_EVERY_S
+    if context.stopping.wait(FIRST_ROUND_AFTER_S):
+        return
+    _first_round(context)
+    _recover_jobs(context)
+    context.recovered.set()
+    while not context.stopping.wait(SUPERVISE_EVERY_S):
+        _recover_jobs(context)

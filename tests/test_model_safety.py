@@ -265,7 +265,7 @@ def test_migration_002_adds_the_model_hash_to_a_database_of_001(tmp_path: Path) 
     from mltrainer.state import db
 
     path = tmp_path / "old.db"
-    old = db.sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    old = db._import_sqlite_utils().Database(sqlite3.connect(path, isolation_level=None))
     old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     db._m001_initial(old)
     old.execute("INSERT INTO _migrations VALUES ('001_initial', datetime('now'))")

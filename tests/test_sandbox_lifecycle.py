@@ -168,6 +168,7 @@ def test_no_sandbox_outlives_a_server_stopped_by_sigterm(stdio_server: Any, back
     # The next server to start fails the code job the dead one left 'running', saying why.
     context = build_context(Settings(home=server.home, sandbox=backend))  # type: ignore[arg-type]
     try:
+        assert context.recovered.wait(60)  # the first supervision round, after the handshake
         job = context.store.get_job(job_id)
         assert job.status == "failed"
         assert "stopped before it finished" in (job.error or ""), job.error
