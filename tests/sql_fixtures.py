@@ -45,7 +45,7 @@ def missing(reason: str) -> None:
     """Skip with ``reason``, or fail when the extras are required (CI)."""
     if os.environ.get("MLTRAINER_REQUIRE_EXTRAS") == "1":
         pytest.fail(f"MLTRAINER_REQUIRE_EXTRAS=1 but {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def require_sql_extra() -> None:
