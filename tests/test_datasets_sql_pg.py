@@ -7,6 +7,7 @@ server, the row cap, the deadline and the host binding."""
 from __future__ import annotations
 
 import json
+import logging
 import urllib.parse
 from pathlib import Path
 
@@ -40,8 +41,9 @@ def scored(server: Postgres, table: str) -> list[tuple[object, ...]]:
 
 @pytest.mark.anyio
 async def test_a_postgres_table_trains_and_predicts_with_the_password_masked_everywhere(
-    postgres: Postgres, settings: Settings
+    postgres: Postgres, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # the server's own log lines, every library's included
     url = postgres.url()
     assert URL_PASSWORD in url and "%40" in URL_PASSWORD and "%3A" in URL_PASSWORD
     store_secret(settings, "WAREHOUSE", url)
@@ -69,6 +71,7 @@ async def test_a_postgres_table_trains_and_predicts_with_the_password_masked_eve
         for result in (trained, predicted, again, wrong):
             outputs.append(json.dumps(result.model_dump(mode="json")))
         outputs.append(json.dumps(log.model_dump(mode="json")))
+    outputs.append(caplog.text)
     out = payload(predicted)
     assert out["n_rows"] == 25 and out["output_table"] == f"sql:secret://WAREHOUSE#{table}"
     rows = scored(postgres, table)
