@@ -32,7 +32,8 @@ DatasetArg = Annotated[
         min_length=1,
         max_length=4096,
         description="A local CSV/Parquet path (under the allowed roots), a dataset_id from "
-        "download_dataset, or a ref such as 'kaggle:owner/name', 'hf:owner/name' or an https URL.",
+        "download_dataset, or a ref such as 'kaggle:owner/name', 'hf:owner/name', an https URL, "
+        "'sql:secret://NAME#TABLE' or 'sql:secret://NAME?query=SELECT ...'.",
     ),
 ]
 ColumnArg = Annotated[str | None, Field(max_length=512)]
@@ -307,13 +308,22 @@ def register(mcp: MCPServer[AppContext]) -> None:
         ],
         dataset: DatasetArg,
         ctx: AppCtx,
+        output: Annotated[
+            str | None,
+            Field(
+                max_length=4096,
+                description="Also write the predictions to a NEW database table, "
+                "'sql:secret://NAME#TABLE' (an existing table is refused).",
+            ),
+        ] = None,
     ) -> PredictResult:
         """Predict with a trained model. Writes a CSV with one row per input row, in order:
         'prediction', and for classification 'proba_<class>' per class. Returns its path,
-        the row count and a preview of the first rows."""
+        the row count and a preview of the first rows. With output='sql:secret://NAME#TABLE'
+        the same columns, after a 'row_number' column, also go into that new table."""
         app = app_context(ctx)
         return await app.run_blocking(
-            lambda: run_predict(model, dataset, app.settings, app.store, app.vault)
+            lambda: run_predict(model, dataset, app.settings, app.store, app.vault, output)
         )
 
     @mcp.resource("mltrainer://jobs/{job_id}", mime_type="application/json")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from mltrainer.state.errors import SecretError
 
@@ -69,10 +69,16 @@ def parse_destination(url: str) -> Destination:
 
 
 def host_of_url(value: str) -> str | None:
-    """``host[:port]`` of a secret that is itself a URL (a database URL), or None."""
+    """``host[:port]`` of a secret that is itself a URL (a database URL), or None.
+
+    A URL with an empty authority, ``scheme:///path`` (``sqlite:///data.db``,
+    ``duckdb:///data.duckdb``), names a file on this machine: its host is ``localhost``.
+    """
     if "://" not in value or any(c.isspace() or c == "\\" for c in value):
         return None
     parts = urlsplit(value)
+    if parts.scheme and value.startswith(f"{parts.scheme}:///") and len(parts.path) > 1:
+        return "localhost"
     try:
         port = parts.port
     except ValueError:
@@ -88,7 +94,9 @@ def password_of_url(value: str) -> str | None:
     """The password inside a URL value (``scheme://user:PASSWORD@host``), if any."""
     if host_of_url(value) is None:
         return None
-    return urlsplit(value).password or None
+    # Decoded: a driver sends (and may print) p@ss:word, not the p%40ss%3Aword of the URL; the
+    # masker adds the encoded forms itself.
+    return unquote(urlsplit(value).password or "") or None
 
 
 def allows(bound: list[str], destination: Destination) -> bool:

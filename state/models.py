@@ -97,7 +97,7 @@ class ModelRecord(BaseModel):
 class DatasetRecord(BaseModel):
     id: str
     ref: str = Field(description="The reference it was fetched by, e.g. 'kaggle:owner/name'.")
-    source: Literal["kaggle", "kaggle-competition", "hf", "url", "local"]
+    source: Literal["kaggle", "kaggle-competition", "hf", "url", "local", "sql"]
     local_dir: str
     files: list[dict[str, Any]] = Field(
         default_factory=list, description="[{path, bytes, sha256}] relative to local_dir."

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
         description="Bearer token HTTP clients must send; when unset, one is generated at "
         "first start and kept in the state directory (http_token, mode 0600).",
     )
+    sql_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Rows one sql: dataset may have; a query that returns more is refused with "
+        "the numbers (nothing is kept).",
+    )
+    sql_timeout_s: float = Field(
+        default=300,
+        gt=0,
+        description="Overall deadline of one read from (or write to) a database, connecting "
+        "included; the query is cancelled at it.",
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None,
         description="Log every finished training job to MLflow here (sqlite:///path.db, "

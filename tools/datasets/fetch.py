@@ -39,6 +39,8 @@ def fetch(
     parsed = parse_ref(ref)
     if parsed.dataset_id:
         return cache.to_result(cached_record(store, parsed.dataset_id), cached=True)
+    if parsed.source == "sql":
+        return _sql(parsed, files, settings, store, vault, refresh, progress)
     selection = sorted({safe_member(name) for name in files or []})
     if len(selection) > MAX_SELECTION:
         raise DatasetError(f"Too many files selected ({len(selection)}; at most {MAX_SELECTION}).")
@@ -141,6 +143,27 @@ def _download(
             "every file.",
         )
     return url_source.download(parsed, tmp, settings=settings, progress=progress, deadline=deadline)
+
+
+def _sql(
+    parsed: DatasetRef,
+    files: list[str] | None,
+    settings: Settings,
+    store: Store,
+    vault: SecretVault,
+    refresh: bool,
+    progress: ProgressFn,
+) -> DownloadResult:
+    from mltrainer.tools.datasets import sql_source  # its libraries are an optional extra
+
+    if files:
+        raise DatasetError(
+            "A sql: dataset is one table; the files argument does not apply.",
+            next_step="Drop the files argument.",
+        )
+    return sql_source.fetch(
+        parsed, settings=settings, store=store, vault=vault, refresh=refresh, progress=progress
+    )
 
 
 def cached_record(store: Store, dataset_id: str) -> DatasetRecord:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
-Source = Literal["kaggle", "kaggle-competition", "hf", "url", "local"]
+Source = Literal["kaggle", "kaggle-competition", "hf", "url", "local", "sql"]
 
 # progress(done, total, message): bytes done so far, total bytes if known, a short note.
 ProgressFn = Callable[[float, float | None, str], None]

@@ -9,9 +9,13 @@ Grammar (the same text the download_dataset docstring shows the caller)::
     https://HOST/PATH                         a file (archives are extracted safely)
     PATH                                      a local file or directory under the data roots
     ds_XXXXXXXXXXXX[/FILE]                    a dataset downloaded before (its dataset_id)
+    sql:secret://NAME?query=SELECT ...        the rows of one SELECT (or WITH) query, taken raw:
+                                              nothing after query= is URL-decoded
+    sql:secret://NAME#TABLE                   a whole table (SCHEMA.TABLE in another schema)
 
-Any of them may end with ``#FILE`` to pick one file inside the dataset. Parsing is lexical;
-what a path or URL may reach is decided by ``mltrainer.state.guard`` where it is used.
+Any but sql: may end with ``#FILE`` to pick one file inside the dataset. Parsing is lexical;
+what a path or URL may reach is decided by ``mltrainer.state.guard`` where it is used, and what
+a query may do by ``tools.datasets.sql_query``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydantic import BaseModel
 
 from mltrainer.state.errors import InvalidInput, PermissionDenied
 from mltrainer.state.guard import refuse_traversal
+from mltrainer.state.secret_refs import PREFIX, parse_reference
 from mltrainer.tools.datasets.models import Source
 
 SLUG = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
@@ -39,8 +44,14 @@ HF_RE = re.compile(
 DATASET_ID_RE = re.compile(r"^ds_[0-9a-f]{12}$")
 SYNTAX_HINT = (
     "Use kaggle:OWNER/SLUG, kaggle-competition:SLUG, hf:OWNER/NAME[@REVISION][:CONFIG[/SPLIT]], "
-    "an https:// URL, a dataset_id, or a local path under the allowed roots."
+    "an https:// URL, a dataset_id, sql:secret://NAME#TABLE or sql:secret://NAME?query=SELECT ..., "
+    "or a local path under the allowed roots."
 )
+SQL_HINT = (
+    "Write sql:secret://NAME#TABLE for a whole table, or sql:secret://NAME?query=SELECT ... for "
+    "the rows of one query; NAME is a secret holding the database URL (see list_secrets)."
+)
+MAX_TABLE_NAME = 200
 
 
 class DatasetRef(BaseModel):
@@ -56,6 +67,9 @@ class DatasetRef(BaseModel):
     path: str | None = None
     dataset_id: str | None = None
     file: str | None = None  # one file picked inside the dataset
+    secret: str | None = None  # sql: the secret://NAME holding the database URL
+    query: str | None = None  # sql: the query as given (checked once the dialect is known)
+    table: str | None = None  # sql: TABLE or SCHEMA.TABLE, quoted as identifiers when used
 
 
 def parse_ref(ref: str) -> DatasetRef:
@@ -63,6 +77,8 @@ def parse_ref(ref: str) -> DatasetRef:
     text = ref.strip()
     if not text or "\x00" in text or len(text) > 4096:
         raise InvalidInput("The dataset reference is empty or malformed.", next_step=SYNTAX_HINT)
+    if text.startswith("sql:"):  # before the '#' split: a query may hold a '#'
+        return _sql(text[len("sql:") :])
     text, _, fragment = text.partition("#")
     file = safe_member(fragment) if fragment else None
     scheme, sep, rest = text.partition(":")
@@ -146,6 +162,47 @@ def _hf(rest: str, file: str | None) -> DatasetRef:
         split=match["split"],
         file=file,
     )
+
+
+def _sql(rest: str) -> DatasetRef:
+    """``secret://NAME?query=...`` or ``secret://NAME#TABLE``; the query is checked later, by
+    the database's own dialect, and the table is only ever used as quoted identifiers."""
+    if not rest.startswith(PREFIX):  # not echoed: it may be a URL with its password
+        raise InvalidInput(
+            "A sql: reference names the database by a secret, never by its URL.", next_step=SQL_HINT
+        )
+    query_at, table_at = rest.find("?query="), rest.find("#")
+    if query_at >= 0 and (table_at < 0 or query_at < table_at):
+        secret, query, table = rest[:query_at], rest[query_at + len("?query=") :].strip(), None
+    elif table_at >= 0:
+        secret, query, table = rest[:table_at], None, rest[table_at + 1 :].strip()
+    else:
+        secret, query, table = rest, None, None
+    name = parse_reference(secret)
+    if query is None and table is None:
+        raise InvalidInput(f"sql:{secret} names neither a table nor a query.", next_step=SQL_HINT)
+    if query is not None and not query:
+        raise InvalidInput("The query after '?query=' is empty.", next_step=SQL_HINT)
+    if table is not None:
+        table = _table_name(table)
+    text = f"sql:{PREFIX}{name}" + (f"?query={query}" if query is not None else f"#{table}")
+    return DatasetRef(source="sql", text=text, secret=PREFIX + name, query=query, table=table)
+
+
+def _table_name(table: str) -> str:
+    parts = table.split(".")
+    if (
+        not table
+        or len(table) > MAX_TABLE_NAME
+        or len(parts) > 2
+        or not all(part.strip() == part and part.isprintable() and part for part in parts)
+    ):
+        raise InvalidInput(
+            f"'{table[:80]}' is not a table name.",
+            next_step="Write TABLE or SCHEMA.TABLE as the database spells it (case counts); for "
+            "anything else use ?query=SELECT ...",
+        )
+    return table
 
 
 def _url(text: str, file: str | None) -> DatasetRef:

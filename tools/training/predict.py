@@ -29,6 +29,9 @@ class PredictResult(BaseModel):
     n_rows: int
     columns: list[str] = Field(description="'prediction', then 'proba_<class>' per class.")
     preview: list[dict[str, Any]] = Field(description=f"The first {PREVIEW_ROWS} rows.")
+    output_table: str | None = Field(
+        default=None, description="The new database table the predictions were also written to."
+    )
 
 
 def model_id_for(reference: str, store: Store) -> str:
@@ -48,7 +51,12 @@ def model_id_for(reference: str, store: Store) -> str:
 
 
 def predict(
-    reference: str, dataset: str, settings: Settings, store: Store, vault: SecretVault
+    reference: str,
+    dataset: str,
+    settings: Settings,
+    store: Store,
+    vault: SecretVault,
+    output: str | None = None,
 ) -> PredictResult:
     from mltrainer.tools.profiling import read_table
 
@@ -59,6 +67,10 @@ def predict(
     if frame.empty:
         raise NotFound(f"{path} has no rows to predict.", next_step="Pass a file with data rows.")
     out = model.predict_frame(frame)
+    if output is not None:  # first: a refused table leaves nothing behind
+        from mltrainer.tools.datasets.sql_source import write_table
+
+        write_table(output, out, settings=settings, vault=vault)
     folder = private_dir(settings.home / "predictions")
     stamp = utcnow().strftime("%Y%m%dT%H%M%S")
     target = folder / f"{model_id}-{stamp}-{new_id('p')[-6:]}.csv"
@@ -80,6 +92,7 @@ def predict(
         n_rows=len(out),
         columns=list(out.columns),
         preview=[{str(k): _plain(v) for k, v in row.items()} for row in preview],
+        output_table=output,
     )
 
 
