@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from canary import Canary
-from conftest import connect, error_text, free_port, payload
+from conftest import connect, error_text, free_port, payload, train_until_done
 from sql_fixtures import (
     OTHER_PASSWORD,
     PASSWORD,
@@ -50,10 +50,10 @@ async def test_a_postgres_table_trains_and_predicts_with_the_password_masked_eve
     table = f"scored_{free_port()}"  # the cluster lives for the session: a name of this test's
     outputs: list[str] = []
     async with connect("memory", settings) as client:
-        trained = await client.call_tool(
-            "train_model",
+        trained = await train_until_done(
+            client,
             {"dataset": "sql:secret://WAREHOUSE#customers", "target": "label",
-             "time_budget_s": 8, "wait_s": 600, "plots": False},
+             "time_budget_s": 8, "plots": False},
         )  # fmt: skip
         job = payload(trained)
         assert job["status"] == "succeeded", job
