@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.errors import tool_errors
+from mltrainer.server.images import tool_result
 from mltrainer.state.errors import InvalidInput
-from mltrainer.state.models import ArtifactRecord
-from mltrainer.state.store import new_id
-from mltrainer.tools.analysis import (
-    ModelAnalysis,
-    analyze,
-    check_analysable,
-    dataset_rows,
-    model_facts,
-    read_holdout,
-)
-from mltrainer.tools.analysis.service import ANALYSIS_FILE
-from mltrainer.tools.datasets import resolve_table
-from mltrainer.tools.datasets.cache import sha256_file
-from mltrainer.tools.profiling import read_table
-from mltrainer.tools.training.engine.families import FAMILIES
-from mltrainer.tools.training.model import load_record
-from mltrainer.tools.training.predict import model_id_for
+from mltrainer.tools.analysis.models import ModelAnalysis
 
 MAX_IMAGES = 4
 ColumnName = Annotated[str, Field(min_length=1, max_length=512)]
@@ -44,6 +27,24 @@ def run_analysis(
     sensitive_columns: list[str],
 ) -> ModelAnalysis:
     """Load the model and its rows, analyse, and record the analysis and plots as artifacts."""
+    # Imported here: pandas, numpy and the engine are not needed to list the tools.
+    from mltrainer.state.models import ArtifactRecord
+    from mltrainer.state.store import new_id
+    from mltrainer.tools.analysis import (
+        analyze,
+        check_analysable,
+        dataset_rows,
+        model_facts,
+        read_holdout,
+    )
+    from mltrainer.tools.analysis.service import ANALYSIS_FILE
+    from mltrainer.tools.datasets.cache import sha256_file
+    from mltrainer.tools.datasets.table import resolve_table
+    from mltrainer.tools.profiling import read_table
+    from mltrainer.tools.training.engine.families import FAMILIES
+    from mltrainer.tools.training.model import load_record
+    from mltrainer.tools.training.predict import model_id_for
+
     record = app.store.get_model(model_id_for(model, app.store))
     folder = Path(record.path)
     facts = model_facts(folder)
@@ -90,14 +91,6 @@ def run_analysis(
             )
         )
     return analysis
-
-
-def with_images(analysis: ModelAnalysis, images: bool) -> CallToolResult:
-    content: list[ContentBlock] = [TextContent(type="text", text=analysis.model_dump_json())]
-    for plot in analysis.plots[:MAX_IMAGES] if images else []:
-        data = base64.b64encode(Path(plot.path).read_bytes()).decode()
-        content.append(ImageContent(type="image", data=data, mime_type="image/png"))
-    return CallToolResult(content=content, structured_content=analysis.model_dump(mode="json"))
 
 
 def register(mcp: MCPServer[AppContext]) -> None:
@@ -151,7 +144,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
         (forecasts); plots; and typed suggestions (e.g. group_split, reweight, other_families),
         each pointing at its evidence, that a next train_model call can act on."""
         app = app_context(ctx)
-        analysis = await anyio.to_thread.run_sync(
-            run_analysis, app, model, dataset, target, sensitive_columns or []
+        analysis = await app.run_blocking(
+            lambda: run_analysis(app, model, dataset, target, sensitive_columns or [])
         )
-        return with_images(analysis, plots)
+        images = [Path(plot.path) for plot in analysis.plots[:MAX_IMAGES]] if plots else []
+        return tool_result(analysis, images)

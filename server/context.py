@@ -27,7 +27,7 @@ import anyio.from_thread
 import anyio.lowlevel
 from mcp.server.mcpserver import Context
 
-from mltrainer.server.secret_entry import SecretEntryServer
+from mltrainer.server.secret_entry import SecretEntryServer, ValueCheck, Verdict
 from mltrainer.state.files import tighten_state_dir
 from mltrainer.state.masking import Masker
 from mltrainer.state.secrets import SecretVault
@@ -146,13 +146,24 @@ def build_context(settings: Settings) -> AppContext:
         vault=vault,
         masker=masker,
         jobs=jobs,
-        secret_entry=SecretEntryServer(vault, masker),
+        secret_entry=SecretEntryServer(vault, masker, check=value_check(vault, settings)),
     )
     context._supervisor = threading.Thread(
         target=_supervise, args=(context,), name="job-supervisor", daemon=True
     )
     context._supervisor.start()
     return context
+
+
+def value_check(vault: SecretVault, settings: Settings) -> ValueCheck:
+    """The entry page's live check of a typed credential (Hugging Face, Kaggle)."""
+
+    def check(name: str, value: str) -> Verdict | None:
+        from mltrainer.tools.deploy.credentials import check_value  # the Hub client: lazily
+
+        return check_value(name, value, vault, settings)
+
+    return check
 
 
 def _first_round(context: AppContext) -> None:

@@ -11,7 +11,6 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from mltrainer.sandbox.calls import StopSignal
 from mltrainer.sandbox.models import SYNC_LIMIT_S, RunResult, SandboxInfo, SessionClosed
 from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.images import tool_result
@@ -123,6 +122,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
                 )
             )
             return tool_result(started)
+        from mltrainer.sandbox.calls import StopSignal
+
         stop = StopSignal()
         run = functools.partial(
             manager.run,

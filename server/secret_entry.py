@@ -18,8 +18,10 @@ import html
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 from urllib.parse import parse_qs
 
 from mltrainer.state.destinations import normalize_host
@@ -68,12 +70,27 @@ class Pending:
     stored: StoredSecret | None = None
 
 
+class Verdict(Protocol):
+    """What a live check of a typed value found (tools/deploy/credentials.CredentialCheck)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+# (name, value) -> the verdict of a live check, or None for a kind of secret that has none.
+ValueCheck = Callable[[str, str], Verdict | None]
+
+
 class SecretEntryServer:
     """Serves the one-time pages; started on first use, in a daemon thread."""
 
-    def __init__(self, vault: SecretVault, masker: Masker) -> None:
+    def __init__(self, vault: SecretVault, masker: Masker, check: ValueCheck | None = None) -> None:
         self.vault = vault
         self.masker = masker
+        self.check = check  # a live check of a value of a known kind, before it is stored
         self._pending: dict[str, Pending] = {}
         self._completed: dict[str, Pending] = {}  # used links, kept to report the outcome
         self._lock = threading.Lock()
@@ -157,6 +174,10 @@ class SecretEntryServer:
         pending = self._claim(token)
         if pending is None:
             return 404, GONE
+        verdict = self.check(pending.name, value) if self.check and value else None
+        if verdict is not None and verdict.status == "invalid":
+            self._release(token, pending)  # the person may type it again on the same page
+            return 400, form_page(pending, error=verdict.message, hosts=hosts)
         try:
             stored = self.vault.set(pending.name, value, None if pending.fixed else hosts)
         except SecretError as exc:
@@ -164,7 +185,8 @@ class SecretEntryServer:
             return 400, form_page(pending, error=str(exc), hosts=hosts)
         self.masker.add(pending.name, value)
         self._complete(token, pending, stored)
-        return 200, DONE.format(message=html.escape(stored.message))
+        checked = f" {verdict.message}" if verdict is not None else ""
+        return 200, DONE.format(message=html.escape(stored.message + checked))
 
 
 def form_page(pending: Pending, *, error: str | None = None, hosts: list[str] | None = None) -> str:

@@ -14,6 +14,7 @@ from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.errors import tool_errors
 from mltrainer.server.secret_entry import Pending
 from mltrainer.state.secrets import SecretInfo
+from mltrainer.tools.deploy.models import CredentialCheck
 
 ENTRY_WAIT_S = 300
 ENTRY_KEY = "secret_entry"
@@ -21,6 +22,11 @@ ENTRY_KEY = "secret_entry"
 
 class SecretList(BaseModel):
     secrets: list[SecretInfo]
+    checks: dict[str, CredentialCheck] = Field(
+        default_factory=dict,
+        description="With validate=true: each set credential checked against its service "
+        "(valid | invalid | unreachable), with its account and role; never the value.",
+    )
     store: str = Field(description="Where stored secrets live (a 0600 file).")
     how_to_set: str
 
@@ -44,13 +50,26 @@ class SetSecretResult(BaseModel):
 def register(mcp: MCPServer[AppContext]) -> None:
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     @tool_errors
-    async def list_secrets(ctx: AppCtx) -> SecretList:
+    async def list_secrets(
+        ctx: AppCtx,
+        validate: Annotated[
+            bool,
+            Field(
+                description="Also check each set credential live against its service (Hugging "
+                "Face whoami with the token's role; Kaggle an authenticated call): valid, "
+                "invalid or unreachable, and the account name."
+            ),
+        ] = False,
+    ) -> SecretList:
         """The secrets the server knows: name, reference to pass to tools (secret://NAME), who
         declared it, where its value comes from (environment or secrets file), the hosts it may
         be sent to, and whether it is set. Never values. Only these references resolve."""
         app = app_context(ctx)
+        infos = app.vault.infos()
+        checks = await app.run_blocking(lambda: _checks(app, infos)) if validate else {}
         return SecretList(
-            secrets=app.vault.infos(),
+            secrets=infos,
+            checks=checks,
             store=str(app.settings.secrets_path),
             how_to_set="Call set_secret(name, hosts) (the person types the value on a local page "
             "and confirms the hosts), or the person runs 'mltrainer secrets set NAME --host HOST'. "
@@ -132,6 +151,18 @@ def _override_note(variables: list[str]) -> str:
         f" Note: the server's environment variable {' and '.join(variables)} is set and takes "
         "precedence over a stored value until it is unset and the server restarted."
     )
+
+
+def _checks(app: AppContext, infos: list[SecretInfo]) -> dict[str, CredentialCheck]:
+    """The live checks of the set credentials that have one, side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mltrainer.tools.deploy.credentials import check_secret
+
+    names = [info.name for info in infos if info.source != "unset"]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = pool.map(lambda name: check_secret(name, app.vault, app.settings), names)
+        return {name: check for name, check in zip(names, found, strict=True) if check}
 
 
 def _input_required_protocol(ctx: AppCtx) -> bool:

@@ -24,7 +24,7 @@ from fakes.data import TRAIN_CSV, DataContext, FileServer, TrickleServer
 from mltrainer.state import guard
 from mltrainer.state.errors import RemoteServiceError
 from mltrainer.state.settings import Settings
-from mltrainer.tools.datasets import fetch
+from mltrainer.tools.datasets.fetch import fetch
 
 pytest_plugins = ["datasets_fixtures"]
 

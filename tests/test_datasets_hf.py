@@ -15,7 +15,8 @@ from mltrainer.state.errors import (
     RemoteServiceError,
     SecretError,
 )
-from mltrainer.tools.datasets import fetch, search
+from mltrainer.tools.datasets.fetch import fetch
+from mltrainer.tools.datasets.search import search
 
 pytest_plugins = ["datasets_fixtures"]
 

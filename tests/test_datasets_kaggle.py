@@ -10,7 +10,8 @@ from fakes.data import IRIS_CSV, TRAIN_CSV, DataContext, raw_zip
 from fakes.kaggle import FakeDataset, FakeKaggle
 
 from mltrainer.state.errors import DatasetError, NotFound, RemoteServiceError, SecretError
-from mltrainer.tools.datasets import fetch, search
+from mltrainer.tools.datasets.fetch import fetch
+from mltrainer.tools.datasets.search import search
 
 pytest_plugins = ["datasets_fixtures"]
 

@@ -11,7 +11,9 @@ from fakes.base import Response
 from fakes.data import TEST_CSV, TRAIN_CSV, DataContext, FileServer, raw_zip
 
 from mltrainer.state.errors import DatasetError, InvalidInput, NotFound, PermissionDenied
-from mltrainer.tools.datasets import fetch, parse_ref, resolve_table
+from mltrainer.tools.datasets.fetch import fetch
+from mltrainer.tools.datasets.refs import parse_ref
+from mltrainer.tools.datasets.table import resolve_table
 
 pytest_plugins = ["datasets_fixtures"]
 

@@ -8,31 +8,31 @@ actionable suggestions into the next training request. This package imports noth
 ``tools.training``, so training can call it.
 """
 
-from mltrainer.tools.analysis.facts import ModelFacts, model_facts
-from mltrainer.tools.analysis.holdout import (
-    HOLDOUT_FILE,
-    read_holdout,
-    write_holdout,
-    write_holdout_rows,
-)
-from mltrainer.tools.analysis.iterate import NextRound, next_request
-from mltrainer.tools.analysis.models import ModelAnalysis, Suggestion
-from mltrainer.tools.analysis.rows import EvaluatedRows, check_analysable, dataset_rows
-from mltrainer.tools.analysis.service import analyze
+import importlib
+from typing import Any
 
-__all__ = [
-    "HOLDOUT_FILE",
-    "EvaluatedRows",
-    "ModelAnalysis",
-    "ModelFacts",
-    "NextRound",
-    "Suggestion",
-    "analyze",
-    "check_analysable",
-    "dataset_rows",
-    "model_facts",
-    "next_request",
-    "read_holdout",
-    "write_holdout",
-    "write_holdout_rows",
-]
+# The public names and the module each lives in: imported on first use, so that a server that
+# only lists its tools does not load pandas and numpy.
+_EXPORTS = {
+    "ModelFacts": "facts",
+    "model_facts": "facts",
+    "HOLDOUT_FILE": "holdout",
+    "read_holdout": "holdout",
+    "write_holdout": "holdout",
+    "write_holdout_rows": "holdout",
+    "NextRound": "iterate",
+    "next_request": "iterate",
+    "ModelAnalysis": "models",
+    "Suggestion": "models",
+    "EvaluatedRows": "rows",
+    "check_analysable": "rows",
+    "dataset_rows": "rows",
+    "analyze": "service",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -1,20 +1,6 @@
-"""Dataset search and download: Kaggle, Hugging Face, URLs and local paths behind one
-``fetch(ref)``; safe archive extraction; a cache recorded in the store."""
+"""Dataset search and download: Kaggle, Hugging Face, URLs, local paths and SQL databases
+behind one ``fetch(ref)`` (fetch.py); one table for any reference (``resolve_table``,
+table.py); safe archive extraction; a cache recorded in the store.
 
-from mltrainer.tools.datasets.fetch import fetch
-from mltrainer.tools.datasets.models import DatasetFile, DownloadResult, SearchHit, SearchResults
-from mltrainer.tools.datasets.refs import DatasetRef, parse_ref
-from mltrainer.tools.datasets.search import search
-from mltrainer.tools.datasets.table import resolve_table
-
-__all__ = [
-    "DatasetFile",
-    "DatasetRef",
-    "DownloadResult",
-    "SearchHit",
-    "SearchResults",
-    "fetch",
-    "parse_ref",
-    "resolve_table",
-    "search",
-]
+Nothing is imported here: listing the server's tools must not load the HTTP clients.
+"""

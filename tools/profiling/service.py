@@ -21,7 +21,7 @@ PROFILE_ID = re.compile(r"^prof_[0-9a-f]{12}$")
 
 def resolve_dataset(dataset: str, settings: Settings, store: Store, vault: SecretVault) -> Path:
     """One tabular file from a local path (under the allowed roots), a dataset_id or a ref."""
-    from mltrainer.tools.datasets import resolve_table
+    from mltrainer.tools.datasets.table import resolve_table
 
     return resolve_table(dataset, store, settings, vault)
 

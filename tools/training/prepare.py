@@ -21,7 +21,7 @@ MIN_LABELLED_ROWS = 10
 
 def resolve_dataset(dataset: str, settings: Settings, store: Store, vault: SecretVault) -> Path:
     """A local tabular file for whatever the caller gave: path, dataset_id, or ref."""
-    from mltrainer.tools.datasets import resolve_table
+    from mltrainer.tools.datasets.table import resolve_table
 
     return resolve_table(dataset, store, settings, vault)
 
