@@ -71,3 +71,27 @@ def test_the_entry_page_refuses_a_token_the_hub_does_not_accept(
         assert vault.credential_value("secret://HF_TOKEN", destination=hub.url) == READ_TOKEN
     finally:
         entry.close()
+
+
+def test_a_stalled_hub_is_unreachable_not_a_hung_call(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: huggingface_hub's shared client waits forever by default."""
+    from fakes.data import TrickleServer
+    from huggingface_hub import close_session
+
+    from mltrainer.tools import hf
+    from mltrainer.tools.deploy.credentials import check_hf_token
+
+    monkeypatch.setattr(hf, "READ_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(hf, "_timeouts_set", False)
+    close_session()  # the next request builds a client with the short timeout
+    try:
+        with TrickleServer(interval=5.0) as stalled:  # headers sent, then a byte every 5 s
+            check = check_hf_token(
+                WRITE_TOKEN, Settings(home=settings.home, hf_endpoint=stalled.url)
+            )
+        assert check.status == "unreachable", check
+    finally:
+        monkeypatch.setattr(hf, "_timeouts_set", False)
+        close_session()

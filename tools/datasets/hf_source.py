@@ -7,7 +7,6 @@ and so is the token: a resolved secret, or ``False`` for anonymous access — ne
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,14 @@ from mltrainer.tools.datasets import transfer
 from mltrainer.tools.datasets.kaggle_source import human_size
 from mltrainer.tools.datasets.models import ProgressFn, SearchHit
 from mltrainer.tools.datasets.refs import DatasetRef
+from mltrainer.tools.hf import api, endpoint
 
 PARQUET_REVISION = "refs/convert/parquet"
 SKIPPED = frozenset({".gitattributes"})
 
 
-def endpoint(settings: Settings) -> str:
-    configured = getattr(settings, "hf_endpoint", None) or os.environ.get("HF_ENDPOINT")
-    return str(configured or "https://huggingface.co").rstrip("/")
-
-
 def _api(settings: Settings, token: str | None) -> Any:
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=endpoint(settings), token=token or False)
+    return api(settings, token)
 
 
 def translate(exc: Exception, what: str) -> MLTrainerError:

@@ -19,6 +19,7 @@ from mltrainer.state.errors import (
 )
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
+from mltrainer.tools import hf
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -30,9 +31,7 @@ WRITING_ORG_ROLES = frozenset({"admin", "write", "contributor"})
 
 
 def endpoint(settings: Settings) -> str:
-    from mltrainer.tools.datasets.hf_source import endpoint as hub_endpoint
-
-    return hub_endpoint(settings)
+    return hf.endpoint(settings)
 
 
 def secret_values(vault: SecretVault, reference: str, destination: str) -> dict[str, str]:
@@ -55,10 +54,7 @@ def hub_token(vault: SecretVault, reference: str, destination: str) -> str:
 
 
 def client(settings: Settings, token: str | None) -> HfApi:
-    from huggingface_hub import HfApi
-
-    # token=False: never the token huggingface_hub would find on its own in ~/.cache.
-    return HfApi(endpoint=endpoint(settings), token=token or False, library_name="mltrainer")
+    return hf.api(settings, token)
 
 
 # -- repository ids -------------------------------------------------------------------------
