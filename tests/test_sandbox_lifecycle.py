@@ -246,7 +246,10 @@ def test_containers_of_a_dead_server_are_removed_when_a_server_starts(home: Path
     created = [_container(owner) for owner in (dead, live, elsewhere)]
     try:
         context = build_context(Settings(home=home))
-        context.close()
+        try:
+            assert context.recovered.wait(120)  # the first supervision round, after the handshake
+        finally:
+            context.close()
         assert wait_no_containers(dead.instance) == []
         assert containers_of(live.instance) and containers_of(elsewhere.instance)
     finally:
