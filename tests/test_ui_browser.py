@@ -108,12 +108,16 @@ class Browser:
             f"() => host.view.getBoundingClientRect().height >= {int(height)}", timeout=STEP_MS
         )
         # A viewport that holds it all: Chromium paints only the visible part of a frame.
-        await self.page.set_viewport_size({"width": 1100, "height": int(height) + 40})
+        await self.page.set_viewport_size({"width": 900, "height": int(height) + 40})
         await self.page.evaluate("() => window.scrollTo(0, 0)")
         await self.page.locator("iframe").screenshot(path=str(path))
         if os.environ.get("MLTRAINER_UPDATE_SCREENSHOTS") == "1":
+            from PIL import Image
+
             SCREENSHOTS.mkdir(exist_ok=True)
-            shutil.copyfile(path, SCREENSHOTS / path.name)
+            # The README's copy, small: a 256-colour palette is plenty for a page of text.
+            image = Image.open(path).convert("RGB").quantize(colors=256)
+            image.save(SCREENSHOTS / path.name, optimize=True)
         return path
 
 
@@ -147,7 +151,7 @@ async def browser_host(settings: Settings, tmp_path: Path) -> AsyncIterator[Brow
             executable_path=CHROMIUM,
             headless=True,
             args=FLAGS,
-            viewport={"width": 1100, "height": 900},
+            viewport={"width": 900, "height": 900},
         )
         try:
             page = context.pages[0] if context.pages else await context.new_page()
