@@ -58,6 +58,7 @@ async def test_a_client_without_mcp_apps_sees_no_view_and_no_app_only_tool(
 
 async def test_a_host_with_mcp_apps_gets_each_view_bound_to_its_tools(settings: Settings) -> None:
     async with connect("memory", settings, extensions=APPS) as client:
+        assert client.server_capabilities.extensions == {UI: {}}
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         for name in ("train_model", "job_status"):
             assert tools[name].meta == {"ui": {"resourceUri": DASHBOARD_URI}}
