@@ -68,12 +68,16 @@ def create_server(settings: Settings | None = None) -> MCPServer[AppContext]:
         finally:
             context.close()
 
+    from mltrainer.server.apps import AppsGate, build_apps
+
+    apps = build_apps()  # the MCP App views (server/ui/), seen only by hosts that render them
     mcp = MLTrainerServer(
         "mltrainer",
         instructions=INSTRUCTIONS,
         version="0.1.0",
         lifespan=lifespan,
-        middleware=[mask_results],
+        extensions=[apps],
+        middleware=[mask_results, AppsGate(apps)],
     )
     from mltrainer.server import (
         analysis,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.images import tool_result
+from mltrainer.server.ui import DASHBOARD_URI, ui_meta
 from mltrainer.state.models import TERMINAL, JobKind, JobStatus
 from mltrainer.tools.jobs.views import JobView
 from mltrainer.tools.training.predict import PredictResult
@@ -90,7 +91,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
     @mcp.tool(
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, open_world_hint=True
-        )
+        ),
+        meta=ui_meta(DASHBOARD_URI),  # hosts with MCP Apps show the job dashboard
     )
     async def train_model(
         dataset: DatasetArg,
@@ -234,7 +236,10 @@ def register(mcp: MCPServer[AppContext]) -> None:
         view = await wait_for_job(app, ctx, job_id, wait_s)
         return with_plots(app, view, plots)
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    @mcp.tool(
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        meta=ui_meta(DASHBOARD_URI),
+    )
     async def job_status(
         job_id: Annotated[
             str, Field(min_length=1, max_length=64, description="From train_model or list_jobs.")

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.images import tool_result
+from mltrainer.server.ui import PROFILE_URI, ui_meta
 from mltrainer.tools.profiling.models import DatasetProfile
 
 
@@ -18,7 +19,8 @@ def register(mcp: MCPServer[AppContext]) -> None:
     @mcp.tool(
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-        )
+        ),
+        meta=ui_meta(PROFILE_URI),  # hosts with MCP Apps show the profile view
     )
     async def profile_dataset(
         dataset: Annotated[

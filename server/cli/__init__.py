@@ -1,7 +1,11 @@
 """Command-line entry points.
 
 ``mltrainer-mcp``: the MCP server over stdio (what MCP clients start).
-``mltrainer``: the human CLI — ``demo``, ``serve`` (stdio or streamable HTTP), ``secrets``.
+``mltrainer``: the human CLI — ``train``, ``jobs``, ``status``, ``predict``, ``profile``,
+``cancel``, ``deploy`` (commands.py: MCP clients of the same server), ``doctor`` (doctor.py),
+``demo`` (demo.py), ``serve`` (stdio or streamable HTTP), ``secrets``.
+
+This module stays light: ``mltrainer-mcp`` imports it first, on every start of the server.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from mltrainer.server.demo import run_demo
+    from mltrainer.server.cli.demo import run_demo
 
     return run_demo(time_budget_s=args.time_budget)
 
@@ -99,8 +103,17 @@ def _read_value(args: argparse.Namespace) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mltrainer", description=__doc__.splitlines()[0])
+    from mltrainer.server.cli import commands, doctor
+
+    parser = argparse.ArgumentParser(
+        prog="mltrainer",
+        description="Train machine-learning models through the mltrainer MCP server.",
+        epilog="Exit codes: 0 done, 1 the job failed or was cancelled (doctor: a problem), "
+        "2 bad input, 3 the server is not available, 130 interrupted.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    commands.add_commands(sub)
+    doctor.add_command(sub)
 
     p_demo = sub.add_parser("demo", help="Train and predict through the MCP server, offline.")
     p_demo.add_argument(
@@ -147,7 +160,3 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "action", None) in ("set", "delete") and not args.name:
         parser.error(f"'secrets {args.action}' needs a NAME, e.g. HF_TOKEN")
     return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
