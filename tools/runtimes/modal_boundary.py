@@ -32,7 +32,10 @@ class ModalJob(BaseModel):
     startup_timeout_s: int
     outputs: list[str]
     secret_env: dict[str, str] = Field(
-        default_factory=dict, repr=False, description="The run's secrets, by variable name."
+        default_factory=dict,
+        repr=False,
+        exclude=True,  # never in a dump of the job: only the Modal secret made for the run
+        description="The run's secrets, by variable name.",
     )
 
 
