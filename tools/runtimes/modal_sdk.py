@@ -53,19 +53,25 @@ def build_app(job: ModalJob) -> tuple[modal.App, modal.Function, modal.Image, mo
     secrets = [modal.Secret.from_dict(values)] if values else []
     app = modal.App(job.app_name)
     function = app.function(
-        image=image,
-        gpu=job.gpu,
-        cpu=(job.cpu, job.cpu),
-        memory=(job.memory_mb, job.memory_mb),
-        timeout=job.timeout_s,
-        startup_timeout=job.startup_timeout_s,
-        secrets=secrets,
-        volumes={MOUNT: volume},
-        retries=0,
-        serialized=True,
-        name=FUNCTION,
+        image=image, secrets=secrets, volumes={MOUNT: volume}, **function_options(job)
     )(run_entry)
     return app, function, image, volume
+
+
+def function_options(job: ModalJob) -> dict[str, Any]:
+    """The function's resources: CPU and memory limits equal to the request (Modal bills the
+    higher of request and use, so the bill cannot pass the estimate), no retries (a retry
+    would be a second paid run), the pickled function by reference to its module."""
+    return {
+        "gpu": job.gpu,
+        "cpu": (job.cpu, job.cpu),
+        "memory": (job.memory_mb, job.memory_mb),
+        "timeout": job.timeout_s,
+        "startup_timeout": job.startup_timeout_s,
+        "retries": 0,
+        "serialized": True,
+        "name": FUNCTION,
+    }
 
 
 class SdkModalClient:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mltrainer.state.errors import InternalError
 from mltrainer.tools.runtimes.files import readable
+from mltrainer.tools.training.versions import LIBRARIES
 
 # The packages the engine's entry point imports (the server, the MCP surface, stays home).
 PACKAGES = ("mltrainer.tools", "mltrainer.state", "mltrainer.sandbox")
@@ -91,18 +92,21 @@ def python_version() -> str:
 
 
 def pinned_requirements() -> list[str]:
-    """``name==version`` of every dependency the engine needs, as installed here."""
+    """``name==version`` of every dependency the engine needs, as installed here: the
+    project's declared ones and the libraries models record (scipy comes with scikit-learn)."""
     from importlib.metadata import PackageNotFoundError, requires, version
 
     from packaging.requirements import Requirement
 
-    pins: dict[str, str] = {}
+    names = set(LIBRARIES) - {"mltrainer-mcp"}  # what a model records it was trained with
     for text in requires("mltrainer-mcp") or []:
         requirement = Requirement(text)
-        if requirement.marker is not None or requirement.name in NOT_SHIPPED:
-            continue  # extras and platform-only tools
+        if requirement.marker is None and requirement.name not in NOT_SHIPPED:
+            names.add(requirement.name)  # extras and platform-only tools stay home
+    pins = []
+    for name in sorted(names, key=str.lower):
         try:
-            pins[requirement.name] = f"{requirement.name}=={version(requirement.name)}"
+            pins.append(f"{name}=={version(name)}")
         except PackageNotFoundError:
             continue
-    return sorted(pins.values())
+    return pins
