@@ -42,3 +42,65 @@ async def test_train_model_on_modal_brings_back_a_model_predict_uses_here(
         )
         assert predicted["n_rows"] == 400
     assert len(fake_modal.calls("spawn")) == 1
+
+
+def test_the_real_modal_objects_of_a_job_are_built_without_the_network(
+    modal_settings: Settings, fake_modal: FakeModal, churn_csv: Path
+) -> None:
+    """The one test of the real SDK: the app, image, function and Volume of a job, with its
+    GPU, CPU and memory (limit = request), timeout, Volume and a Modal secret for the run,
+    and the project's code in the image, found package by package in our namespace-mapped
+    install. Nothing is deployed or run."""
+    from mltrainer.state.secrets import SecretVault
+    from mltrainer.tools.runtimes.jobspec import engine_spec
+    from mltrainer.tools.runtimes.modal import ModalRuntime
+    from mltrainer.tools.runtimes.modal_sdk import build_app, function_options
+    from mltrainer.tools.runtimes.source import pinned_requirements
+    from mltrainer.tools.training.request import TrainRequest
+    from mltrainer.tools.training.versions import library_versions
+
+    modal_settings.ensure_dirs()
+    vault = SecretVault.for_settings(modal_settings)
+    vault.set("RUN_API_KEY", "run-key-0123456789abcdef", hosts=["api.modal.com"])
+    request = TrainRequest(dataset=str(churn_csv), target="label", runtime="modal", gpu="A10G")
+    spec = engine_spec(modal_settings, "job_0123456789ab", request)
+    spec = spec.model_copy(update={"secrets": ["secret://RUN_API_KEY"]})
+    runtime = ModalRuntime.connect(modal_settings, vault)
+    assert runtime.validate(spec) == []
+    job = runtime.job(spec, with_secrets=True)
+    app, function, image, volume = build_app(job)
+
+    assert app.name == "mltrainer-job-0123456789ab"
+    assert job.gpu == "A10"  # our A10G, by Modal's name
+    options = function_options(job)
+    assert options["timeout"] == request.time_budget_s + 600 and options["retries"] == 0
+    assert options["startup_timeout"] == 600
+    described = function._spec_  # what Modal will create, as the SDK holds it
+    assert described.gpus == "A10"
+    assert described.cpu == (4.0, 4.0) and described.memory == (16384, 16384)
+    assert repr(described.volumes["/mltrainer"]) == repr(volume)
+    assert "mltrainer-job-0123456789ab" in repr(volume)
+    assert [repr(s) for s in described.secrets] == ["Secret.from_dict([RUN_API_KEY])"]
+    assert job.secret_env == {"RUN_API_KEY": "run-key-0123456789abcdef"}
+    # A dump of the job (logged, recorded, sent) never holds the secret's value.
+    assert "run-key-0123456789abcdef" not in job.model_dump_json() + repr(job)
+
+    # The image: the project's packages as local source, pinned to the versions here.
+    inner = image._sync_synchronizer._translate_in(image)  # type: ignore[attr-defined]
+    mount = inner._deps()[1]
+    shipped = {str(remote) for entry in mount._entries for _, remote in entry.get_files_to_upload()}
+    for path in (
+        "/root/mltrainer/tools/runtimes/engine_entry.py",
+        "/root/mltrainer/tools/runtimes/data/catalogue.json",
+        "/root/mltrainer/tools/training/automl.py",
+        "/root/mltrainer/state/settings.py",
+    ):
+        assert path in shipped
+    assert not any("__pycache__" in p or p.startswith("/root/mltrainer/server") for p in shipped)
+    pins = pinned_requirements()
+    assert job.requirements == pins
+    for name, version in library_versions().items():
+        if name != "mltrainer-mcp":
+            assert f"{name}=={version}" in pins
+    assert not any(p.startswith(("mcp==", "modal==", "kaggle==")) for p in pins)
+    assert fake_modal.calls() == []  # building needed nothing of the client

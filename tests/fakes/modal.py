@@ -82,7 +82,8 @@ class FakeModal:
 
     def script_runs(self, outcomes: list[str]) -> None:
         """How the next runs end: 'ok' (run the script); 'oom', 'timeout' or 'crash' (a
-        failure of the script itself) fail as Modal reports them."""
+        failure of the script itself) fail as Modal reports them; 'timeout@0.3' also reports
+        what the run cost ($0.30)."""
         (self.root / "outcomes.json").write_text(json.dumps(outcomes))
 
     def runner_pids(self) -> list[int]:
@@ -195,8 +196,10 @@ def run(call: Path) -> None:
         say("MemoryError: the container was OOMKilled (exit code 137)\n")
         _finish(call, "failed", "OOMKilled: the container ran out of memory (exit code 137)")
         return
-    if spec["outcome"] == "timeout":
-        _finish(call, "failed", f"FunctionTimeoutError: timed out after {job['timeout_s']} s")
+    if spec["outcome"].startswith("timeout"):  # 'timeout@0.3': the provider bills $0.30
+        cost = float(spec["outcome"].partition("@")[2] or 0) or None
+        message = f"FunctionTimeoutError: timed out after {job['timeout_s']} s"
+        _finish(call, "failed", message, cost)
         return
     if spec["outcome"] == "crash":
         say("Traceback (most recent call last):\n")
@@ -229,8 +232,8 @@ def run(call: Path) -> None:
         _finish(call, "succeeded", "")
 
 
-def _finish(call: Path, status: str, message: str) -> None:
-    state = CallState.model_validate({"status": status, "message": message})
+def _finish(call: Path, status: str, message: str, cost: float | None = None) -> None:
+    state = CallState.model_validate({"status": status, "message": message, "cost_usd": cost})
     (call / "status.json").write_text(state.model_dump_json())
 
 
