@@ -203,8 +203,14 @@ def register(mcp: MCPServer[AppContext]) -> None:
             Field(max_length=50, description="Packages to install, e.g. 'lightgbm==4.5.0'."),
         ] = [],  # noqa: B006  (the SDK copies defaults; this is the tool's schema)
         gpu: GpuArg = None,
-        cpu: Annotated[float | None, Field(gt=0, le=512, description="Cores.")] = None,
-        memory_gb: Annotated[float | None, Field(gt=0, le=4096, description="GB.")] = None,
+        cpu: Annotated[
+            float | None,
+            Field(gt=0, le=512, description="Physical cores to reserve; None: the default (4)."),
+        ] = None,
+        memory_gb: Annotated[
+            float | None,
+            Field(gt=0, le=4096, description="Memory to reserve, GB; None: the default (16)."),
+        ] = None,
         timeout_s: Annotated[
             int,
             Field(ge=60, le=7 * 86_400, description="The run is stopped (and paid) up to this."),
