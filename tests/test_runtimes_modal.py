@@ -5,6 +5,7 @@ the state directory, registered like a local one, and predict uses it here."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import connect, payload, train_until_done
@@ -42,6 +43,30 @@ async def test_train_model_on_modal_brings_back_a_model_predict_uses_here(
         )
         assert predicted["n_rows"] == 400
     assert len(fake_modal.calls("spawn")) == 1
+    assert_adopting_again_finds_the_model_already_moved(modal_settings, job)
+
+
+def assert_adopting_again_finds_the_model_already_moved(
+    settings: Settings, job: dict[str, Any]
+) -> None:
+    """A worker that died after moving the model folder into models/ but before recording
+    its stage: the next attempt finds the folder there (the fetched copy is gone) and
+    registers the same model, its file hash checked again."""
+    from mltrainer.state.store import Store
+    from mltrainer.tools.runtimes.adopt import adopt_model
+    from mltrainer.tools.runtimes.files import FETCHED
+    from mltrainer.tools.runtimes.jobspec import run_dir
+
+    fetched = settings.jobs_dir / job["job_id"] / FETCHED / "1"
+    assert fetched.is_dir() and not (fetched / "model").exists()
+    store = Store(settings.db_path)
+    before = store.get_model(job["model_id"])
+    again = adopt_model(
+        fetched, run_dir(settings, job["job_id"], 1), settings, store, job["job_id"]
+    )
+    assert again.model_id == job["model_id"]
+    after = store.get_model(job["model_id"])
+    assert after.file_sha256 == before.file_sha256 and after.path == before.path
 
 
 def test_the_real_modal_objects_of_a_job_are_built_without_the_network(

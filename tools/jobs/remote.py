@@ -22,13 +22,14 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from mltrainer.state.errors import MLTrainerError, RemoteServiceError
-from mltrainer.state.models import JobRecord
+from mltrainer.state.models import JobRecord, utcnow
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
@@ -42,7 +43,11 @@ from mltrainer.tools.runtimes.base import (
     TransientRemoteError,
 )
 from mltrainer.tools.runtimes.engine_entry import EVENT_PREFIX
+from mltrainer.tools.runtimes.files import FETCHED
 from mltrainer.tools.runtimes.models import GuardReport, ScriptOutcome, ScriptRequest
+from mltrainer.tools.runtimes.reaction import Reaction, react
+from mltrainer.tools.training.outcome import TrainOutcome
+from mltrainer.tools.training.request import TrainRequest
 
 T = TypeVar("T")
 PREFLIGHT = "preflight"
@@ -73,30 +78,34 @@ def record_prepared(store: Store, job_id: str, prepared: Prepared) -> None:
 def run_remote_train_job(ctx: JobContext) -> dict[str, Any]:
     from mltrainer.tools.runtimes.adopt import adopt_model
     from mltrainer.tools.runtimes.jobspec import run_dir
-    from mltrainer.tools.runtimes.reaction import Reaction
 
     prepared = Prepared.model_validate(ctx.stage(PREFLIGHT, lambda: {}))
-    runtime = _runtime(ctx)
     spec, submission = prepared.spec, 1
     earlier = ctx.restore(REACTION)
     reaction = Reaction.model_validate(earlier["reaction"]) if earlier else None
     if earlier:
         spec, submission = RemoteSpec.model_validate(earlier["spec"]), 2
-    handle, state = run_submission(ctx, runtime, spec, submission)
-    if state.status == "failed" and reaction is None:
-        planned = _react(ctx, runtime, spec, state, prepared.report)
-        if planned is not None:
-            reaction, spec = planned
-            handle, state = run_submission(ctx, runtime, spec, 2)
-            submission = 2
-    _raise_unless_succeeded(ctx, state, handle)
-    fetched = fetch(ctx, runtime, handle, submission)
+    with _runtime(ctx) as runtime:
+        handle, state = run_submission(ctx, runtime, spec, submission)
+        if state.status == "failed" and reaction is None:
+            planned = _react(ctx, runtime, spec, state, prepared.report)
+            if planned is not None:
+                reaction, spec = planned
+                handle, state = run_submission(ctx, runtime, spec, 2)
+                submission = 2
+        _raise_unless_succeeded(ctx, state, handle)
+        fetched = fetch(ctx, runtime, handle, submission)
     folder = run_dir(ctx.settings, ctx.job.id, submission)
-    outcome = adopt_model(fetched, folder, ctx.settings, ctx.store, ctx.job.id)
-    if reaction is not None:
-        outcome.decisions.insert(0, reaction.decision)
+
+    def adopt() -> dict[str, Any]:
+        outcome = adopt_model(fetched, folder, ctx.settings, ctx.store, ctx.job.id)
+        if reaction is not None:
+            outcome.decisions.insert(0, reaction.decision)
+        return outcome.model_dump(mode="json")
+
+    outcome = TrainOutcome.model_validate(ctx.stage("adopt", adopt))
     ctx.store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
-    ctx.event(f"Model {outcome.model_id} came back from {runtime.name}.", progress=1.0)
+    ctx.event(f"Model {outcome.model_id} came back from {handle.runtime}.", progress=1.0)
     return outcome.model_dump(mode="json")
 
 
@@ -105,39 +114,45 @@ def run_script_job(ctx: JobContext) -> dict[str, Any]:
 
     request = ScriptRequest.model_validate(ctx.job.request)
     prepared = Prepared.model_validate(ctx.stage(PREFLIGHT, lambda: {}))
-    runtime = _runtime(ctx)
-    handle, state = run_submission(ctx, runtime, prepared.spec, 1)
-    tail = _log_tail(ctx)
-    if state.status != "succeeded":
+    with _runtime(ctx) as runtime:
+        handle, state = run_submission(ctx, runtime, prepared.spec, 1)
         _raise_unless_succeeded(ctx, state, handle)
-    fetched = fetch(ctx, runtime, handle, 1)
-    outputs = adopt_outputs(fetched, prepared.spec.outputs, ctx.store, ctx.store.masker, ctx.job.id)
-    missing = [
-        name for name in prepared.spec.outputs if not any(k.startswith(name) for k in outputs)
-    ]
-    message = f"missing outputs: {', '.join(missing)}" if missing else state.message
+        fetched = fetch(ctx, runtime, handle, 1)
+    wanted = prepared.spec.outputs
+
+    def adopt() -> dict[str, Any]:
+        return adopt_outputs(fetched, wanted, ctx.store, ctx.store.masker, ctx.job.id)
+
+    outputs = {str(k): str(v) for k, v in ctx.stage("adopt", adopt).items()}
+    missing = [name for name in wanted if not any(k.startswith(name) for k in outputs)]
     outcome = ScriptOutcome(
         runtime=request.runtime,
         status=state.status,
-        message=message,
+        message=f"missing outputs: {', '.join(missing)}" if missing else state.message,
         outputs=outputs,
-        log_tail=tail,
+        log_tail=_log_tail(ctx),
         cost_usd=state.cost_usd,
     )
-    ctx.event(f"{len(outputs)} output file(s) came back from {runtime.name}.", progress=1.0)
+    ctx.event(f"{len(outputs)} output file(s) came back from {handle.runtime}.", progress=1.0)
     return outcome.model_dump(mode="json")
 
 
-def _runtime(ctx: JobContext) -> Runtime:
+@contextmanager
+def _runtime(ctx: JobContext) -> Iterator[Runtime]:
+    """The job's runtime; for a script on this machine, with a sandbox closed at the end."""
     from mltrainer.tools.runtimes.registry import runtime_for
 
     name = ctx.job.runtime
-    sandbox = None
-    if name == "local":
-        from mltrainer.sandbox.manager import create_manager
+    if name != "local":
+        yield runtime_for(name, ctx.settings, ctx.vault)
+        return
+    from mltrainer.sandbox.manager import create_manager
 
-        sandbox = create_manager(ctx.settings, ctx.store.masker, ctx.store)
-    return runtime_for(name, ctx.settings, ctx.vault, sandbox=sandbox)
+    sandbox = create_manager(ctx.settings, ctx.store.masker, ctx.store)
+    try:
+        yield runtime_for(name, ctx.settings, ctx.vault, sandbox=sandbox)
+    finally:
+        sandbox.close()
 
 
 # -- one submission: upload -> submit -> poll ----------------------------------------------
@@ -240,8 +255,6 @@ def relay(ctx: JobContext, text: str) -> None:
 
 
 def fetch(ctx: JobContext, runtime: Runtime, handle: Handle, submission: int) -> Any:
-    from mltrainer.tools.runtimes.files import FETCHED
-
     folder = ctx.workdir / FETCHED / str(submission)
 
     def download() -> dict[str, Any]:
@@ -289,8 +302,16 @@ def retried(ctx: JobContext, stage: str, fn: Callable[[], T]) -> T:
 
 
 def _log_tail(ctx: JobContext) -> str:
+    """The end of the run's log, as it was relayed into the job's events."""
     events = ctx.store.events(ctx.job.id, limit=100_000)
-    lines = [e.message for e in events if e.stage and e.stage.startswith("poll")]
+    lines = [
+        e.message
+        for e in events
+        if e.stage
+        and e.stage.startswith("poll")
+        and e.level not in ("warning", "debug")
+        and not e.message.startswith(("Stage '", "The run on "))
+    ]
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
@@ -310,12 +331,10 @@ def _raise_unless_succeeded(ctx: JobContext, state: RemoteState, handle: Handle)
 
 def _react(
     ctx: JobContext, runtime: Runtime, spec: RemoteSpec, state: RemoteState, report: GuardReport
-) -> tuple[Any, RemoteSpec] | None:
+) -> tuple[Reaction, RemoteSpec] | None:
     """The planner's one reaction to a failed engine run, if it has one and the cap allows a
     second run; recorded (decision, error, new spec) before the new run is submitted."""
     from mltrainer.tools.runtimes.jobspec import engine_spec
-    from mltrainer.tools.runtimes.reaction import react
-    from mltrainer.tools.training.request import TrainRequest
 
     request = TrainRequest.model_validate(ctx.job.request)
     reaction = react(request, f"{state.message}\n{_log_tail(ctx)}", spec.resources.memory_gb)
@@ -352,8 +371,6 @@ def _spent(job: JobRecord, report: GuardReport) -> float:
         return job.cost_usd
     if job.started_at is None:
         return report.estimate.usd
-    from mltrainer.state.models import utcnow
-
     hours = (utcnow() - job.started_at).total_seconds() / 3600
     return min(report.estimate.usd, report.estimate.usd_per_hour * hours)
 

@@ -67,16 +67,18 @@ def adopt_model(
             f"The run sent back model {outcome.model_id!r}, not the {model_id!r} it was given.",
             next_step="Nothing was registered; start the job again.",
         )
-    source = fetched / MODEL_DIR
+    source, folder = fetched / MODEL_DIR, settings.models_dir / model_id
+    if not source.exists() and (folder / MODEL_FILE).is_file():
+        source = folder  # moved there by an attempt that died before recording it
     _check_folder(source)
     data = verified_bytes(source / MODEL_FILE, sent.model_sha256)  # the file that was written
     checked_types(data, f"the model sent back by job {job_id}")
     meta = ModelMeta.model_validate_json((source / META_FILE).read_text("utf-8"))
     mask_text_files(source, store.masker)
-    folder = settings.models_dir / model_id
-    private_dir(folder.parent)
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.move(str(source), str(folder))
+    if source != folder:
+        private_dir(folder.parent)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.move(str(source), str(folder))
     store.save_model(
         ModelRecord(
             id=model_id,
