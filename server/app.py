@@ -86,10 +86,11 @@ def create_server(settings: Settings | None = None) -> MCPServer[AppContext]:
         jobs,
         profiling,
         prompts,
+        runtimes,
         sandbox,
         secrets,
     )
 
-    for domain in (jobs, data, profiling, sandbox, secrets, deploy, analysis, prompts):
+    for domain in (jobs, runtimes, data, profiling, sandbox, secrets, deploy, analysis, prompts):
         domain.register(mcp)
     return mcp

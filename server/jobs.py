@@ -15,6 +15,14 @@ from pydantic import BaseModel, Field
 
 from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.server.images import tool_result
+from mltrainer.server.runtimes import (
+    CostArg,
+    DryRunArg,
+    GpuArg,
+    RuntimeArg,
+    check_local,
+    start_remote_training,
+)
 from mltrainer.server.ui import DASHBOARD_URI, ui_meta
 from mltrainer.state.models import TERMINAL, JobKind, JobStatus
 from mltrainer.tools.jobs.views import JobView
@@ -199,6 +207,19 @@ def register(mcp: MCPServer[AppContext]) -> None:
             ),
         ] = 0,
         plots: PlotsArg = True,
+        runtime: RuntimeArg = "local",
+        gpu: GpuArg = None,
+        max_cost_usd: CostArg = None,
+        parallel: Annotated[
+            int,
+            Field(
+                ge=1,
+                le=1000,
+                description="Containers the search may use at once on a remote runtime "
+                "(checked against the provider's limit and counted in the cost estimate).",
+            ),
+        ] = 1,
+        dry_run: DryRunArg = False,
     ) -> Annotated[CallToolResult, JobView]:
         """Train a model on a tabular dataset, in one call: load → profile → plan → train →
         evaluate → save. Runs as a durable background job; waits up to wait_s seconds
@@ -207,7 +228,10 @@ def register(mcp: MCPServer[AppContext]) -> None:
         saved (a quick baseline is usable by predict early, and later models replace it only
         when better). Bad input (missing file, unknown column, unknown argument) is reported
         at once as an error. The same data, settings and seed give the same model when the
-        result says search_stopped='converged'."""
+        result says search_stopped='converged'. runtime='modal' or 'kaggle' runs the same
+        engine there (gpu, parallel; refused before anything is sent if it could cost more
+        than max_cost_usd or fails its dry run on a sample) and brings the model back, usable
+        by predict here; dry_run=True only runs those checks and returns their report."""
         app = app_context(ctx)
         request = TrainRequest(
             dataset=dataset,
@@ -226,9 +250,16 @@ def register(mcp: MCPServer[AppContext]) -> None:
             max_memory_mb=max_memory_mb,
             instructions=instructions,
             seed=seed,
+            runtime=runtime,
+            gpu=gpu,
+            max_cost_usd=max_cost_usd,
+            parallel=parallel,
         )
 
         def submit() -> str:
+            if runtime != "local" or dry_run:  # the pre-flight guard, then a remote job
+                return start_remote_training(app, request, dry_run=dry_run)
+            check_local(request)
             prepared = prepare_train_request(request, app.settings, app.store, app.vault)
             return app.jobs.submit(prepared).id
 

@@ -251,11 +251,31 @@ def _legacy_runs(db: sqlite_utils.Database, job_id: str, request: dict[str, Any]
     return runs
 
 
+def _m005_remote_jobs(db: sqlite_utils.Database) -> None:
+    """Jobs that run elsewhere (Modal, a Kaggle kernel): where, under which remote id, with
+    what resources, at what estimated and actual cost, after which pre-flight checks. Jobs
+    recorded before ran on this machine."""
+    jobs = db.table("jobs")
+    jobs.add_column("runtime", str, not_null_default="local")
+    for name, kind in (
+        ("remote_id", str),
+        ("remote_url", str),
+        ("remote_state", str),
+        ("resources", str),
+        ("estimated_cost_usd", float),
+        ("cost_usd", float),
+        ("preflight", str),
+    ):
+        jobs.add_column(name, kind)
+    jobs.create_index(["runtime", "status"])
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
     ("002_model_file_hash", _m002_model_file_hash),
     ("003_worker_start_epoch", _m003_worker_start_epoch),
     ("004_sandbox_runs", _m004_sandbox_runs),
+    ("005_remote_jobs", _m005_remote_jobs),
 ]
 
 

@@ -8,8 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-# 'train': train_model, run by a worker process; 'code': a long run_code, run by the server.
-JobKind = Literal["train", "code"]
+# 'train': train_model, run by a worker process; 'code': a long run_code, run by the server;
+# 'script': submit_training (a script the assistant wrote), run by a worker process.
+JobKind = Literal["train", "code", "script"]
+# How far a remote submission got: 'submitting' is recorded before the provider is asked, so
+# that a worker that died then asks the provider before it submits (and pays) again.
+SubmissionState = Literal["submitting", "submitted"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 StageStatus = Literal["running", "succeeded", "failed", "skipped"]
 EventLevel = Literal["debug", "info", "warning", "error", "progress"]
@@ -39,6 +43,17 @@ class JobRecord(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_requested: bool = False
+    # Where the job runs ('local', 'modal', 'kaggle') and, for a remote one, how to find it.
+    runtime: str = "local"
+    remote_id: str | None = None
+    remote_url: str | None = None
+    remote_state: SubmissionState | None = None
+    resources: dict[str, Any] | None = Field(default=None, description="What was requested.")
+    estimated_cost_usd: float | None = None
+    cost_usd: float | None = Field(default=None, description="As the provider reported it.")
+    preflight: dict[str, Any] | None = Field(
+        default=None, description="The pre-flight guard's report (checks, estimate, cap)."
+    )
 
 
 class StageRecord(BaseModel):

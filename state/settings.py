@@ -84,6 +84,38 @@ class Settings(BaseSettings):
         default=None,
         description="Modal API URL; defaults to MODAL_SERVER_URL or https://api.modal.com.",
     )
+    modal_client: str | None = Field(
+        default=None,
+        description="'module:function' that returns a stand-in for the Modal SDK boundary "
+        "(tests use tests/fakes/modal.py); unset: the real modal SDK.",
+    )
+    max_cost_usd: float = Field(
+        default=5.0,
+        ge=0,
+        description="The most a remote run may cost (its resources until its timeout) when the "
+        "caller gives no max_cost_usd; a run estimated above it is refused before it is sent.",
+    )
+    remote_max_upload_gb: float = Field(
+        default=50.0, gt=0, description="Data larger than this is not shipped to a provider."
+    )
+    remote_retries: int = Field(
+        default=6, ge=1, le=50, description="Tries per remote stage (upload, submit, poll, fetch)."
+    )
+    remote_retry_wait_s: float = Field(
+        default=2.0, gt=0, le=600, description="First wait between tries; it doubles."
+    )
+    remote_poll_s: float = Field(
+        default=15.0, gt=0, le=600, description="Seconds between two looks at a remote run."
+    )
+    dry_run_timeout_s: float = Field(
+        default=180.0,
+        gt=0,
+        le=3600,
+        description="The pre-flight dry run in the local sandbox is stopped, and refused, at this.",
+    )
+    dry_run_rows: int = Field(
+        default=1000, ge=10, description="Rows of each table the dry run gets (a sample)."
+    )
     secrets: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Secrets declared by configuration: NAME -> the hosts it may be sent to, "

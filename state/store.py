@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 RowT = TypeVar("RowT", bound=BaseModel)
-JSON_FIELDS = {"request", "result", "features", "classes", "summary", "files", "meta"}
+JSON_FIELDS = {
+    "request", "result", "features", "classes", "summary", "files", "meta", "resources", "preflight",
+}  # fmt: skip
 
 
 def new_id(prefix: str) -> str:
@@ -106,8 +108,12 @@ class Store:
             self.db.table(table).update(pk, masked)
 
     # -- jobs ---------------------------------------------------------------------------
-    def create_job(self, kind: str, request: dict[str, Any]) -> JobRecord:
-        job = JobRecord(id=new_id("job"), kind=kind, request=request)
+    def create_job(
+        self, kind: str, request: dict[str, Any], *, job_id: str | None = None, **fields: Any
+    ) -> JobRecord:
+        """Record a new job (queued unless ``fields`` say otherwise); ``job_id`` when the
+        caller needed the id before (a remote job's run folder is named by it)."""
+        job = JobRecord(id=job_id or new_id("job"), kind=kind, request=request, **fields)
         with self._lock:
             self.db.table("jobs").insert(self._to_row(job))
         return job

@@ -37,9 +37,9 @@ async def test_every_tool_refuses_unknown_arguments_naming_the_valid_ones(
         tools = (await client.list_tools()).tools
         for tool in tools:
             assert tool.input_schema.get("additionalProperties") is False, tool.name
-            result = await client.call_tool(tool.name, {"runtime": "modal"})
+            result = await client.call_tool(tool.name, {"engine": "modal"})
             text = error_text(result)
-            assert "Unknown argument 'runtime'" in text, (tool.name, text)
+            assert "Unknown argument 'engine'" in text, (tool.name, text)
             for name in tool.input_schema.get("properties", {}):
                 assert name in text, (tool.name, name, text)
 
@@ -50,7 +50,7 @@ async def test_a_misspelled_train_argument_starts_no_job(
 ) -> None:
     async with connect("memory", settings) as client:
         args = {"dataset": str(churn_csv), "target": "label", "wait_s": 0}
-        for wrong in ({"runtime": "modal"}, {"time_budget": 10}, {"Target": "label"}):
+        for wrong in ({"engine": "modal"}, {"time_budget": 10}, {"Target": "label"}):
             text = error_text(await client.call_tool("train_model", {**args, **wrong}))
             assert f"Unknown argument {next(iter(wrong))!r}" in text
             assert "time_budget_s" in text  # the valid names, so the caller can correct itself

@@ -1,7 +1,8 @@
-"""What the planner chooses from: GPUs (a data file with its date) and backbone checkpoints.
+"""What the planner chooses from: GPUs and backbone checkpoints.
 
-Both lists are data files in ``data/``. Backbones are small, well-known checkpoints, smallest
-first within each family. A checkpoint
+GPU types (memory, bf16) come from the runtimes' catalogue (tools/runtimes/data/catalogue.json,
+one dated file with the providers' prices and limits); backbones from ``data/backbones.json``:
+small, well-known checkpoints, smallest first within each family. A checkpoint
 outside the list is accepted when its architecture can be told (from a local folder's
 ``config.json``, or from its name) and is of the class the task needs.
 """
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 
 from mltrainer.state.errors import InvalidInput
 from mltrainer.tools.deep.models import ArchClass, Family
+from mltrainer.tools.runtimes.catalogue import Gpu, catalogue
 
 ARCH_OF_TYPE: dict[str, ArchClass] = {
     **dict.fromkeys(
@@ -79,12 +81,6 @@ NAME_PATTERNS = (
 SIZE_IN_NAME = re.compile(r"(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
 
-class Gpu(BaseModel):
-    name: str
-    memory_gb: float
-    bf16: bool
-
-
 class GpuCatalogue(BaseModel):
     taken: str
     source: str
@@ -130,20 +126,17 @@ LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "ro": "Romani
 
 @cache
 def gpus() -> GpuCatalogue:
-    raw = _data("gpus.json")
-    raw["gpus"] = {name: {"name": name, **spec} for name, spec in raw["gpus"].items()}
-    return GpuCatalogue.model_validate(raw)
+    table = catalogue()
+    return GpuCatalogue(
+        taken=table.gpus.as_of.isoformat(),
+        source=table.gpus.source,
+        gpus=table.gpus.types,
+        default_gpu=table.default_gpu,
+    )
 
 
 def gpu(name: str) -> Gpu:
-    catalogue = gpus()
-    found = {key.lower(): value for key, value in catalogue.gpus.items()}.get(name.lower())
-    if found is None:
-        raise InvalidInput(
-            f"Unknown GPU {name!r}.",
-            next_step=f"Use one of {', '.join(catalogue.gpus)} (catalogue of {catalogue.taken}).",
-        )
-    return found
+    return catalogue().gpu(name)
 
 
 def opus_mt(source: str, target: str) -> Backbone:

@@ -10,11 +10,13 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from mltrainer.state.errors import JobStateError
 from mltrainer.state.models import TERMINAL, JobRecord
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
+from mltrainer.tools.runtimes.models import ScriptRequest
 from mltrainer.tools.training.request import TrainRequest
 
 WORKER_MODULE = "mltrainer.tools.jobs.worker"
@@ -23,11 +25,12 @@ SETTINGS_ENV = "MLTRAINER_WORKER_SETTINGS"
 # Job kinds that run in a worker process. Other kinds (e.g. 'code' runs in the server's
 # sandbox) only use the jobs table for their status; the manager never starts, resumes or
 # fails them, and cancels them through the hook their owner registers (on_cancel).
-WORKER_KINDS = frozenset({"train"})
+WORKER_KINDS = frozenset({"train", "script"})
 
 # What a worker job is asked to do; its kind follows from the request's type.
-JobRequest = TrainRequest
-KIND_OF: dict[type[JobRequest], str] = {TrainRequest: "train"}
+JobRequest = TrainRequest | ScriptRequest
+KIND_OF: dict[type[JobRequest], str] = {TrainRequest: "train", ScriptRequest: "script"}
+CANCELLED = "Cancelled at the caller's request."
 
 
 class JobManager:
@@ -40,9 +43,27 @@ class JobManager:
         self._lock = threading.RLock()
 
     # -- starting -----------------------------------------------------------------------
-    def submit(self, request: JobRequest) -> JobRecord:
-        """Record the job and start it (or queue it behind the running ones)."""
-        job = self.store.create_job(KIND_OF[type(request)], request.model_dump(mode="json"))
+    def submit(
+        self,
+        request: JobRequest,
+        *,
+        job_id: str | None = None,
+        prepare: Callable[[JobRecord], object] | None = None,
+        **fields: Any,
+    ) -> JobRecord:
+        """Record the job and start it (or queue it behind the running ones).
+
+        A remote job comes with the id its run folder was prepared under, its runtime fields,
+        and ``prepare``, which records what its worker will need (the checked spec) before any
+        worker can start it.
+        """
+        kind = KIND_OF[type(request)]
+        with self._lock:
+            job = self.store.create_job(
+                kind, request.model_dump(mode="json"), job_id=job_id, **fields
+            )
+            if prepare is not None:
+                prepare(job)
         self.start_queued()
         return self.store.get_job(job.id)
 
@@ -145,6 +166,8 @@ class JobManager:
             f"Read the job log (mltrainer://jobs/{job.id}/log) and start a new job, "
             "perhaps with a smaller time budget or dataset."
         )
+        if job.runtime != "local":  # nobody watches the remote run any more: stop paying
+            reason += " " + self._cancel_remote(job)
         self.store.add_event(job.id, reason, level="error")
         self.store.finish_job(job.id, "failed", error=reason)
         return f"{job.id}: failed"
@@ -178,10 +201,18 @@ class JobManager:
             child = self._children.pop(job_id, None)
         if child is not None:
             child.wait(timeout=5)
-        self.store.add_event(job_id, "Cancelled at the caller's request.", level="warning")
-        return self.store.finish_job(
-            job_id, "cancelled", error="Cancelled at the caller's request."
-        )
+        # The worker is gone: now nothing can submit after the remote run was stopped.
+        note = self._cancel_remote(self.store.get_job(job_id))
+        message = f"{CANCELLED} {note}".strip()
+        self.store.add_event(job_id, message, level="warning")
+        return self.store.finish_job(job_id, "cancelled", error=message)
+
+    def _cancel_remote(self, job: JobRecord) -> str:
+        if job.runtime == "local" or job.remote_state is None:
+            return ""
+        from mltrainer.tools.jobs.remote import cancel_remote
+
+        return cancel_remote(job, self.settings, self.store)
 
     def shutdown(self) -> None:
         """Leave running workers alone (they outlive the server) but reap finished ones."""

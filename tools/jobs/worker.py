@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mltrainer.state.errors import MLTrainerError
-from mltrainer.state.models import TERMINAL
+from mltrainer.state.models import TERMINAL, JobRecord
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
@@ -24,12 +24,20 @@ from mltrainer.tools.jobs.manager import SETTINGS_ENV
 from mltrainer.tools.jobs.procs import start_time
 
 
-def _runner(kind: str) -> Callable[[JobContext], dict[str, Any]]:
-    if kind == "train":
+def _runner(job: JobRecord) -> Callable[[JobContext], dict[str, Any]]:
+    if job.kind == "train" and job.runtime == "local":
         from mltrainer.tools.jobs.train import run_train_job
 
         return run_train_job
-    raise MLTrainerError(f"Unknown job kind '{kind}'.")
+    if job.kind == "train":  # the same engine on Modal or Kaggle: the worker orchestrates
+        from mltrainer.tools.jobs.remote import run_remote_train_job
+
+        return run_remote_train_job
+    if job.kind == "script":  # submit_training, on any runtime
+        from mltrainer.tools.jobs.remote import run_script_job
+
+        return run_script_job
+    raise MLTrainerError(f"Unknown job kind '{job.kind}'.")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -51,7 +59,7 @@ def run(job_id: str, attempt: int, settings: Settings) -> int:
             f"Attempt {attempt}: resuming after the previous worker stopped.", level="warning"
         )
     try:
-        result = _runner(job.kind)(ctx)
+        result = _runner(job)(ctx)
     except JobCancelled:
         store.finish_job(job_id, "cancelled", error="Cancelled at the caller's request.")
         return 0

@@ -8,6 +8,7 @@ typed models, so the job code (tools/jobs/remote.py) is written once:
 
     problems = runtime.validate(spec)        # before anything is pushed or paid for
     estimate = runtime.estimate_cost(spec)
+    runtime.upload(spec)                     # the run folder and data (idempotent)
     handle = runtime.find(spec.job_id) or runtime.submit(spec)   # never twice per job
     state = runtime.status(handle)           # poll ...
     chunk = runtime.logs(handle, cursor)     # ... and read the log since a cursor
@@ -56,6 +57,13 @@ class Resources(BaseModel):
     cpu: float | None = Field(default=None, gt=0, description="Cores; None: the default.")
     memory_gb: float | None = Field(default=None, gt=0, description="None: the default.")
     timeout_s: int = Field(ge=60, description="The run is stopped, and paid for, up to this.")
+    parallel: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Containers (or sessions) the run may use at once, each with these "
+        "resources: the engine's fan-out of candidate fits. The estimate counts every one.",
+    )
 
 
 class RemoteSpec(BaseModel):
@@ -136,6 +144,13 @@ class Runtime(Protocol):
     def find(self, job_id: str) -> Handle | None:
         """An earlier submission of this job, if the provider has one (a server that died
         between submitting and recording it must not submit, and pay, twice)."""
+        ...
+
+    def upload(self, spec: RemoteSpec) -> None:
+        """Ship the run folder and ``input_dir`` where the run will read them (a Modal Volume,
+        a private Kaggle dataset). Idempotent: the job code calls it in its own retried stage
+        before ``submit``, and again after a restart; a runtime that ships nothing ahead of
+        the submission does nothing here."""
         ...
 
     def submit(self, spec: RemoteSpec) -> Handle: ...

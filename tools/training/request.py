@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 Task = Literal[
     "auto", "binary", "multiclass", "regression", "forecast", "text_classification", "clustering"
 ]
+RuntimeChoice = Literal["local", "modal", "kaggle"]
 Validation = Literal[
     "auto", "holdout", "kfold", "stratified_kfold", "group_kfold", "time_series", "repeated_kfold"
 ]
@@ -59,3 +60,10 @@ class TrainRequest(BaseModel):
     horizon: int | None = Field(default=None, ge=1, le=10_000)
     instructions: str | None = Field(default=None, max_length=4000)
     seed: int = 0
+    # Where it runs (tools/runtimes): this machine, or the same engine on Modal or Kaggle.
+    runtime: RuntimeChoice = "local"
+    gpu: str | None = Field(default=None, max_length=32, description="A GPU type (remote only).")
+    max_cost_usd: float | None = Field(
+        default=None, ge=0, description="Refuse a remote run estimated above this (USD)."
+    )
+    parallel: int = Field(default=1, ge=1, le=1000, description="Containers used at once.")
