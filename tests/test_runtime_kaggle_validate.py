@@ -175,7 +175,9 @@ def test_the_script_is_deterministic_and_changes_with_the_code(tmp_path: Path) -
     first = digest(tmp_path)
     assert digest(tmp_path) == first
     os.utime(tmp_path / "run" / "helpers.py", (1, 1))  # times do not matter ...
-    assert digest(tmp_path) == first
+    (tmp_path / "run" / "__pycache__").mkdir()
+    (tmp_path / "run" / "__pycache__" / "helpers.cpython-311.pyc").write_bytes(b"\0")
+    assert digest(tmp_path) == first  # ... nor byte-code caches ...
     (tmp_path / "run" / "helpers.py").write_text("# changed\n")  # ... contents do
     assert digest(tmp_path) != first
 

@@ -40,7 +40,6 @@ CODE_FILE = "mltrainer_kernel.py"
 OUTPUT_DIR = "output"  # under /kaggle/working: what fetch brings back
 ROOT_ENV = "MLTRAINER_KAGGLE_ROOT"  # "/kaggle" unless set (the fake Kaggle runs kernels elsewhere)
 JOB_MARKER, SPEC_MARKER = "# mltrainer-job: ", "# mltrainer-spec: "
-_SKIPPED = ("__pycache__", ".pyc", ".DS_Store")
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same folder gives the same bytes
 
 
@@ -79,13 +78,18 @@ def bundle(run_dir: Path) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(run_dir.rglob("*")):
             rel = path.relative_to(run_dir).as_posix()
-            if not path.is_file() or path.is_symlink() or any(s in rel for s in _SKIPPED):
+            if not path.is_file() or path.is_symlink() or _skipped(path.relative_to(run_dir)):
                 continue
             info = zipfile.ZipInfo(rel, date_time=_EPOCH)
             info.external_attr = (stat.S_IFREG | 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
+
+
+def _skipped(rel: Path) -> bool:
+    """Byte-code caches and Finder litter: they would change the digest, not the run."""
+    return "__pycache__" in rel.parts or rel.suffix == ".pyc" or rel.name == ".DS_Store"
 
 
 def plan(
