@@ -103,6 +103,12 @@ class KaggleRuntime:
         self.dataset_ready_timeout_s = dataset_ready_timeout_s
         self._accounts: dict[str, str] = {}  # sha256 of the credentials -> account name
 
+    @classmethod
+    def connect(cls, settings: Settings, vault: SecretVault) -> KaggleRuntime:
+        """The runtime; refuses at once when secret://KAGGLE is not set (resolved, not sent)."""
+        vault.credential("secret://KAGGLE", destination=kaggle_api_url(settings))
+        return cls(settings, vault)
+
     # -- before anything is sent ------------------------------------------------------------
     def validate(self, spec: RemoteSpec) -> list[SpecProblem]:
         return check(spec, self.catalogue)

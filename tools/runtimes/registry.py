@@ -1,14 +1,11 @@
 """The runtime for a name: ``local``, ``modal`` or ``kaggle``, with its credentials checked.
 
-A runtime module other than local exposes ``connect(settings, vault) -> Runtime``, which
-resolves its credential through the vault at once: a runtime without credentials is refused
-with the secret's name and how to set it, before anything is prepared.
+A remote runtime's ``connect(settings, vault)`` resolves its credential through the vault at
+once: a runtime without credentials is refused with the secret's name and how to set it,
+before anything is prepared.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import cast
 
 from mltrainer.sandbox.manager import SandboxManager
 from mltrainer.state.errors import InvalidInput
@@ -31,14 +28,9 @@ def runtime_for(
 
         return ModalRuntime.connect(settings, vault)
     if name == "kaggle":
-        try:
-            module = importlib.import_module("mltrainer.tools.runtimes.kaggle")
-        except ImportError:
-            raise InvalidInput(
-                "The Kaggle runtime is not part of this installation.",
-                next_step="Use runtime='modal' or 'local'.",
-            ) from None
-        return cast(Runtime, module.connect(settings, vault))
+        from mltrainer.tools.runtimes.kaggle import KaggleRuntime
+
+        return KaggleRuntime.connect(settings, vault)
     raise InvalidInput(
         f"Unknown runtime {name!r}.", next_step=f"Use one of: {', '.join(RUNTIMES)}."
     )
