@@ -139,6 +139,14 @@ def register(mcp: MCPServer[AppContext]) -> None:
             Field(description="Validation strategy; 'auto' chooses by data size and task."),
         ] = "auto",
         exclude_columns: Annotated[list[str] | None, Field(max_length=1000)] = None,
+        keep_columns: Annotated[
+            list[str] | None,
+            Field(
+                max_length=1000,
+                description="Use these as features even if the profile would drop them "
+                "(identifier, constant, leakage).",
+            ),
+        ] = None,
         group_column: Annotated[
             str | None,
             Field(
@@ -180,6 +188,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
             models=models,
             validation=validation,
             exclude_columns=exclude_columns or [],
+            keep_columns=keep_columns or [],
             group_column=group_column,
             time_column=time_column,
             horizon=horizon,
@@ -261,13 +270,23 @@ def register(mcp: MCPServer[AppContext]) -> None:
         ],
         dataset: DatasetArg,
         ctx: AppCtx,
+        threshold: Annotated[
+            float | None,
+            Field(
+                gt=0,
+                lt=1,
+                description="Two-class models: predict the positive class from this probability "
+                "on (default: the threshold chosen in training).",
+            ),
+        ] = None,
     ) -> PredictResult:
         """Predict with a trained model. Writes a CSV with one row per input row, in order:
         'prediction', and for classification 'proba_<class>' per class. Returns its path,
-        the row count and a preview of the first rows."""
+        the row count, a preview of the first rows, and warnings where the rows differ from
+        the training data."""
         app = app_context(ctx)
         return await anyio.to_thread.run_sync(
-            run_predict, model, dataset, app.settings, app.store, app.vault
+            run_predict, model, dataset, app.settings, app.store, app.vault, threshold
         )
 
     @mcp.resource("mltrainer://jobs/{job_id}", mime_type="application/json")

@@ -16,6 +16,7 @@ from mltrainer.state.models import ArtifactRecord, utcnow
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
+from mltrainer.tools.training.inputs import PredictionWarning
 from mltrainer.tools.training.model import load_record
 from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.prepare import resolve_dataset
@@ -29,6 +30,17 @@ class PredictResult(BaseModel):
     n_rows: int
     columns: list[str] = Field(description="'prediction', then 'proba_<class>' per class.")
     preview: list[dict[str, Any]] = Field(description=f"The first {PREVIEW_ROWS} rows.")
+    threshold: float | None = Field(
+        default=None,
+        description="The decision threshold on the positive class's probability used for "
+        "'prediction' (the model's own unless one was passed); None: the most likely class.",
+    )
+    warnings: list[PredictionWarning] = Field(
+        default_factory=list,
+        description="Where these rows differ from the training rows (most features missing, "
+        "values far out of range, unseen categories, changed types, forecast dates inside the "
+        "history), with counts and example row numbers (0-based positions in the file).",
+    )
 
 
 def model_id_for(reference: str, store: Store) -> str:
@@ -48,8 +60,15 @@ def model_id_for(reference: str, store: Store) -> str:
 
 
 def predict(
-    reference: str, dataset: str, settings: Settings, store: Store, vault: SecretVault
+    reference: str,
+    dataset: str,
+    settings: Settings,
+    store: Store,
+    vault: SecretVault,
+    threshold: float | None = None,
 ) -> PredictResult:
+    """Predictions for every row of ``dataset``; ``threshold`` overrides a two-class model's
+    decision threshold on its positive class's probability."""
     from mltrainer.tools.profiling import read_table
 
     model_id = model_id_for(reference, store)
@@ -58,7 +77,8 @@ def predict(
     frame = read_table(path)
     if frame.empty:
         raise NotFound(f"{path} has no rows to predict.", next_step="Pass a file with data rows.")
-    out = model.predict_frame(frame)
+    out = model.predict_frame(frame, threshold)
+    warnings = model.check_frame(frame)
     folder = private_dir(settings.home / "predictions")
     stamp = utcnow().strftime("%Y%m%dT%H%M%S")
     target = folder / f"{model_id}-{stamp}-{new_id('p')[-6:]}.csv"
@@ -80,6 +100,8 @@ def predict(
         n_rows=len(out),
         columns=list(out.columns),
         preview=[{str(k): _plain(v) for k, v in row.items()} for row in preview],
+        threshold=threshold if threshold is not None else model.meta.threshold,
+        warnings=warnings,
     )
 
 
