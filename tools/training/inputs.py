@@ -216,7 +216,8 @@ def _out_of_range(frame: pd.DataFrame, entries: list[FeatureInput]) -> Predictio
             values = _days(series).to_numpy(dtype=float)
         else:
             values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-        margin = RANGE_MARGIN * max(entry.high - entry.low, abs(entry.high), 1e-9)
+        span = entry.high - entry.low
+        margin = RANGE_MARGIN * (span if span > 0 else max(abs(entry.high), 1.0))
         outside = (values < entry.low - margin) | (values > entry.high + margin)
         if outside.any():
             counts[entry.name] = int(outside.sum())

@@ -242,6 +242,7 @@ def build_plan(
     _time_features(plan, verdict)
     _rare_and_skewed(plan, target, verdict)
     plan.families = _families(request, task, n_rows, columns, plan)
+    _linear_first(plan)
     if request.class_weight:
         plan.decide("class_weight", request.class_weight, "the caller asked; sample weights used")
     if request.instructions:
@@ -380,6 +381,21 @@ def _rare_and_skewed(plan: TrainingPlan, target: pd.Series | None, verdict: Verd
             f"the target is heavy-tailed (skewness {skew:.1f}); a log/Box-Cox-like transform "
             "often fits such targets better, and the search compares both",
         )
+
+
+def _linear_first(plan: TrainingPlan) -> None:
+    """With a time axis, the linear family first: it carries a trend past the last date, which
+    trees cannot (they repeat the last level they saw)."""
+    names = [f.name for f in plan.families]
+    if plan.time_axis is None or "linear" not in names or names[0] == "linear":
+        return
+    plan.families.sort(key=lambda f: f.name != "linear")
+    plan.decide(
+        "families",
+        "linear first",
+        "validation is time-ordered: the family that extrapolates a trend is tried (and used "
+        "as the baseline) first",
+    )
 
 
 def _default_positive(classes: list[str], target: pd.Series) -> str:

@@ -94,9 +94,11 @@ def _fit(oof: np.ndarray, y: np.ndarray, ctx: MetricContext) -> list[float]:
             z = ab[0] * logit + ab[1]
             return float(np.mean(np.logaddexp(0.0, z) - positive * z))
 
-        found = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B")
-        a, b = (float(v) for v in found.x)
-        return [a, b] if a > 0 else [1.0, 0.0]
+        # a >= 0: scores that rank worse than chance out of fold calibrate to the base rate
+        found = minimize(
+            loss, np.array([1.0, 0.0]), method="L-BFGS-B", bounds=[(0.0, 100.0), (-50.0, 50.0)]
+        )
+        return [float(v) for v in found.x]
 
     def temperature_loss(s: float) -> float:
         return score("log_loss", y, calibrate_proba(oof, [s]), ctx)

@@ -144,11 +144,12 @@ def describe(name: str) -> dict[str, str]:
 
 def portfolio(name: str, ctx: FitContext) -> list[dict[str, Any]]:
     """Configurations tried first, strongest-on-average first; with a heavy-tailed target, the
-    first one again on the transformed target (second, so it is tried early)."""
+    first one again on the transformed target: second, and first for the linear family (cheap,
+    and the one a log scale helps most), so that the search compares both early."""
     configs = _portfolio(name, ctx)
     if ctx.target_transform and name in TRANSFORMED:
         configs = [{**c, "target_transform": False} for c in configs]
-        configs.insert(1, {**configs[0], "target_transform": True})
+        configs.insert(0 if name == "linear" else 1, {**configs[0], "target_transform": True})
     return configs
 
 

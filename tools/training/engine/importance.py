@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 ROWS = 1000
 REPEATS = 5
-DOMINANT_SHARE = 0.5  # of the summed positive importance, by one feature
+DOMINANT_SHARE = 0.8  # of the summed positive importance, by one feature
+DOMINANT_RATIO = 8.0  # times the next feature's
 DOMINANT_DROP = 0.02  # and a drop of the metric at least this large
 
 
@@ -36,8 +37,8 @@ def permutation_importance(
     """Importance of each feature (best first) and how many features had time to be measured.
 
     ``value(X, y)`` is the model's metric (greater is better) on rows ``X`` with truth ``y``.
-    As many repeats as time allows for every feature (at least two, for a spread, and at most
-    ``REPEATS``); a feature whose repeats would end after ``end`` is not started.
+    Breadth first: every feature is shuffled once before any is shuffled again, up to
+    ``REPEATS`` times each, until ``end`` (so a short budget still covers every feature).
     """
     rng = np.random.default_rng(seed)
     if len(X) > ROWS:
@@ -50,29 +51,27 @@ def permutation_importance(
     except ValueError:  # e.g. ROC AUC on held-out rows of a single class
         return [], 0
     per_eval = max(time.monotonic() - began, 1e-4)
-    affordable = (end - time.monotonic()) / (per_eval * max(1, len(features)))
-    repeats = int(np.clip(affordable, 2, REPEATS))
-    out: list[ImportanceEntry] = []
-    for name in features:
-        if time.monotonic() + repeats * per_eval > end:
-            break
-        drops = []
-        for _ in range(repeats):
+    drops: dict[str, list[float]] = {name: [] for name in features}
+    for _ in range(REPEATS):
+        for name in features:
+            if time.monotonic() + per_eval > end:
+                break
             shuffled = X.copy()
             shuffled[name] = rng.permutation(shuffled[name].to_numpy())
             try:
-                drops.append(base - value(shuffled, y))
+                drops[name].append(base - value(shuffled, y))
             except ValueError:
-                break
-        if drops:
-            out.append(
-                ImportanceEntry(
-                    name=name,
-                    mean=round(float(np.mean(drops)), 6),
-                    std=round(float(np.std(drops)), 6),
-                    repeats=len(drops),
-                )
-            )
+                continue
+    out = [
+        ImportanceEntry(
+            name=name,
+            mean=round(float(np.mean(found)), 6),
+            std=round(float(np.std(found)), 6),
+            repeats=len(found),
+        )
+        for name, found in drops.items()
+        if found
+    ]
     return sorted(out, key=lambda e: e.mean, reverse=True), len(out)
 
 
@@ -90,7 +89,10 @@ def dominant_feature(importance: list[ImportanceEntry], metric: str) -> str | No
         return None
     top = positive[0]
     share = top.mean / total
+    runner_up = positive[1].mean if len(positive) > 1 else 0.0
     if share < DOMINANT_SHARE or top.mean < DOMINANT_DROP or len(importance) < 2:
+        return None
+    if top.mean < DOMINANT_RATIO * runner_up:
         return None
     runner = f"; next, '{positive[1].name}', {positive[1].mean:.3f}" if len(positive) > 1 else ""
     return (
@@ -107,12 +109,14 @@ def as_pairs(importance: list[ImportanceEntry]) -> list[tuple[str, float]]:
 
 def describe_scope(found: list[ImportanceEntry], total: int, rows: int) -> tuple[str, str, str]:
     """The decision recording what the importance covers."""
-    measured = len(found)
-    repeats = max((e.repeats for e in found), default=0)
+    repeats = [e.repeats for e in found] or [0]
+    low, high = min(repeats), max(repeats)
+    shown = str(low) if low == high else f"{low} to {high}"
+    short = len(found) < total or low < REPEATS
     return (
         "importance",
-        f"permutation on {min(rows, ROWS)} held-out rows, {repeats} repeats, "
-        f"{measured} of {total} features",
+        f"permutation on {min(rows, ROWS)} held-out rows, {shown} repeats, "
+        f"{len(found)} of {total} features",
         "the model fitted on the training rows only, so it never saw these rows"
-        + ("" if measured == total else "; the time budget ran out for the rest"),
+        + ("; the time budget allowed no more" if short else ""),
     )

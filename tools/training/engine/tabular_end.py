@@ -186,8 +186,9 @@ class TabularEnd:
                 )
                 self.final = refitted
         release_memory(collect=True)
-        # importance may use a little of the 10% the budget promise allows beyond the budget
-        importance_end = self.end + 0.04 * self.budget
+        # importance may use a little of the 10% the budget promise allows beyond the budget,
+        # and has half a second at least (a model that cannot be explained is worth less)
+        importance_end = max(self.end + 0.04 * self.budget, time.monotonic() + 0.5)
         return self.result(members, holdout, self.cross_validated(), trained, importance_end)
 
     def cross_validated(self) -> tuple[float, float]:

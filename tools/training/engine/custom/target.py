@@ -28,6 +28,9 @@ class TransformedTarget(BaseEstimator):
     def fit(self, X: Any = None, y: Any = None) -> TransformedTarget:
         return self  # built from a fitted regressor and transformer
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # so a Pipeline ending in it predicts
+
     def predict(self, X: Any) -> np.ndarray:
         z = np.asarray(self.regressor.predict(X), dtype=float)
         span = self.high - self.low
