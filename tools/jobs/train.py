@@ -64,7 +64,8 @@ def train(ctx: JobContext) -> TrainOutcome:
 def done_message(outcome: TrainOutcome) -> str:
     """The last progress line: the held-out score, and how many findings to read first."""
     score = f"{outcome.score:.4f}" if outcome.score is not None else "n/a"
-    text = f"Done: {outcome.metric} {score} on held-out rows."
+    where = "" if outcome.task == "clustering" else " on held-out rows"
+    text = f"Done: {outcome.metric} {score}{where}."
     if outcome.headline:
         text += f" Read the {len(outcome.headline)} warning(s) in headline before quoting it."
     return text

@@ -21,13 +21,17 @@ from mltrainer.tools.training.plan import (
     TrainingPlan,
     ValidationPlan,
 )
-from mltrainer.tools.training.planner_columns import Decide, plan_columns
+from mltrainer.tools.training.planner_columns import (
+    Decide,
+    plan_columns,
+    rare_and_skewed,
+    time_features,
+)
 from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SKEWED = 2.0  # a regression target this skewed gets transformed-target candidates
 HEADLINE_KINDS = ("time_drift", "rare_classes", "skewed_target")
 
 
@@ -239,8 +243,8 @@ def build_plan(
         decisions=decisions,
         warnings=_headline(verdict, time_axis) + warnings,
     )
-    _time_features(plan, verdict)
-    _rare_and_skewed(plan, target, verdict)
+    time_features(plan, verdict)
+    rare_and_skewed(plan, target, verdict)
     plan.families = _families(request, task, n_rows, columns, plan)
     _linear_first(plan)
     if request.class_weight:
@@ -317,70 +321,6 @@ def _headline(verdict: Verdict, time_axis: str | None) -> list[str]:
         elif warning.kind in HEADLINE_KINDS:
             out.append(warning.message)
     return out
-
-
-def _time_features(plan: TrainingPlan, verdict: Verdict) -> None:
-    """With a time axis, its calendar replaces the raw timestamp (which cannot extrapolate)."""
-    import pandas as pd
-
-    from mltrainer.tools.profiling.drift import calendar_parts
-
-    axis = next((c for c in plan.columns if c.time_axis), None)
-    if axis is None:
-        return
-    if axis.kind != "datetime":
-        axis.time_axis = False  # a numeric order column: a feature like any other
-        return
-    step = verdict.time_axis.step if verdict.time_axis else "1 days"
-    plan.calendar = calendar_parts(pd.Timedelta(step))
-    parts = ", ".join(plan.calendar) or "none at this spacing"
-    plan.decide(
-        "features",
-        f"{axis.name}: calendar ({parts}), not the raw timestamp",
-        "a timestamp lets trees learn each period's level, which they cannot carry past the "
-        "last date; calendar parts repeat, so they extrapolate",
-    )
-    plan.decide(
-        "features",
-        f"{axis.name}: elapsed days for linear models",
-        "a straight-line trend in time extrapolates; trees would only memorise periods",
-    )
-    others = [c.name for c in plan.columns if c.kind == "datetime" and not c.time_axis]
-    for name in others:
-        plan.decide(
-            "features",
-            f"{name}: days before {axis.name}, and its calendar",
-            "an interval between two dates stays meaningful for later rows; an absolute date "
-            "does not",
-        )
-
-
-def _rare_and_skewed(plan: TrainingPlan, target: pd.Series | None, verdict: Verdict) -> None:
-    from mltrainer.tools.profiling.checks import RARE_CLASS_ROWS
-
-    if target is None:
-        return
-    if plan.classes:
-        counts = target.dropna().astype(str).value_counts()
-        rare = sorted(str(c) for c, n in counts.items() if n < RARE_CLASS_ROWS)
-        if rare and len(rare) < len(plan.classes):
-            plan.rare_classes = rare
-            listed = ", ".join(f"{c!r} ({int(counts[c])} rows)" for c in rare[:10])
-            plan.decide(
-                "validation",
-                f"{len(rare)} rare class(es) in every training fold, never held out",
-                f"{listed}: fewer rows than folds, too few to stratify or to score; they are "
-                "left out of fold stratification and of every reported score",
-            )
-    skew = verdict.target.skew if verdict.target else None
-    if plan.task == "regression" and skew is not None and abs(skew) >= SKEWED:
-        plan.target_transform = True
-        plan.decide(
-            "target",
-            "also try candidates on a Yeo-Johnson transformed target",
-            f"the target is heavy-tailed (skewness {skew:.1f}); a log/Box-Cox-like transform "
-            "often fits such targets better, and the search compares both",
-        )
 
 
 def _linear_first(plan: TrainingPlan) -> None:

@@ -1,4 +1,5 @@
-"""The planner's columns: which become features, and how, from the judge's verdict.
+"""The planner's columns and target: which columns become features, and how, from the judge's
+verdict; the time axis's calendar; rare classes and a heavy-tailed target.
 
 The planner never judges a column itself: kinds, identifiers, constants and leaks come from the
 profile's :class:`~mltrainer.tools.profiling.judge.Verdict` (the same one ``profile_dataset``
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from mltrainer.tools.profiling import ColumnProfile, Verdict
 from mltrainer.tools.profiling.columns import profile_column
-from mltrainer.tools.training.plan import ColumnKind, ColumnPlan, DroppedColumn
+from mltrainer.tools.training.plan import ColumnKind, ColumnPlan, DroppedColumn, TrainingPlan
 from mltrainer.tools.training.request import TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
 
 LOW_CARDINALITY = 32
+SKEWED = 2.0  # a regression target this skewed gets transformed-target candidates
 # Records one decision: (stage, decision, reason).
 Decide = Callable[[str, str, str], None]
 
@@ -98,3 +100,74 @@ def plan_columns(
             )
         )
     return columns, dropped, warnings
+
+
+def time_features(plan: TrainingPlan, verdict: Verdict) -> None:
+    """With a time axis, its calendar replaces the raw timestamp (which cannot extrapolate)."""
+    import pandas as pd
+
+    from mltrainer.tools.profiling.drift import calendar_parts
+
+    axis = next((c for c in plan.columns if c.time_axis), None)
+    if axis is None:
+        return
+    if axis.kind != "datetime":
+        axis.time_axis = False  # a numeric order column: a feature like any other
+        return
+    found = verdict.time_axis
+    step = found.step if found else "1 days"
+    plan.calendar = calendar_parts(pd.Timedelta(step))
+    why = (
+        "a timestamp lets trees learn each period's level, which they cannot carry past the "
+        "last date; calendar parts repeat, so they extrapolate"
+    )
+    if found and pd.Timestamp(found.end) - pd.Timestamp(found.start) >= pd.Timedelta(days=730):
+        plan.calendar = ["year", *plan.calendar]
+        why += (
+            "; over two years or more the year is one too: a new year is read like the "
+            "latest one (its regime carried forward), and time-ordered validation measures "
+            "how well that holds"
+        )
+    parts = ", ".join(plan.calendar) or "none at this spacing"
+    plan.decide("features", f"{axis.name}: calendar ({parts}), not the raw timestamp", why)
+    plan.decide(
+        "features",
+        f"{axis.name}: elapsed days for linear models",
+        "a straight-line trend in time extrapolates; trees would only memorise periods",
+    )
+    others = [c.name for c in plan.columns if c.kind == "datetime" and not c.time_axis]
+    for name in others:
+        plan.decide(
+            "features",
+            f"{name}: days before {axis.name}, and its calendar",
+            "an interval between two dates stays meaningful for later rows; an absolute date "
+            "does not",
+        )
+
+
+def rare_and_skewed(plan: TrainingPlan, target: pd.Series | None, verdict: Verdict) -> None:
+    from mltrainer.tools.profiling.checks import RARE_CLASS_ROWS
+
+    if target is None:
+        return
+    if plan.classes:
+        counts = target.dropna().astype(str).value_counts()
+        rare = sorted(str(c) for c, n in counts.items() if n < RARE_CLASS_ROWS)
+        if rare and len(rare) < len(plan.classes):
+            plan.rare_classes = rare
+            listed = ", ".join(f"{c!r} ({int(counts[c])} rows)" for c in rare[:10])
+            plan.decide(
+                "validation",
+                f"{len(rare)} rare class(es) in every training fold, never held out",
+                f"{listed}: fewer rows than folds, too few to stratify or to score; they are "
+                "left out of fold stratification and of every reported score",
+            )
+    skew = verdict.target.skew if verdict.target else None
+    if plan.task == "regression" and skew is not None and abs(skew) >= SKEWED:
+        plan.target_transform = True
+        plan.decide(
+            "target",
+            "also try candidates on a Yeo-Johnson transformed target",
+            f"the target is heavy-tailed (skewness {skew:.1f}); a log/Box-Cox-like transform "
+            "often fits such targets better, and the search compares both",
+        )

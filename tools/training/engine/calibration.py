@@ -22,6 +22,10 @@ from mltrainer.tools.training.engine.metrics import MetricContext, score
 
 IMBALANCED = 0.1  # minority share under which the decision is tuned whatever the metric
 MIN_GAIN = 0.005  # a decision rule must beat plain argmax by this much out of fold
+# Calibration must lower the log loss by this much (nats) and this share: near-perfect
+# out-of-fold predictions would otherwise be sharpened into certainty that new rows punish.
+CALIBRATION_GAIN = (0.005, 0.01)
+SHARPEST = 5.0  # the largest slope (Platt) or power (temperature) a calibration may use
 THRESHOLDS = np.round(np.linspace(0.02, 0.98, 97), 4)
 POWERS = (0.25, 0.5, 0.75, 1.0)
 
@@ -58,7 +62,8 @@ def _calibration(
     for train, valid in folds:
         held[valid] = calibrate_proba(oof[valid], _fit(oof[train], y[train], ctx))
     after = score("log_loss", y, held, ctx)
-    if not after < before * (1 - MIN_GAIN):
+    absolute, relative = CALIBRATION_GAIN
+    if not (before - after >= absolute and after <= before * (1 - relative)):
         tuning.decisions.append(
             (
                 "calibration",
@@ -96,14 +101,14 @@ def _fit(oof: np.ndarray, y: np.ndarray, ctx: MetricContext) -> list[float]:
 
         # a >= 0: scores that rank worse than chance out of fold calibrate to the base rate
         found = minimize(
-            loss, np.array([1.0, 0.0]), method="L-BFGS-B", bounds=[(0.0, 100.0), (-50.0, 50.0)]
+            loss, np.array([1.0, 0.0]), method="L-BFGS-B", bounds=[(0.0, SHARPEST), (-50.0, 50.0)]
         )
         return [float(v) for v in found.x]
 
     def temperature_loss(s: float) -> float:
         return score("log_loss", y, calibrate_proba(oof, [s]), ctx)
 
-    found = minimize_scalar(temperature_loss, bounds=(0.05, 20.0), method="bounded")
+    found = minimize_scalar(temperature_loss, bounds=(0.05, SHARPEST), method="bounded")
     return [float(found.x)]
 
 

@@ -5,7 +5,7 @@ predictions (for ensembling) and per-fold scores. The search first tries each fa
 portfolio, then lets Optuna's TPE propose configurations, giving more trials to the families
 that are doing best and skipping those whose next fit would not finish in time.
 
-About 420 lines, kept together: the evaluation of one candidate and the loop that decides which
+About 430 lines, kept together: the evaluation of one candidate and the loop that decides which
 to evaluate next share the Problem, the Candidate and the deadline rules.
 """
 

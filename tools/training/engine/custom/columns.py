@@ -80,6 +80,7 @@ def _epoch_days(values: pd.Series) -> np.ndarray:
 def _calendar_part(values: pd.Series, name: str) -> pd.Series:
     accessor = values.dt
     table = {
+        "year": accessor.year,
         "hour": accessor.hour,
         "weekday": accessor.day_of_week,
         "day": accessor.day,
