@@ -58,11 +58,27 @@ def test_a_drifting_target_is_validated_in_time_order_and_its_score_holds_later(
     assert "timestamp alone predicts the target with R²" in why and "calendar" in why
     features = t.decisions("features")
     assert any("calendar" in d and "not the raw timestamp" in d for d in features), features
-    assert any("elapsed days for linear models" in d for d in features), features
+    assert any("elapsed days for linear models; trees try them" in d for d in features), features
     assert t.headline("drifts along 'date'")
     # the reported holdout (the latest dates) against the next 200 days
     assert abs(t.job["score"] - t.fresh) <= 0.2, (t.job["score"], t.fresh)
     assert "out_of_range" in kinds(t.prediction)  # those dates are beyond the training range
+
+
+def test_with_a_time_axis_every_tree_family_tries_elapsed_time_early() -> None:
+    """A tree reads a later date like the latest it saw: elapsed time is a variant for trees
+    (second in their portfolio), always on for the linear family, never without a time axis."""
+    from mltrainer.tools.training.engine import families as fam
+
+    timed = fam.FitContext(task="regression", n_classes=0, n_rows=500, seed=0, time_axis=True)
+    for name in fam.ELAPSED:
+        configs = fam.portfolio(name, timed)
+        assert configs[1] == {**configs[0], "elapsed": True}, name
+        assert "elapsed" in fam.search_space(name, timed)
+        assert "elapsed" not in fam.build_model(name, configs[1], timed).get_params()
+    assert "elapsed" not in fam.portfolio("linear", timed)[0]  # the linear family always has it
+    untimed = fam.FitContext(task="regression", n_classes=0, n_rows=500, seed=0)
+    assert all("elapsed" not in c for c in fam.portfolio("hist_gradient_boosting", untimed))
 
 
 def test_noise_features_get_no_importance_on_held_out_rows(trained: dict) -> None:

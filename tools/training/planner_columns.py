@@ -132,8 +132,10 @@ def time_features(plan: TrainingPlan, verdict: Verdict) -> None:
     plan.decide("features", f"{axis.name}: calendar ({parts}), not the raw timestamp", why)
     plan.decide(
         "features",
-        f"{axis.name}: elapsed days for linear models",
-        "a straight-line trend in time extrapolates; trees would only memorise periods",
+        f"{axis.name}: elapsed days for linear models; trees try them as a variant",
+        "a straight-line trend in time extrapolates; a tree reads a later date like the latest "
+        "it saw (that period's regime carried forward), which the time-ordered validation "
+        "keeps only where it holds on the latest rows",
     )
     others = [c.name for c in plan.columns if c.kind == "datetime" and not c.time_axis]
     for name in others:

@@ -49,6 +49,11 @@ def canonical_name(name: str) -> str | None:
 
 # The families that get transformed-target candidates when the target is heavy-tailed.
 TRANSFORMED = ("hist_gradient_boosting", "xgboost", "linear")
+# The families that, with a time axis, also try elapsed time as a feature (the linear family
+# always has it: a trend); a tree reads a later date like the latest one it saw.
+ELAPSED = ("hist_gradient_boosting", "xgboost", "extra_trees", "random_forest")
+# Flags of a configuration that are for the preprocessing and the fitting, not the estimator.
+FLAGS = ("target_transform", "elapsed")
 
 # Below this many rows, HistGradientBoosting covers boosting: XGBoost costs ~40 MB more memory
 # (its library and per-booster state) and has not been chosen on such data in the benchmark.
@@ -75,6 +80,7 @@ class FitContext:
     n_jobs: int = 1  # one thread per model; folds run in parallel instead
     categorical_positions: tuple[int, ...] = ()
     target_transform: bool = False  # a heavy-tailed target: transformed candidates are tried
+    time_axis: bool = False  # rows are time-ordered: trees also try elapsed time (a regime)
 
     @property
     def classification(self) -> bool:
@@ -121,12 +127,26 @@ def _space(name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
+def _flags(name: str, ctx: FitContext | None) -> list[str]:
+    """The flags (FLAGS) this family's candidates try both ways on this data."""
+    if ctx is None:
+        return []
+    found = []
+    if ctx.target_transform and name in TRANSFORMED:
+        found.append("target_transform")
+    if ctx.time_axis and name in ELAPSED:
+        found.append("elapsed")
+    return found
+
+
 def search_space(name: str, ctx: FitContext | None = None) -> dict[str, Any]:
     space = _space(name)
-    if ctx is not None and ctx.target_transform and name in TRANSFORMED:
+    flags = _flags(name, ctx)
+    if flags:
         from optuna.distributions import CategoricalDistribution
 
-        space["target_transform"] = CategoricalDistribution([False, True])
+        for flag in flags:
+            space[flag] = CategoricalDistribution([False, True])
     return space
 
 
@@ -143,13 +163,16 @@ def describe(name: str) -> dict[str, str]:
 
 
 def portfolio(name: str, ctx: FitContext) -> list[dict[str, Any]]:
-    """Configurations tried first, strongest-on-average first; with a heavy-tailed target, the
-    first one again on the transformed target: second, and first for the linear family (cheap,
-    and the one a log scale helps most), so that the search compares both early."""
+    """Configurations tried first, strongest-on-average first. Each flag this data calls for
+    (a transformed target, elapsed time) is tried on the first configuration too: second, or
+    first for a transformed linear model (cheap, and the one a log scale helps most), so that
+    the search compares both early."""
     configs = _portfolio(name, ctx)
-    if ctx.target_transform and name in TRANSFORMED:
-        configs = [{**c, "target_transform": False} for c in configs]
-        configs.insert(0 if name == "linear" else 1, {**configs[0], "target_transform": True})
+    flags = _flags(name, ctx)
+    configs = [{**c, **dict.fromkeys(flags, False)} for c in configs]
+    for flag in flags:
+        where = 0 if (name == "linear" and flag == "target_transform") else 1
+        configs.insert(where, {**configs[0], flag: True})
     return configs
 
 
@@ -260,9 +283,9 @@ def _max_leaves(ctx: FitContext) -> int:
 
 
 def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
-    """An unfitted estimator of a family with the given parameters (``target_transform`` is
-    for the fitting, not the estimator)."""
-    params = {k: v for k, v in params.items() if k != "target_transform"}
+    """An unfitted estimator of a family with the given parameters (FLAGS are for the
+    preprocessing and the fitting, not the estimator)."""
+    params = {k: v for k, v in params.items() if k not in FLAGS}
     if name == "xgboost":
         from mltrainer.tools.training.engine.custom import XGBClassifierModel, XGBRegressorModel
 

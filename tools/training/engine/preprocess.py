@@ -16,11 +16,17 @@ from mltrainer.tools.training.plan import ColumnPlan
 
 
 def build_preprocessor(
-    columns: list[ColumnPlan], style: str, task: str, seed: int, calendar: tuple[str, ...] = ()
+    columns: list[ColumnPlan],
+    style: str,
+    task: str,
+    seed: int,
+    calendar: tuple[str, ...] = (),
+    elapsed: bool = False,
 ) -> tuple[Any, int]:
     """The transformer and how many leading output columns are categorical codes.
 
-    ``calendar``: the parts of the time axis (the column marked ``time_axis``) to use.
+    ``calendar``: the parts of the time axis (the column marked ``time_axis``) to use;
+    ``elapsed``: days since its first date as well.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -46,7 +52,7 @@ def build_preprocessor(
     n_categorical = 0
     dates = by_kind.get("datetime", [])
     axis = next((i for i, c in enumerate(dates) if c in _axes(columns)), None)
-    date_features = DatetimeFeatures(axis=axis, calendar=calendar, elapsed=style == "linear")
+    date_features = DatetimeFeatures(axis=axis, calendar=calendar, elapsed=elapsed)
     categorical = by_kind.get("categorical", [])
     if style == "tree":
         if categorical:

@@ -117,8 +117,10 @@ class Problem:
     def pipeline(self, family: str, params: dict[str, Any]) -> tuple[Any, Any]:
         from dataclasses import replace
 
+        style = fam.style(family)
+        elapsed = style == "linear" or bool(params.get("elapsed"))
         prep, n_cat = build_preprocessor(
-            self.columns, fam.style(family), self.ctx.task, self.ctx.seed, self.calendar
+            self.columns, style, self.ctx.task, self.ctx.seed, self.calendar, elapsed
         )
         # A forest's folds run one after another, each forest on every core (its trees in
         # threads), so only one forest is in memory at a time.

@@ -102,6 +102,7 @@ class TabularData:
             n_rows=len(rows),
             seed=plan.seed,
             target_transform=plan.target_transform,
+            time_axis=plan.time_axis is not None,
         )
         return Problem(
             X=X,
