@@ -20,7 +20,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ROWS = 1000
+MIN_ROWS = 200  # fewer held-out rows are used when time is short, never fewer than these
 REPEATS = 5
+SHARE = 0.05  # of the budget: what the search keeps for the importance at most
+# The first pass (every feature shuffled once) may run this long past ``end``: a loaded machine
+# must not leave a model with no importance at all.
+FIRST_PASS_S = 1.0
 DOMINANT_SHARE = 0.8  # of the summed positive importance, by one feature
 DOMINANT_RATIO = 8.0  # times the next feature's
 DOMINANT_DROP = 0.02  # and a drop of the metric at least this large
@@ -38,7 +43,9 @@ def permutation_importance(
 
     ``value(X, y)`` is the model's metric (greater is better) on rows ``X`` with truth ``y``.
     Breadth first: every feature is shuffled once before any is shuffled again, up to
-    ``REPEATS`` times each, until ``end`` (so a short budget still covers every feature).
+    ``REPEATS`` times each, until ``end`` (so a short budget still covers every feature); when
+    even two repeats would not fit, on fewer rows (``MIN_ROWS`` at least). The first pass has
+    ``FIRST_PASS_S`` seconds at least, however late it starts.
     """
     rng = np.random.default_rng(seed)
     if len(X) > ROWS:
@@ -51,10 +58,19 @@ def permutation_importance(
     except ValueError:  # e.g. ROC AUC on held-out rows of a single class
         return [], 0
     per_eval = max(time.monotonic() - began, 1e-4)
+    needed = 2 * per_eval * len(features)  # two repeats of every feature
+    available = end - time.monotonic()
+    if needed > available and len(X) > MIN_ROWS:  # fewer rows, so every feature gets its two
+        keep = max(MIN_ROWS, int(len(X) * max(available, 0.0) / needed))
+        X, y = X.iloc[:keep], y[:keep]
+        began = time.monotonic()
+        base = value(X, y)
+        per_eval = max(time.monotonic() - began, 1e-4)
     drops: dict[str, list[float]] = {name: [] for name in features}
-    for _ in range(REPEATS):
+    first_end = max(end, time.monotonic() + FIRST_PASS_S)
+    for repeat in range(REPEATS):
         for name in features:
-            if time.monotonic() + per_eval > end:
+            if time.monotonic() + per_eval > (first_end if repeat == 0 else end):
                 break
             shuffled = X.copy()
             shuffled[name] = rng.permutation(shuffled[name].to_numpy())
@@ -75,10 +91,10 @@ def permutation_importance(
     return sorted(out, key=lambda e: e.mean, reverse=True), len(out)
 
 
-def cost(predict_row_seconds: float, rows: int, features: int) -> float:
-    """Seconds the smallest importance (two repeats) takes for a model predicting at this
-    speed: what the search keeps for it."""
-    return predict_row_seconds * min(rows, ROWS) * (2 * features + 1)
+def cost(predict_row_seconds: float, rows: int, features: int, budget: float) -> float:
+    """Seconds the search keeps for the importance: two repeats of every feature on the
+    held-out rows at this prediction speed, at most SHARE of the budget (then fewer rows)."""
+    return min(predict_row_seconds * min(rows, ROWS) * (2 * features + 1), SHARE * budget)
 
 
 def dominant_feature(importance: list[ImportanceEntry], metric: str) -> str | None:

@@ -235,7 +235,7 @@ class TabularRun(TabularEnd):
             test_rows = len(self.data.test)
             reserve += 2 * top[0].predict_seconds(test_rows) + 0.01 * test_rows / 1000
             reserve += importance_cost(
-                top[0].predict_seconds(1), test_rows, len(self.plan.feature_names)
+                top[0].predict_seconds(1), test_rows, len(self.plan.feature_names), self.budget
             )
         return min(self.start + self.budget * SEARCH_SHARE, self.end - reserve)
 
