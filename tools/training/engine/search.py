@@ -369,6 +369,8 @@ class Search:
         if not alive:
             return None
         untried = [f for f in alive if f not in self.costs]
+        if self.problem.ctx.target_transform and "linear" in untried:
+            return "linear"  # its first candidate is the transformed one: cheap, tried for sure
         if untried:
             return untried[0]
         best_by_family = {
