@@ -9,6 +9,7 @@ is computed here from the predictions file.
 
     python -m bench.traps                    # every trap, 10 s budget, a table on stdout
     python -m bench.traps --traps null,drift --budget 20 --json out.json
+    python -m bench.traps --compare before.json after.json   # two runs side by side
 
 The generators are also what tests/test_honesty_*.py train on. The script uses only the tools'
 public arguments, so it runs unchanged on an older checkout (the "before" column).
@@ -403,6 +404,28 @@ def table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def compared(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    """Two runs' records side by side (``--compare before.json after.json``): per trap the
+    reported score, the fresh-rows score and the gap of each, and what the later run said."""
+    lines = [
+        "| trap | metric | before: reported / fresh / gap | after: reported / fresh / gap "
+        "| after: caught / said |",
+        "|---|---|---|---|---|",
+    ]
+    earlier = {r["trap"]: r for r in before}
+    for r in after:
+        metric = {"importance": "noise importance", "imbalance": "f1"}.get(r["trap"], r["metric"])
+        cells = [_numbers(earlier.get(r["trap"], {})), _numbers(r)]
+        lines.append(f"| {r['trap']} | {metric} | {cells[0]} | {cells[1]} | {_said(r)} |")
+    return "\n".join(lines)
+
+
+def _numbers(r: dict[str, Any]) -> str:
+    value, fresh = r.get("reported"), r.get("fresh")
+    gap = value - fresh if isinstance(value, float) and isinstance(fresh, float) else None
+    return f"{_f(value)} / {_f(fresh)} / {_f(gap)}"
+
+
 def _said(r: dict[str, Any]) -> str:
     parts = []
     if r.get("dropped"):
@@ -438,7 +461,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write every record here")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE", "AFTER"),
+        help="print two runs' --json records side by side instead of running",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(path.read_text()) for path in args.compare)
+        print(compared(before, after))
+        return 0
     names = [n.strip() for n in args.traps.split(",") if n.strip()]
     unknown = [n for n in names if n not in TRAPS]
     if unknown:
