@@ -147,6 +147,14 @@ def register(mcp: MCPServer[AppContext]) -> None:
             list[Annotated[str, Field(max_length=512)]] | None,
             Field(max_length=1000, description="Columns never used as features (e.g. ids)."),
         ] = None,
+        keep_columns: Annotated[
+            list[Annotated[str, Field(max_length=512)]] | None,
+            Field(
+                max_length=1000,
+                description="Use these as features even if the profile would drop them "
+                "(identifier, constant, leakage).",
+            ),
+        ] = None,
         group_column: Annotated[
             str | None,
             Field(
@@ -242,6 +250,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
             models=models,
             validation=validation,
             exclude_columns=exclude_columns or [],
+            keep_columns=keep_columns or [],
             group_column=group_column,
             time_column=time_column,
             horizon=horizon,
@@ -352,14 +361,26 @@ def register(mcp: MCPServer[AppContext]) -> None:
                 "'sql:secret://NAME#TABLE' (an existing table is refused).",
             ),
         ] = None,
+        threshold: Annotated[
+            float | None,
+            Field(
+                gt=0,
+                lt=1,
+                description="Two-class models: predict the positive class from this probability "
+                "on (default: the threshold chosen in training).",
+            ),
+        ] = None,
     ) -> PredictResult:
         """Predict with a trained model. Writes a CSV with one row per input row, in order:
         'prediction', and for classification 'proba_<class>' per class. Returns its path,
-        the row count and a preview of the first rows. With output='sql:secret://NAME#TABLE'
-        the same columns, after a 'row_number' column, also go into that new table."""
+        the row count, a preview of the first rows, and warnings where the rows differ from
+        the training data. With output='sql:secret://NAME#TABLE' the same columns, after a
+        'row_number' column, also go into that new table."""
         app = app_context(ctx)
         return await app.run_blocking(
-            lambda: run_predict(model, dataset, app.settings, app.store, app.vault, output)
+            lambda: run_predict(
+                model, dataset, app.settings, app.store, app.vault, output, threshold
+            )
         )
 
     @mcp.resource("mltrainer://jobs/{job_id}", mime_type="application/json")

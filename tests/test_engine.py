@@ -145,14 +145,13 @@ def test_identifier_leaky_and_constant_columns_are_dropped_and_reported() -> Non
     frame["constant"] = 7
     frame["leak"] = frame["label"].map({"yes": "Y", "no": "N"})
     frame["flagged"] = np.random.default_rng(0).normal(size=len(frame))
-    from tests.engine_fixtures import Warning_
+    from mltrainer.tools.profiling import ProfileWarning, judge
 
-    result = fit_automl(
-        frame,
-        request(target="label"),
-        NullReporter(),
-        warnings=[Warning_("leakage", "flagged"), Warning_("missing", "x2")],
-    )
+    verdict = judge(frame, "label")
+    for kind, column in (("leakage", "flagged"), ("heavy_missing", "x2")):
+        warning = ProfileWarning(kind=kind, column=column, severity="high", message=kind)
+        verdict.warnings.append(warning)
+    result = fit_automl(frame, request(target="label"), NullReporter(), verdict=verdict)
 
     dropped = {d.name: d.reason for d in result.dropped_columns}
     assert {"row_id", "constant", "leak", "flagged"} <= set(dropped)
@@ -251,8 +250,9 @@ def test_bad_inputs_say_what_to_do() -> None:
         fit_automl(frame, request(target="label", metric="rmse"), NullReporter())
     with pytest.raises(InvalidInput, match="single class"):
         fit_automl(frame.assign(label="x"), request(target="label"), NullReporter())
+    undated = series_frame().drop(columns="date").assign(n=range(200))
     with pytest.raises(InvalidInput, match="time column"):
-        fit_automl(series_frame(), request(target="sales", task="forecast"), NullReporter())
+        fit_automl(undated, request(target="sales", task="forecast"), NullReporter())
     with pytest.raises(InvalidInput, match="no rows"):
         fit_automl(frame.head(0), request(target="label"), NullReporter())
 
@@ -273,12 +273,13 @@ def test_a_forest_stays_within_its_memory_bound_however_many_rows() -> None:
     from sklearn.datasets import make_classification
 
     from mltrainer.tools.training.engine import families as fam
+    from mltrainer.tools.training.engine.fitting import fit_model
 
     X, y = make_classification(n_samples=6000, n_features=10, n_classes=3, n_informative=6)
     for name in ("random_forest", "extra_trees"):
         ctx = fam.FitContext(task="multiclass", n_classes=3, n_rows=len(y), seed=0)
         model = fam.build_model(name, {"max_features": 0.5, "min_samples_leaf": 1}, ctx)
-        fam.fit_model(name, model, X, y, None, None, None)
+        fit_model(name, model, X, y, None, None, classification=True)
         nodes = sum(tree.tree_.node_count for tree in model.estimators_)
         assert nodes * (64 + 8 * 3) <= fam.FOREST_BYTES
 
@@ -289,7 +290,7 @@ def test_search_keeps_at_most_one_fitted_model_and_every_out_of_fold_prediction(
     from mltrainer.tools.training.planner import build_plan
 
     frame = mixed_classification(rows=400)
-    plan = build_plan(frame, request(target="label", models=["linear", "xgboost"]), [])
+    plan = build_plan(frame, request(target="label", models=["linear", "xgboost"]))
     data = TabularData(frame, plan)
     problem = data.problem(data.train)
     search = Search(

@@ -98,11 +98,13 @@ def tabular_types_on(X: pd.DataFrame) -> set[str]:
         members = []
         for family in fam.FAMILIES:
             params = {**fam.portfolio(family, ctx)[0], **FEW_ROUNDS.get(family, {})}
-            valid = (X.iloc[90:], y[90:])
-            model, facts = fit_pipeline(problem, family, params, X, y, None, valid, None)
+            model, facts = fit_pipeline(problem, family, params, X, y, None, None)
             refit = fam.refit_params(family, params, [facts])
-            final, _ = fit_pipeline(problem, family, refit, X, y, np.ones(n), None, None)
+            final, _ = fit_pipeline(problem, family, refit, X, y, np.ones(n), None)
             members += [[model], [final]]
+        if not n_classes:  # a heavy-tailed target's candidates learn a transform of it
+            transformed = {**fam.portfolio("linear", ctx)[0], "target_transform": True}
+            members.append([fit_pipeline(problem, "linear", transformed, X, y, None, None)[0]])
         classes = list(range(n_classes)) if n_classes else None
         blend = BlendModel(task, list(X.columns), members, [1.0] * len(members), classes)
         found |= saved_types(blend)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.profiling import ProfileWarning, Verdict, judge
 from mltrainer.tools.training.planner import build_plan
 from mltrainer.tools.training.request import TrainRequest
-from tests.engine_fixtures import Warning_, mixed_classification, regression_frame, text_frame
+from tests.engine_fixtures import mixed_classification, regression_frame, text_frame
 
 
 def request(**fields: object) -> TrainRequest:
@@ -81,15 +82,36 @@ def test_explicit_validation_and_time_column() -> None:
         build_plan(frame, request(target="label", validation="group_kfold"))
 
 
+def with_findings(frame, target: str, *findings: tuple[str, str, str]) -> Verdict:
+    """The judge's verdict on ``frame`` plus findings (kind, column, severity) it did not make."""
+    verdict = judge(frame, target)
+    for kind, column, severity in findings:
+        verdict.warnings.append(
+            ProfileWarning(kind=kind, column=column, severity=severity, message=f"{kind} here")
+        )
+    return verdict
+
+
 def test_profile_warnings_drop_columns() -> None:
     frame = mixed_classification(rows=300)
-    plan = build_plan(
-        frame,
-        request(target="label"),
-        warnings=[Warning_("identifier", "x1"), Warning_("skewed", "x2")],
+    verdict = with_findings(
+        frame, "label", ("identifier", "x1", "medium"), ("heavy_missing", "x2", "medium")
     )
+    plan = build_plan(frame, request(target="label"), verdict)
     assert "x1" not in plan.feature_names and "x2" in plan.feature_names
     assert "identifier" in {d.name: d.reason for d in plan.dropped}["x1"]
+    kept = build_plan(frame, request(target="label", keep_columns=["x1"]), verdict)
+    assert "x1" in kept.feature_names
+    assert any(d.decision == "keep x1" for d in kept.decisions)
+
+
+def test_a_graded_leak_is_dropped_when_high_and_warned_when_medium() -> None:
+    frame = mixed_classification(rows=300)
+    verdict = with_findings(frame, "label", ("leakage", "x1", "high"), ("leakage", "x2", "medium"))
+    plan = build_plan(frame, request(target="label"), verdict)
+    assert "x1" not in plan.feature_names and "x2" in plan.feature_names
+    assert plan.warnings == ["leakage here", "leakage here"]  # the dropped and the kept one
+    assert any(d.decision == "keep x2 (warned)" for d in plan.decisions)
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,10 @@ from mltrainer.state.models import ArtifactRecord, ModelRecord
 from mltrainer.state.store import new_id
 from mltrainer.tools.datasets.cache import sha256_file
 from mltrainer.tools.jobs.context import JobCancelled, JobContext
+from mltrainer.tools.profiling.judge import Verdict
 from mltrainer.tools.profiling.models import ProfileWarning
 from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary, write_artifacts
+from mltrainer.tools.training.inputs import InputProfile, describe_inputs
 from mltrainer.tools.training.model import MODEL_FILE, ModelMeta, SavedModel, save_model
 from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.progress import PublishedModel, TrainingCancelled
@@ -30,10 +32,12 @@ if TYPE_CHECKING:
 
 
 class ProfileSummary(BaseModel):
-    """What the profile stage keeps: its warnings (they steer the planner) and the task."""
+    """What the profile stage keeps: the judge's verdict (the planner acts on it), its warnings
+    and the task. A checkpoint from before verdicts were kept has none: training judges again."""
 
     warnings: list[ProfileWarning]
     task: str | None
+    verdict: Verdict | None = None
 
 
 def run_train_job(ctx: JobContext) -> dict[str, Any]:
@@ -53,8 +57,18 @@ def train(ctx: JobContext) -> TrainOutcome:
 
     outcome = TrainOutcome.model_validate(ctx.stage("train", run))
     outcome = outcome.model_copy(update={"rows": data.rows, "data_sha256": data.sha256})
-    ctx.event("Done.", progress=1.0)
+    ctx.event(done_message(outcome), progress=1.0)
     return outcome
+
+
+def done_message(outcome: TrainOutcome) -> str:
+    """The last progress line: the held-out score, and how many findings to read first."""
+    score = f"{outcome.score:.4f}" if outcome.score is not None else "n/a"
+    where = "" if outcome.task == "clustering" else " on held-out rows"
+    text = f"Done: {outcome.metric} {score}{where}."
+    if outcome.headline:
+        text += f" Read the {len(outcome.headline)} warning(s) in headline before quoting it."
+    return text
 
 
 def load_frame(path: Path) -> pd.DataFrame:
@@ -82,8 +96,15 @@ def profile(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
     found = profile_table(Path(request.dataset), request.target, seed=request.seed)
     for warning in found.warnings:
         ctx.event(f"Profile: {warning.message}", level="warning")
+    verdict = Verdict(
+        columns=found.columns,
+        target=found.target,
+        time_axis=found.time_axis,
+        drift=found.drift,
+        warnings=found.warnings,
+    )
     summary = ProfileSummary(
-        warnings=found.warnings, task=found.target.task if found.target else None
+        warnings=found.warnings, task=found.target.task if found.target else None, verdict=verdict
     )
     return summary.model_dump(mode="json")
 
@@ -98,8 +119,11 @@ def fit(
     from mltrainer.tools.training.automl import fit_automl
 
     frame = load_frame(Path(request.dataset))
+    publisher.inputs = describe_inputs(
+        frame, [str(c) for c in frame.columns if str(c) != request.target]
+    )
     try:
-        result = fit_automl(frame, request, ctx, warnings=profiled.warnings)
+        result = fit_automl(frame, request, ctx, verdict=profiled.verdict)
     except TrainingCancelled:
         raise JobCancelled from None
     ctx.check_cancelled()
@@ -110,7 +134,10 @@ def fit(
                 name=result.model_name,
                 task=result.task,
                 metric=result.metric,
-                score=result.cv_mean,
+                score=result.score,
+                score_source="holdout",
+                refit=result.refit,
+                threshold=result.threshold,
                 features=result.features,
                 classes=result.classes,
                 positive_class=result.positive_class,
@@ -132,11 +159,19 @@ def fit(
         add_artifact(ctx, file.path, file.kind, final.meta.model_id)
     return publisher.outcome().model_copy(
         update={
+            "score": result.score,
+            "score_source": "holdout",
+            "refit": result.refit,
+            "selection": result.selection or None,
+            "calibration": result.calibration,
+            "threshold": result.threshold,
+            "headline": result.warnings,
             "cv_mean": result.cv_mean,
             "cv_std": result.cv_std,
             "holdout": result.holdout,
             "leaderboard": result.leaderboard,
             "feature_importance": result.feature_importance[:20],
+            "importance": result.importance[:20],
             "dropped_columns": result.dropped_columns,
             "decisions": result.decisions,
             "warnings": [w.message for w in profiled.warnings],
@@ -154,6 +189,7 @@ class ModelPublisher:
         self.request = request
         self.best: SavedModel | None = None
         self.estimator: Any = None
+        self.inputs: InputProfile | None = None  # the training rows, for predict's warnings
 
     def outcome(self) -> TrainOutcome:
         """The job's result as stored now."""
@@ -176,6 +212,10 @@ class ModelPublisher:
                 positive_class=published.positive_class,
                 metric=published.metric,
                 score=published.score,
+                score_source=published.score_source,
+                refit=published.refit,
+                threshold=published.threshold,
+                inputs=self._inputs(published.features),
                 name=published.name,
             ),
             store.masker,
@@ -204,6 +244,7 @@ class ModelPublisher:
                 "task": meta.task,
                 "metric": meta.metric,
                 "score": meta.score,
+                "score_source": meta.score_source,
                 "model_name": meta.name,
                 "features": meta.features,
             }
@@ -211,6 +252,13 @@ class ModelPublisher:
         store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
         score = f"{meta.score:.4f}" if meta.score is not None else "n/a"
         ctx.event(f"Model {model_id} ({meta.name}) saved: {meta.metric} = {score}.")
+
+    def _inputs(self, features: list[str]) -> InputProfile | None:
+        if self.inputs is None:
+            return None
+        wanted = set(features)
+        kept = [f for f in self.inputs.features if f.name in wanted]
+        return self.inputs.model_copy(update={"features": kept})
 
 
 def add_artifact(

@@ -1,16 +1,19 @@
 """Reading and profiling tabular files: sniffing, typing, target/task inference, warnings.
 
-`read_table` is the project's one reader of tabular files; `profile` describes a dataset for a
-person and for the training planner (whose warnings say which columns to drop).
+`read_table` is the project's one reader of tabular files; `judge` is the one judge of columns
+(kinds, task, time drift, leakage), whose verdict `profile` shows a person and the training
+planner acts on.
 """
 
 from mltrainer.tools.profiling.formats import TableFormat
+from mltrainer.tools.profiling.judge import Verdict, judge
 from mltrainer.tools.profiling.models import (
     ColumnProfile,
     DatasetProfile,
     ProfileWarning,
     TargetAnalysis,
     TimeAxis,
+    TimeDrift,
 )
 from mltrainer.tools.profiling.profile import profile
 from mltrainer.tools.profiling.reader import read_table
@@ -23,6 +26,9 @@ __all__ = [
     "TableFormat",
     "TargetAnalysis",
     "TimeAxis",
+    "TimeDrift",
+    "Verdict",
+    "judge",
     "profile",
     "read_table",
     "sniff",

@@ -14,6 +14,8 @@ HEAVY_MISSING = 0.5
 HIGH_CARDINALITY = 100
 IMBALANCE = 0.1
 SMALL_DATASET = 100
+SKEWED = 2.0  # a target this skewed is heavy-tailed: a few values dominate squared errors
+RARE_CLASS_ROWS = 5  # fewer rows than cross-validation folds: the class cannot be stratified
 
 
 def column_warnings(columns: list[ColumnProfile]) -> list[ProfileWarning]:
@@ -137,3 +139,38 @@ def target_warnings(target: TargetAnalysis, n_rows: int) -> list[ProfileWarning]
             )
         )
     return warnings
+
+
+def skew_warning(target: TargetAnalysis) -> ProfileWarning | None:
+    if target.task != "regression" or target.skew is None or abs(target.skew) < SKEWED:
+        return None
+    return ProfileWarning(
+        kind="skewed_target",
+        column=target.column,
+        severity="medium",
+        message=f"The target '{target.column}' is heavy-tailed (skewness {target.skew:.1f}): a "
+        "few extreme values dominate squared errors. Training adds candidates that learn a "
+        "log/Box-Cox (Yeo-Johnson) transform of the target; metric='mae' weighs the typical row "
+        "more than the extremes.",
+        evidence=target.skew,
+        measure="skewness",
+    )
+
+
+def rare_class_warning(target: TargetAnalysis, counts: pd.Series) -> ProfileWarning | None:
+    """Classes with fewer rows than cross-validation has folds."""
+    rare = counts[counts < RARE_CLASS_ROWS]
+    if target.task not in ("binary", "multiclass", "text_classification") or rare.empty:
+        return None
+    listed = ", ".join(f"{str(label)!r} ({int(n)})" for label, n in rare.head(10).items())
+    return ProfileWarning(
+        kind="rare_classes",
+        column=target.column,
+        severity="medium",
+        message=f"{len(rare)} class(es) have fewer than {RARE_CLASS_ROWS} rows: {listed}. They "
+        "are too small to stratify or to score: training keeps them in every training fold and "
+        "never holds them out, so no reported score covers them. Collect more examples, or "
+        "merge them into a broader class.",
+        evidence=float(rare.min()),
+        measure="rows of the rarest class",
+    )

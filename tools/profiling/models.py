@@ -24,6 +24,10 @@ WarningKind = Literal[
     "class_imbalance",
     "target_missing",
     "small_dataset",
+    "time_drift",
+    "random_split",
+    "skewed_target",
+    "rare_classes",
 ]
 
 
@@ -58,12 +62,21 @@ class ColumnProfile(BaseModel):
 
 
 class ProfileWarning(BaseModel):
-    """A finding the planner acts on: leakage and identifier columns are dropped from features."""
+    """A finding the planner acts on: identifier, constant and high-severity leakage columns are
+    dropped from the features; a medium-severity leak is kept and warned about."""
 
     kind: WarningKind
     column: str | None = None
     message: str
     severity: Severity
+    evidence: float | None = Field(
+        default=None,
+        description="The number behind a graded finding, e.g. the cross-validated score of a "
+        "one-column model for leakage (high: >= 0.99, medium: >= 0.95).",
+    )
+    measure: str | None = Field(
+        default=None, description="What ``evidence`` measures: roc_auc, balanced_accuracy, r2..."
+    )
 
 
 class TimeAxis(BaseModel):
@@ -82,6 +95,31 @@ class TimeAxis(BaseModel):
     largest_gap: str | None = None
 
 
+class TimeDrift(BaseModel):
+    """Whether the target (or the features) change along a date column, beyond its calendar.
+
+    The evidence compares what the timestamp alone explains of the target under a random split
+    with what its calendar (month, weekday, ...) explains: a timestamp that explains more marks
+    trends or regimes that a model would learn from the date and could not carry into the future.
+    """
+
+    column: str
+    drifts: bool
+    measure: str = Field(description="roc_auc, balanced_accuracy or r2 of the one-column models.")
+    timestamp_score: float = Field(description="The timestamp alone, random folds.")
+    calendar_score: float = Field(description="Its calendar features alone, random folds.")
+    gain: float = Field(
+        description="timestamp_score minus the better of calendar_score and chance: drift from "
+        "0.05 on."
+    )
+    shifted_features: list[str] = Field(
+        default_factory=list,
+        description="Features whose distribution differs most between the earliest and latest "
+        "fifth of the rows (standardised mean difference >= 0.5, or category shares).",
+    )
+    reason: str
+
+
 class TargetAnalysis(BaseModel):
     column: str
     task: TaskKind
@@ -93,6 +131,7 @@ class TargetAnalysis(BaseModel):
     )
     minority_ratio: float | None = None
     stats: NumericStats | None = None
+    skew: float | None = Field(default=None, description="Skewness of a numeric target.")
 
 
 class TargetSuggestion(BaseModel):
@@ -123,6 +162,9 @@ class DatasetProfile(BaseModel):
     target: TargetAnalysis | None = None
     suggested_targets: list[TargetSuggestion] = Field(default_factory=list)
     time_axis: TimeAxis | None = None
+    drift: TimeDrift | None = Field(
+        default=None, description="Whether the target drifts along the time axis (with a target)."
+    )
     warnings: list[ProfileWarning] = Field(default_factory=list)
     plots: list[PlotRef] = Field(default_factory=list)
     profile_id: str | None = Field(
@@ -132,6 +174,12 @@ class DatasetProfile(BaseModel):
     elapsed_s: float = 0.0
 
     def columns_to_drop(self) -> list[str]:
-        """Columns the planner should not use as features: leaky, identifiers, constants."""
-        drop = {"leakage", "identifier", "constant"}
-        return sorted({w.column for w in self.warnings if w.kind in drop and w.column})
+        """Columns the planner does not use as features: leaky (high), identifiers, constants."""
+        return sorted({w.column for w in self.warnings if w.column and drops_column(w)})
+
+
+def drops_column(warning: ProfileWarning) -> bool:
+    """Whether a finding removes its column from the features (unless the caller keeps it)."""
+    if warning.kind == "leakage":
+        return warning.severity == "high"
+    return warning.kind in ("identifier", "constant")

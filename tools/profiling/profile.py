@@ -7,22 +7,12 @@ from pathlib import Path
 
 from mltrainer.state.errors import DatasetError
 from mltrainer.state.masking import Masker
-from mltrainer.tools.profiling.checks import (
-    column_warnings,
-    count_duplicates,
-    table_warnings,
-    target_warnings,
-)
-from mltrainer.tools.profiling.columns import profile_column
+from mltrainer.tools.profiling.checks import count_duplicates, table_warnings
+from mltrainer.tools.profiling.judge import SEVERITY, judge
 from mltrainer.tools.profiling.models import DatasetProfile
 from mltrainer.tools.profiling.scan import load
 from mltrainer.tools.profiling.sniff import sniff
-from mltrainer.tools.profiling.target import (
-    analyse_target,
-    find_time_axis,
-    leakage_warnings,
-    suggest_targets,
-)
+from mltrainer.tools.profiling.target import suggest_targets
 
 DEFAULT_SAMPLE_ROWS = 100_000
 
@@ -69,31 +59,21 @@ def profile(
     if target is not None and target not in names:
         raise _unknown_target(path, target, names)
 
-    columns = {
-        name: profile_column(name, frame[name], loaded.missing.get(name, 0), loaded.n_rows, masker)
-        for name in names
-    }
-    time_axis = find_time_axis(frame, columns)
-    warnings = column_warnings(
-        [c for c in columns.values() if c.name != target or c.kind == "constant"]
+    verdict = judge(
+        frame, target, n_rows=loaded.n_rows, missing=loaded.missing, masker=masker, seed=seed
     )
+    columns = {c.name: c for c in verdict.columns}
     duplicates = count_duplicates(frame)
-    warnings += table_warnings(loaded.n_rows, duplicates, loaded.sampled, len(frame), loaded.bad)
-    analysis = None
-    suggestions = []
-    if target is not None:
-        analysis = analyse_target(frame, target, columns, time_axis, masker)
-        warnings += target_warnings(analysis, loaded.n_rows)
-        warnings += leakage_warnings(frame, analysis, columns)
-    else:
-        suggestions = suggest_targets(frame, columns, time_axis)
+    warnings = verdict.warnings + table_warnings(
+        loaded.n_rows, duplicates, loaded.sampled, len(frame), loaded.bad
+    )
+    suggestions = [] if target is not None else suggest_targets(frame, columns, verdict.time_axis)
     plots = []
     if plots_dir is not None:
         from mltrainer.tools.profiling.plots import make_plots
 
-        plots = make_plots(frame, list(columns.values()), analysis, plots_dir, masker or Masker())
-    severity = {"high": 0, "medium": 1, "low": 2}
-    warnings.sort(key=lambda w: severity[w.severity])
+        plots = make_plots(frame, verdict.columns, verdict.target, plots_dir, masker or Masker())
+    warnings.sort(key=lambda w: SEVERITY[w.severity])
     return DatasetProfile(
         path=str(path),
         format=fmt,
@@ -104,10 +84,11 @@ def profile(
         sample_rows=len(frame),
         bad_rows=loaded.bad.count,
         duplicate_rows=duplicates,
-        columns=list(columns.values()),
-        target=analysis,
+        columns=verdict.columns,
+        target=verdict.target,
         suggested_targets=suggestions,
-        time_axis=time_axis,
+        time_axis=verdict.time_axis,
+        drift=verdict.drift,
         warnings=warnings,
         plots=plots,
         elapsed_s=round(time.perf_counter() - started, 3),

@@ -1,4 +1,8 @@
-"""Target analysis: suggested targets, task inference, class balance, time axis, leakage."""
+"""Target analysis: suggested targets, task inference, class balance, time axis.
+
+The task inferred here is the one ``train_model(task="auto")`` trains (the planner acts on this
+verdict), so ``profile_dataset`` and training never disagree about it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from mltrainer.tools.profiling.columns import (
 )
 from mltrainer.tools.profiling.models import (
     ColumnProfile,
-    ProfileWarning,
     TargetAnalysis,
     TargetSuggestion,
     TaskKind,
@@ -35,9 +38,7 @@ TARGET_NAMES = re.compile(
 TARGET_HINT = re.compile(r"target|label|class|outcome|price|churn|fraud|default", re.I)
 MAX_CLASSES = 50
 MAX_INT_CLASSES = 20
-LEAK_MIN_ROWS = 30
-LEAK_PURITY = 0.99
-LEAK_CORRELATION = 0.995
+SERIES_MAX_FEATURES = 1  # a series with more features is a regression over dated rows
 
 
 def infer_task(
@@ -68,10 +69,16 @@ def infer_task(
     if distinct == 2:
         return "binary", "the target has exactly two values"
     if not is_classes:
-        if is_series_axis(time_axis, len(target)) and time_axis and time_axis.column != target_name:
+        others = [c for c in features if time_axis is None or c.name != time_axis.column]
+        if (
+            is_series_axis(time_axis, len(target))
+            and time_axis
+            and time_axis.column != target_name
+            and len(others) <= SERIES_MAX_FEATURES
+        ):
             return "forecast", (
                 f"a numeric target over the regular time axis '{time_axis.column}' "
-                f"(step {time_axis.step})"
+                f"(step {time_axis.step}) with at most {SERIES_MAX_FEATURES} other feature"
             )
         return "regression", f"a numeric target with {distinct} distinct values"
     return "multiclass", f"{distinct} distinct classes"
@@ -105,6 +112,8 @@ def analyse_target(
         analysis.minority_ratio = round(float(counts.min() / max(len(values), 1)), 4)
     elif pd.api.types.is_numeric_dtype(values):
         analysis.stats = numeric_stats(values)
+        skew = values.astype(float).skew()
+        analysis.skew = round(float(skew), 3) if pd.notna(skew) else None
     return analysis
 
 
@@ -180,107 +189,3 @@ def describe_dates(series: pd.Series, name: str) -> TimeAxis | None:
         gaps=gaps,
         largest_gap=str(largest) if largest > step else None,
     )
-
-
-def leakage_warnings(
-    frame: pd.DataFrame, target: TargetAnalysis, columns: dict[str, ColumnProfile]
-) -> list[ProfileWarning]:
-    """Columns that predict the target (almost) perfectly: copies, encodings, post-hoc facts."""
-    import pandas as pd
-
-    known = frame[target.column].notna()
-    if known.sum() < LEAK_MIN_ROWS:
-        return []
-    data = frame.loc[known]
-    y = data[target.column]
-    classes = None
-    if target.task in ("binary", "multiclass", "text_classification"):
-        classes = Classes(y)
-        if classes.majority >= 0.98:
-            return []
-    elif not pd.api.types.is_numeric_dtype(y):
-        return []
-    found = []
-    for name, column in columns.items():
-        if name == target.column or column.kind in ("constant", "text", "identifier"):
-            continue
-        x = data[name]
-        how = classification_leak(x, classes) if classes else regression_leak(x, y)
-        if how:
-            derived = target.column.lower() in name.lower() and len(target.column) >= 3
-            extra = " and its name is derived from the target's" if derived else ""
-            found.append(
-                ProfileWarning(
-                    kind="leakage",
-                    column=name,
-                    severity="high",
-                    message=f"'{name}' {how}{extra}: it is probably derived from the target or "
-                    "known only after it. Drop it unless it is truly available at prediction time.",
-                )
-            )
-    return found
-
-
-class Classes:
-    """A classification target, encoded once for every column's leakage check."""
-
-    def __init__(self, y: pd.Series) -> None:
-        import pandas as pd
-
-        self.labels = y.astype(str)
-        codes, uniques = pd.factorize(self.labels)
-        self.codes = pd.Series(codes, index=y.index)
-        self.count = len(uniques)
-        self.majority = float(self.codes.value_counts(normalize=True).iloc[0])
-
-
-def _categorical_codes(x: pd.Series) -> pd.Series:
-    return x.astype(str).where(x.notna(), "<missing>")
-
-
-def classification_leak(x: pd.Series, classes: Classes) -> str | None:
-    import pandas as pd
-
-    n = len(x)
-    distinct = x.nunique(dropna=False)
-    if distinct == classes.count and (x.astype(str) == classes.labels).mean() >= LEAK_PURITY:
-        return "is a copy of the target"
-    if distinct <= max(n // 10, 2):
-        pairs = pd.DataFrame({"x": x, "y": classes.codes})
-        counts = pairs.groupby(["x", "y"], dropna=False).size()
-        purity = counts.groupby(level=0, dropna=False).max().sum() / n
-        if purity >= LEAK_PURITY:
-            return f"determines the target class in {purity:.1%} of rows"
-        return None
-    if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
-        ordered = pd.DataFrame({"x": x, "y": classes.codes}).dropna().sort_values(["x", "y"])
-        changes = int((ordered["y"] != ordered["y"].shift()).sum()) - 1
-        count = ordered["y"].nunique()
-        if len(ordered) >= LEAK_MIN_ROWS and changes <= count - 1 + 0.005 * len(ordered):
-            return "separates the target classes almost perfectly by thresholds"
-    return None
-
-
-def regression_leak(x: pd.Series, y: pd.Series) -> str | None:
-    import pandas as pd
-
-    if y.nunique() < 3:
-        return None
-    if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
-        pair = pd.DataFrame({"x": x.astype(float), "y": y.astype(float)}).dropna()
-        if len(pair) < LEAK_MIN_ROWS or pair["x"].nunique() < 3:
-            return None
-        pearson = abs(pair["x"].corr(pair["y"]))
-        spearman = abs(pair["x"].rank().corr(pair["y"].rank()))
-        best = max(pearson, spearman)
-        if best >= LEAK_CORRELATION:
-            return f"correlates with the target at {best:.3f}"
-        return None
-    distinct = x.nunique(dropna=False)
-    if distinct <= max(len(y) // 10, 2):
-        means = y.groupby(_categorical_codes(x)).transform("mean")
-        residual = float(((y - means) ** 2).sum())
-        total = float(((y - y.mean()) ** 2).sum())
-        if total > 0 and 1 - residual / total >= LEAK_PURITY:
-            return f"explains {1 - residual / total:.1%} of the target's variance by itself"
-    return None

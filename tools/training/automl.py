@@ -8,10 +8,9 @@ model that beats it, respects the time budget, and returns an :class:`AutoMLResu
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mltrainer.tools.training.plan import ColumnWarning, TrainingPlan
+from mltrainer.tools.training.plan import TrainingPlan
 from mltrainer.tools.training.planner import build_plan
 from mltrainer.tools.training.progress import Reporter
 from mltrainer.tools.training.request import TrainRequest
@@ -19,6 +18,8 @@ from mltrainer.tools.training.results import AutoMLResult
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mltrainer.tools.profiling import Verdict
 
 
 def _load_native_libraries(plan: TrainingPlan) -> None:
@@ -38,15 +39,19 @@ def fit_automl(
     request: TrainRequest,
     reporter: Reporter,
     *,
-    warnings: Sequence[ColumnWarning] = (),
+    verdict: Verdict | None = None,
 ) -> AutoMLResult:
-    """Train the best model the time budget allows for ``request`` on ``frame``."""
+    """Train the best model the time budget allows for ``request`` on ``frame``.
+
+    ``verdict`` is the judge's verdict on the columns (the job's profile stage); without it the
+    frame is judged here, the same way.
+    """
     start = time.monotonic()
     restored = reporter.restore("plan")
     plan = (
         TrainingPlan.model_validate(restored["plan"])
         if restored
-        else build_plan(frame, request, warnings)
+        else build_plan(frame, request, verdict)
     )
     loading = time.monotonic()
     _load_native_libraries(plan)

@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,13 @@ from mltrainer.state.files import private_dir, write_bytes, write_text
 from mltrainer.state.masking import Masker
 from mltrainer.state.models import ModelRecord, utcnow
 from mltrainer.state.store import Store
+from mltrainer.tools.training.inputs import (
+    InputProfile,
+    PredictionWarning,
+    check_inputs,
+    coerce,
+    forecast_in_history,
+)
 from mltrainer.tools.training.trusted import LEGACY_MODULES, checked_types
 from mltrainer.tools.training.versions import library_versions
 
@@ -44,7 +51,22 @@ class ModelMeta(BaseModel):
     classes: list[str] | None = None
     positive_class: str | None = None
     metric: str
-    score: float | None = None
+    score: float | None = Field(
+        default=None,
+        description="Held-out test score of the chosen pipeline fitted on the training rows only "
+        "(score_source 'holdout'); for a model published while the search ran, its validation "
+        "score ('validation').",
+    )
+    score_source: Literal["holdout", "validation"] | None = None
+    refit: bool = Field(
+        default=False, description="Refitted on every row after it was scored (what predicts)."
+    )
+    threshold: float | None = Field(
+        default=None, description="Decision threshold on the positive class's probability."
+    )
+    inputs: InputProfile | None = Field(
+        default=None, description="What the training rows looked like: predict warns from it."
+    )
     name: str = Field(default="model", description="The winning candidate's name.")
     created_at: str = Field(default_factory=lambda: utcnow().isoformat())
     library_versions: dict[str, str] = Field(default_factory=dict)
@@ -83,8 +105,13 @@ class LoadedModel:
         self.meta = meta
         self.file_sha256 = file_sha256  # of the bytes it was loaded from
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """One row per input row, in order: ``prediction``, and ``proba_<class>`` per class."""
+    def predict_frame(self, frame: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+        """One row per input row, in order: ``prediction``, and ``proba_<class>`` per class.
+
+        ``threshold`` (binary models only) replaces the model's decision threshold on the
+        positive class's probability for the ``prediction`` column.
+        """
+        import numpy as np
         import pandas as pd
 
         missing = [c for c in self.meta.features if c not in frame.columns]
@@ -95,7 +122,8 @@ class LoadedModel:
                 next_step="Predict on a file with the same columns as the training data "
                 "(the target column may be left out).",
             )
-        features = frame[self.meta.features]
+        self._check_threshold(threshold)
+        features = coerce(self.meta.inputs, frame[self.meta.features])
         try:
             predicted = self.estimator.predict(features)
             proba = (
@@ -109,12 +137,57 @@ class LoadedModel:
                 next_step="Predict on rows shaped like the training data (same columns, types "
                 "and, for forecasts, known series ids).",
             ) from error
+        classes = self.meta.classes or [str(c) for c in getattr(self.estimator, "classes_", [])]
+        if threshold is not None and proba is not None:
+            positive = classes.index(str(self.meta.positive_class))
+            labels = self.estimator.classes_
+            chosen = proba[:, positive] >= threshold
+            predicted = np.where(chosen, labels[positive], labels[1 - positive])
         out = pd.DataFrame({"prediction": predicted}, index=frame.index)
         if proba is not None:
-            classes = self.meta.classes or [str(c) for c in self.estimator.classes_]
             for i, label in enumerate(classes):
                 out[f"proba_{label}"] = proba[:, i]
         return out.reset_index(drop=True)
+
+    def _check_threshold(self, threshold: float | None) -> None:
+        if threshold is None:
+            return
+        if self.meta.task not in CLASSIFICATION or len(self.meta.classes or []) != 2:
+            raise InvalidInput(
+                f"threshold applies to two-class models; this one is {self.meta.task} with "
+                f"{len(self.meta.classes or [])} classes.",
+                next_step="Leave threshold out: the model's own decision rule is used.",
+            )
+        if self.meta.positive_class is None:
+            raise InvalidInput(
+                "This model does not record its positive class, so a threshold has no meaning.",
+                next_step="Leave threshold out, or train the model again.",
+            )
+
+    def check_frame(self, frame: pd.DataFrame) -> list[PredictionWarning]:
+        """Where these rows differ from the training rows (see inputs.py), never silently."""
+        warnings = check_inputs(self.meta.inputs, frame)
+        if self.meta.task == "forecast":
+            found = _forecast_history(self.estimator, frame)
+            if found is not None:
+                warnings.append(found)
+        return warnings
+
+
+def _forecast_history(model: Any, frame: pd.DataFrame) -> PredictionWarning | None:
+    """The forecast-in-history warning for a ForecastModel's last date of each series."""
+    import pandas as pd
+
+    times = pd.to_datetime(pd.Series(getattr(model, "history_times", []) or []))
+    if times.empty:
+        return None
+    series = getattr(model, "series_column", None)
+    labels = getattr(model, "history_series", None)
+    if series and labels:
+        last = times.groupby(pd.Series(labels, dtype=str).to_numpy()).max().to_dict()
+    else:
+        series, last = None, {"": times.max()}
+    return forecast_in_history(frame, model.time_column, last, series)
 
 
 def load_model(folder: Path, *, sha256: str | None) -> LoadedModel:

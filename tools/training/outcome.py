@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from mltrainer.tools.training.plan import Decision, DroppedColumn
-from mltrainer.tools.training.results import LeaderboardEntry
+from mltrainer.tools.training.results import ImportanceEntry, LeaderboardEntry
 
 
 class TrainOutcome(BaseModel):
@@ -22,7 +22,32 @@ class TrainOutcome(BaseModel):
     model_id: str | None = None
     task: str | None = None
     metric: str | None = None
-    score: float | None = Field(default=None, description="Validation score of model_id.")
+    score: float | None = Field(
+        default=None,
+        description="Once the job has finished: the held-out test score of the chosen pipeline "
+        "fitted on the training rows only (rows no fit, selection, calibration or threshold "
+        "saw). While it runs: the validation score of the best model so far (score_source).",
+    )
+    score_source: Literal["validation", "holdout"] | None = None
+    refit: bool | None = Field(
+        default=None,
+        description="True: the model predict uses was refitted on every row after it was scored "
+        "(it learnt the held-out rows too); False: it is the model that was scored.",
+    )
+    selection: str | None = Field(
+        default=None, description="How the model was chosen, and which score was used for it."
+    )
+    calibration: str | None = None
+    threshold: float | None = Field(
+        default=None,
+        description="Decision threshold on the positive class's probability, chosen out of fold "
+        "(predict takes another with threshold=).",
+    )
+    headline: list[str] = Field(
+        default_factory=list,
+        description="Read these before quoting the score: leakage, time drift, a feature that "
+        "carries most of the importance, rare classes, a heavy-tailed target.",
+    )
     model_name: str | None = None
     rows: int | None = None
     features: list[str] = Field(default_factory=list)
@@ -31,6 +56,11 @@ class TrainOutcome(BaseModel):
     holdout: dict[str, float] = Field(default_factory=dict)
     leaderboard: list[LeaderboardEntry] = Field(default_factory=list)
     feature_importance: list[tuple[str, float]] = Field(default_factory=list)
+    importance: list[ImportanceEntry] = Field(
+        default_factory=list,
+        description="Permutation importance on held-out rows (the model that never saw them), "
+        "with the spread of its repeats.",
+    )
     dropped_columns: list[DroppedColumn] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

@@ -6,7 +6,7 @@ planner both import this module and never each other.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,16 +14,6 @@ ColumnKind = Literal["numeric", "categorical", "high_cardinality", "datetime", "
 ConcreteTask = Literal[
     "binary", "multiclass", "regression", "forecast", "text_classification", "clustering"
 ]
-
-
-class ColumnWarning(Protocol):
-    """A profile warning: ``kind`` (leakage, identifier, constant, ...) about ``column``."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def column(self) -> str | None: ...
 
 
 class Decision(BaseModel):
@@ -37,6 +27,11 @@ class ColumnPlan(BaseModel):
     kind: ColumnKind
     n_unique: int
     missing_fraction: float
+    time_axis: bool = Field(
+        default=False,
+        description="The date rows are ordered by: used only through its calendar (and, by "
+        "models that extrapolate, elapsed time), never as a raw timestamp.",
+    )
 
 
 class DroppedColumn(BaseModel):
@@ -85,6 +80,24 @@ class TrainingPlan(BaseModel):
     time_column: str | None = None
     horizon: int | None = None
     max_search_rows: int | None = None
+    calendar: list[str] = Field(
+        default_factory=list,
+        description="The calendar parts of the time axis used as features (hour, weekday...).",
+    )
+    rare_classes: list[str] = Field(
+        default_factory=list,
+        description="Classes too small to validate on: in every training fold, never held out.",
+    )
+    target_transform: bool = Field(
+        default=False,
+        description="A heavy-tailed regression target: candidates that learn a Yeo-Johnson "
+        "(log/Box-Cox family) transform of it are tried too.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Findings to read before quoting the scores (leakage kept, drift, rare "
+        "classes...), most important first.",
+    )
     seed: int = 0
     instructions: str | None = None
     decisions: list[Decision] = Field(default_factory=list)
@@ -95,3 +108,8 @@ class TrainingPlan(BaseModel):
     @property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def time_axis(self) -> str | None:
+        """The column rows are ordered by for validation, if any (not for forecasts)."""
+        return next((c.name for c in self.columns if c.time_axis), None)

@@ -16,6 +16,7 @@ from mltrainer.state.models import ArtifactRecord, utcnow
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
+from mltrainer.tools.training.inputs import PredictionWarning
 from mltrainer.tools.training.model import load_record
 from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.prepare import resolve_dataset
@@ -31,6 +32,17 @@ class PredictResult(BaseModel):
     preview: list[dict[str, Any]] = Field(description=f"The first {PREVIEW_ROWS} rows.")
     output_table: str | None = Field(
         default=None, description="The new database table the predictions were also written to."
+    )
+    threshold: float | None = Field(
+        default=None,
+        description="The decision threshold on the positive class's probability used for "
+        "'prediction' (the model's own unless one was passed); None: the most likely class.",
+    )
+    warnings: list[PredictionWarning] = Field(
+        default_factory=list,
+        description="Where these rows differ from the training rows (most features missing, "
+        "values far out of range, unseen categories, changed types, forecast dates inside the "
+        "history), with counts and example row numbers (0-based positions in the file).",
     )
 
 
@@ -57,7 +69,10 @@ def predict(
     store: Store,
     vault: SecretVault,
     output: str | None = None,
+    threshold: float | None = None,
 ) -> PredictResult:
+    """Predictions for every row of ``dataset``; ``threshold`` overrides a two-class model's
+    decision threshold on its positive class's probability."""
     from mltrainer.tools.profiling import read_table
 
     model_id = model_id_for(reference, store)
@@ -66,7 +81,8 @@ def predict(
     frame = read_table(path)
     if frame.empty:
         raise NotFound(f"{path} has no rows to predict.", next_step="Pass a file with data rows.")
-    out = model.predict_frame(frame)
+    out = model.predict_frame(frame, threshold)
+    warnings = model.check_frame(frame)
     if output is not None:  # first: a refused table leaves nothing behind
         from mltrainer.tools.datasets.sql_source import write_table
 
@@ -93,6 +109,8 @@ def predict(
         columns=list(out.columns),
         preview=[{str(k): _plain(v) for k, v in row.items()} for row in preview],
         output_table=output,
+        threshold=threshold if threshold is not None else model.meta.threshold,
+        warnings=warnings,
     )
 
 

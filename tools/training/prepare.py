@@ -48,9 +48,10 @@ def prepare_train_request(
         value = getattr(request, field)
         if value is not None and value not in columns:
             raise _unknown_column(field, value, columns)
-    unknown = [c for c in request.exclude_columns if c not in columns]
-    if unknown:
-        raise _unknown_column("exclude_columns", unknown[0], columns)
+    for field in ("exclude_columns", "keep_columns"):
+        unknown = [c for c in getattr(request, field) if c not in columns]
+        if unknown:
+            raise _unknown_column(field, unknown[0], columns)
     if request.target is not None and head[request.target].isna().all():
         raise InvalidInput(
             f"The target column '{request.target}' is empty in the first {len(head)} rows.",

@@ -7,7 +7,7 @@ runner implements (tools/jobs/context.py).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -20,7 +20,16 @@ class PublishedModel(BaseModel):
     name: str = Field(description="The candidate's name, e.g. 'xgboost#3' or 'ensemble'.")
     task: ConcreteTask
     metric: str
-    score: float | None = Field(description="Its validation score.")
+    score: float | None = Field(description="Its validation score, or held-out (score_source).")
+    score_source: Literal["validation", "holdout"] = Field(
+        default="validation",
+        description="'holdout': the held-out test score of this pipeline fitted on the training "
+        "rows only (the final model); 'validation': a score from the folds, while searching.",
+    )
+    refit: bool = Field(default=False, description="Refitted on every row after its holdout.")
+    threshold: float | None = Field(
+        default=None, description="Its decision threshold on the positive class's probability."
+    )
     features: list[str] = Field(description="The input columns predict needs, in order.")
     classes: list[str] = Field(default_factory=list)
     positive_class: str | None = None

@@ -55,6 +55,11 @@ class TrainRequest(BaseModel):
     class_weight: Literal["balanced"] | None = None
     positive_class: str | None = None
     exclude_columns: list[str] = Field(default_factory=list)
+    keep_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns to use as features even if the profile would drop them "
+        "(identifiers, constants, leakage).",
+    )
     group_column: str | None = None
     time_column: str | None = None
     horizon: int | None = Field(default=None, ge=1, le=10_000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, GetCoreSchemaHandler
+from pydantic import BaseModel, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import core_schema
 
 from mltrainer.tools.training.plan import ConcreteTask, Decision, DroppedColumn, TrainingPlan
@@ -18,6 +18,16 @@ from mltrainer.tools.training.versions import library_versions
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+
+class ImportanceEntry(BaseModel):
+    """A feature's permutation importance: how much the metric drops when its values are
+    shuffled, on held-out rows, for the model that never saw them."""
+
+    name: str
+    mean: float = Field(description="Mean drop of the metric (its greater-is-better form).")
+    std: float = Field(description="Spread (standard deviation) over the repeats.")
+    repeats: int
 
 
 class LeaderboardEntry(BaseModel):
@@ -83,7 +93,30 @@ class AutoMLResult(BaseModel):
     cv_mean: float | None
     cv_std: float | None
     holdout: dict[str, float]
+    score: float | None = Field(
+        default=None,
+        description="The held-out test score of the chosen pipeline fitted on the training rows "
+        "only: rows no fit, selection, calibration or threshold saw.",
+    )
+    refit: bool = Field(
+        default=False,
+        description="The model predict uses was refitted on every labelled row (held-out rows "
+        "included) after it was scored; else it is the model that was scored.",
+    )
+    selection: str = Field(default="", description="How the model was chosen, and on which score.")
+    calibration: str | None = Field(default=None, description="How probabilities are calibrated.")
+    threshold: float | None = Field(
+        default=None, description="Decision threshold on the positive class's probability."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Findings to read before quoting the score (leakage, drift, one dominant "
+        "feature, rare classes...), most important first.",
+    )
     feature_importance: list[tuple[str, float]]
+    importance: list[ImportanceEntry] = Field(
+        default_factory=list, description="feature_importance with the spread of its repeats."
+    )
     holdout_frame: HoldoutFrame | None = Field(default=None, exclude=True)
     dropped_columns: list[DroppedColumn]
     seed: int
@@ -95,3 +128,10 @@ class AutoMLResult(BaseModel):
         description="Why the search ended: 'converged' (reproducible with the same seed), "
         "'time', 'no family left', 'cancelled' or 'replayed' (a resumed job).",
     )
+
+    @model_validator(mode="after")
+    def _score_is_the_holdout(self) -> AutoMLResult:
+        """``score`` is the held-out score of the metric wherever a flow did not set it."""
+        if self.score is None:
+            self.score = self.holdout.get(self.metric)
+        return self

@@ -30,6 +30,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     f"{CUSTOM_MODULE}.SeasonalNaive",
     f"{CUSTOM_MODULE}.Stringify",
     f"{CUSTOM_MODULE}.TextTfidf",
+    f"{CUSTOM_MODULE}.TransformedTarget",
     f"{CUSTOM_MODULE}.XGBClassifierModel",
     f"{CUSTOM_MODULE}.XGBRegressorModel",
     # What fitted scikit-learn pipelines hold beyond skops' defaults. functools.partial wraps

@@ -1,13 +1,12 @@
-"""Model families: their preprocessing, default configurations, search spaces and fitting.
+"""Model families: their preprocessing, default configurations, search spaces and estimators.
 
 A family is a name, a preprocessing style ("tree" or "linear"), a short portfolio of
 configurations known to work well (tried before the TPE search), and an Optuna search space.
-About 420 lines, kept together so that everything about one family reads in one file.
+How a family's model is fitted (early stopping, chunks, deadlines) is in fitting.py.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,14 @@ def canonical_name(name: str) -> str | None:
     key = ALIASES.get(key, key)
     return key if key in FAMILIES else None
 
+
+# The families that get transformed-target candidates when the target is heavy-tailed.
+TRANSFORMED = ("hist_gradient_boosting", "xgboost", "linear")
+# The families that, with a time axis, also try elapsed time as a feature (the linear family
+# always has it: a trend); a tree reads a later date like the latest one it saw.
+ELAPSED = ("hist_gradient_boosting", "xgboost", "extra_trees", "random_forest")
+# Flags of a configuration that are for the preprocessing and the fitting, not the estimator.
+FLAGS = ("target_transform", "elapsed")
 
 # Below this many rows, HistGradientBoosting covers boosting: XGBoost costs ~40 MB more memory
 # (its library and per-booster state) and has not been chosen on such data in the benchmark.
@@ -49,6 +56,8 @@ class FitContext:
     seed: int
     n_jobs: int = 1  # one thread per model; folds run in parallel instead
     categorical_positions: tuple[int, ...] = ()
+    target_transform: bool = False  # a heavy-tailed target: transformed candidates are tried
+    time_axis: bool = False  # rows are time-ordered: trees also try elapsed time (a regime)
 
     @property
     def classification(self) -> bool:
@@ -95,8 +104,27 @@ def _space(name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
-def search_space(name: str) -> dict[str, Any]:
-    return _space(name)
+def _flags(name: str, ctx: FitContext | None) -> list[str]:
+    """The flags (FLAGS) this family's candidates try both ways on this data."""
+    if ctx is None:
+        return []
+    found = []
+    if ctx.target_transform and name in TRANSFORMED:
+        found.append("target_transform")
+    if ctx.time_axis and name in ELAPSED:
+        found.append("elapsed")
+    return found
+
+
+def search_space(name: str, ctx: FitContext | None = None) -> dict[str, Any]:
+    space = _space(name)
+    flags = _flags(name, ctx)
+    if flags:
+        from optuna.distributions import CategoricalDistribution
+
+        for flag in flags:
+            space[flag] = CategoricalDistribution([False, True])
+    return space
 
 
 def describe(name: str) -> dict[str, str]:
@@ -112,7 +140,20 @@ def describe(name: str) -> dict[str, str]:
 
 
 def portfolio(name: str, ctx: FitContext) -> list[dict[str, Any]]:
-    """Configurations tried first, strongest-on-average first."""
+    """Configurations tried first, strongest-on-average first. Each flag this data calls for
+    (a transformed target, elapsed time) is tried on the first configuration too: second, or
+    first for a transformed linear model (cheap, and the one a log scale helps most), so that
+    the search compares both early."""
+    configs = _portfolio(name, ctx)
+    flags = _flags(name, ctx)
+    configs = [{**c, **dict.fromkeys(flags, False)} for c in configs]
+    for flag in flags:
+        where = 0 if (name == "linear" and flag == "target_transform") else 1
+        configs.insert(where, {**configs[0], flag: True})
+    return configs
+
+
+def _portfolio(name: str, ctx: FitContext) -> list[dict[str, Any]]:
     if name == "xgboost":
         return [
             {
@@ -219,7 +260,9 @@ def _max_leaves(ctx: FitContext) -> int:
 
 
 def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
-    """An unfitted estimator of a family with the given parameters."""
+    """An unfitted estimator of a family with the given parameters (FLAGS are for the
+    preprocessing and the fitting, not the estimator)."""
+    params = {k: v for k, v in params.items() if k not in FLAGS}
     if name == "xgboost":
         from mltrainer.tools.training.engine.custom import XGBClassifierModel, XGBRegressorModel
 
@@ -294,74 +337,6 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
     raise KeyError(name)
 
 
-def fit_model(
-    name: str,
-    model: Any,
-    X: Any,
-    y: np.ndarray,
-    weight: np.ndarray | None,
-    valid: tuple[Any, np.ndarray] | None,
-    deadline: float | None,
-) -> dict[str, Any]:
-    """Fit in place; returns facts worth keeping (e.g. the best iteration for a refit)."""
-    if name == "xgboost":
-        model.fit(X, y, sample_weight=weight, eval_set=valid, deadline=deadline)
-        return {"n_estimators": model.best_iteration_}
-    if name in ("random_forest", "extra_trees"):
-        return _fit_forest(model, X, y, weight, deadline)
-    if name == "hist_gradient_boosting":
-        return _fit_hist_gradient_boosting(model, X, y, weight, deadline)
-    if name == "knn" or weight is None:
-        model.fit(X, y)
-    else:
-        model.fit(X, y, sample_weight=weight)
-    return {}
-
-
-def _fit_hist_gradient_boosting(
-    model: Any, X: Any, y: np.ndarray, weight: np.ndarray | None, deadline: float | None
-) -> dict[str, Any]:
-    """Boost in chunks of about a second (warm start: the same model as one fit), stopping at
-    early stopping, ``max_iter`` or the deadline, whichever comes first."""
-    target = int(model.max_iter)
-    step = min(target, 10)
-    model.set_params(max_iter=step, warm_start=True)
-    while True:
-        began = time.monotonic()
-        before = int(getattr(model, "n_iter_", 0))
-        model.fit(X, y, sample_weight=weight)
-        done = int(model.n_iter_)
-        if done < model.max_iter or done >= target:  # stopped early, or all iterations run
-            break
-        now = time.monotonic()
-        if deadline is not None and now > deadline:
-            break
-        per_iteration = (now - began) / max(1, done - before)
-        step = int(np.clip(1.0 / max(per_iteration, 1e-6), 10, 200))
-        if deadline is not None:
-            step = max(1, min(step, int((deadline - now) / max(per_iteration, 1e-6))))
-        model.set_params(max_iter=min(target, done + step))
-    model.set_params(warm_start=False, max_iter=target)
-    return {"n_iter": int(model.n_iter_)}
-
-
-def _fit_forest(
-    model: Any, X: Any, y: np.ndarray, weight: np.ndarray | None, deadline: float | None
-) -> dict[str, Any]:
-    """Grow the forest in chunks, stopping at the deadline with the trees grown so far."""
-    target = int(model.n_estimators)
-    grown = min(50, target)
-    model.set_params(n_estimators=grown, warm_start=True)
-    while True:
-        model.fit(X, y, sample_weight=weight)
-        if grown >= target or (deadline is not None and time.monotonic() > deadline):
-            break
-        grown = min(target, grown + 50)
-        model.set_params(n_estimators=grown)
-    model.set_params(warm_start=False)
-    return {"n_estimators": grown}
-
-
 # Relative cost of a family's first trial, before anything is measured.
 RELATIVE_COST = {
     "linear": 0.3,
@@ -387,11 +362,3 @@ def refit_params(name: str, params: dict[str, Any], facts: list[dict[str, Any]])
         out["max_iter"] = max(10, int(iterations * 1.1))
         out["early_stopping"] = False
     return out
-
-
-def predict(model: Any, X: Any, classification: bool) -> np.ndarray:
-    return np.asarray(model.predict_proba(X) if classification else model.predict(X), dtype=float)
-
-
-def elapsed(start: float) -> float:
-    return time.monotonic() - start

@@ -348,6 +348,10 @@ class ForecastRun:
             cv_mean=best.cv,
             cv_std=next(e.cv_std for e in self.leaderboard if e.name == chosen.name),
             holdout=holdout,
+            refit=True,  # the holdout was forecast first; the model then learns every point
+            selection=f"the best of {len(self.leaderboard)} candidates by {plan.metric} of "
+            "recursive forecasts from several origins in time order; score is the forecast of "
+            "the held-out last points, which no choice saw",
             feature_importance=importance,
             holdout_frame=frame,
             dropped_columns=plan.dropped,

@@ -51,9 +51,13 @@ ALIASES = {
 class MetricContext:
     n_classes: int = 0
     positive_index: int = 1
+    # The decision rule of label metrics: argmax of weight x probability (None: argmax).
+    class_weights: tuple[float, ...] | None = None
 
 
 def _labels(pred: np.ndarray, ctx: MetricContext) -> np.ndarray:
+    if ctx.class_weights is not None:
+        return np.argmax(pred * np.asarray(ctx.class_weights), axis=1)
     return np.argmax(pred, axis=1)
 
 

@@ -16,9 +16,18 @@ from mltrainer.tools.training.plan import ColumnPlan
 
 
 def build_preprocessor(
-    columns: list[ColumnPlan], style: str, task: str, seed: int
+    columns: list[ColumnPlan],
+    style: str,
+    task: str,
+    seed: int,
+    calendar: tuple[str, ...] = (),
+    elapsed: bool = False,
 ) -> tuple[Any, int]:
-    """The transformer and how many leading output columns are categorical codes."""
+    """The transformer and how many leading output columns are categorical codes.
+
+    ``calendar``: the parts of the time axis (the column marked ``time_axis``) to use;
+    ``elapsed``: days since its first date as well.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import KFold
@@ -41,6 +50,9 @@ def build_preprocessor(
     )
     parts: list[tuple[str, Any, Any]] = []
     n_categorical = 0
+    dates = by_kind.get("datetime", [])
+    axis = next((i for i, c in enumerate(dates) if c in _axes(columns)), None)
+    date_features = DatetimeFeatures(axis=axis, calendar=calendar, elapsed=elapsed)
     categorical = by_kind.get("categorical", [])
     if style == "tree":
         if categorical:
@@ -70,8 +82,8 @@ def build_preprocessor(
                     by_kind["high_cardinality"],
                 )
             )
-        if by_kind.get("datetime"):
-            parts.append(("date", DatetimeFeatures(), by_kind["datetime"]))
+        if dates:
+            parts.append(("date", date_features, dates))
         for i, name in enumerate(by_kind.get("text", [])):
             parts.append((f"text{i}", TextTfidf(max_features=300, ngram_max=1), [name]))
     else:
@@ -111,14 +123,16 @@ def build_preprocessor(
                     by_kind["high_cardinality"],
                 )
             )
-        if by_kind.get("datetime"):
+        if dates:
             parts.append(
                 (
                     "date",
                     make_pipeline(
-                        DatetimeFeatures(), SimpleImputer(strategy="median"), StandardScaler()
+                        date_features,
+                        SimpleImputer(strategy="median", keep_empty_features=True),
+                        StandardScaler(),
                     ),
-                    by_kind["datetime"],
+                    dates,
                 )
             )
         for i, name in enumerate(by_kind.get("text", [])):
@@ -131,3 +145,7 @@ def build_preprocessor(
         n_jobs=None,
     )
     return transformer, n_categorical
+
+
+def _axes(columns: list[ColumnPlan]) -> set[str]:
+    return {c.name for c in columns if c.time_axis}

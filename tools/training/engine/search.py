@@ -5,7 +5,7 @@ predictions (for ensembling) and per-fold scores. The search first tries each fa
 portfolio, then lets Optuna's TPE propose configurations, giving more trials to the families
 that are doing best and skipping those whose next fit would not finish in time.
 
-About 420 lines, kept together: the evaluation of one candidate and the loop that decides which
+About 430 lines, kept together: the evaluation of one candidate and the loop that decides which
 to evaluate next share the Problem, the Candidate and the deadline rules.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mltrainer.tools.training.engine import families as fam
+from mltrainer.tools.training.engine import fitting
 from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
 from mltrainer.tools.training.engine.metrics import MetricContext, score, utility
 from mltrainer.tools.training.engine.preprocess import build_preprocessor
@@ -95,6 +96,8 @@ class Problem:
     ctx: fam.FitContext
     metric: str
     metric_ctx: MetricContext
+    calendar: tuple[str, ...] = ()  # the time axis's calendar parts, when there is one
+    ordered: bool = False  # rows (and every fold's training rows) are in time order
     mask: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,8 +105,10 @@ class Problem:
         for _, valid in self.splits:
             self.mask[valid] = True
 
-    def oof_utility(self, oof: np.ndarray) -> float:
-        y, pred = self.y[self.mask], oof[self.mask]
+    def oof_utility(self, oof: np.ndarray, rows: np.ndarray | None = None) -> float:
+        """The utility of out-of-fold predictions on ``rows`` (default: every validated row)."""
+        rows = self.mask if rows is None else rows
+        y, pred = self.y[rows], oof[rows]
         value = utility(self.metric, score(self.metric, y, pred, self.metric_ctx))
         if self.metric in LABEL_METRICS:  # ties on a step metric go to the better-calibrated
             value -= 1e-3 * min(score("log_loss", y, pred, self.metric_ctx), 5.0)
@@ -112,8 +117,10 @@ class Problem:
     def pipeline(self, family: str, params: dict[str, Any]) -> tuple[Any, Any]:
         from dataclasses import replace
 
+        style = fam.style(family)
+        elapsed = style == "linear" or bool(params.get("elapsed"))
         prep, n_cat = build_preprocessor(
-            self.columns, fam.style(family), self.ctx.task, self.ctx.seed
+            self.columns, style, self.ctx.task, self.ctx.seed, self.calendar, elapsed
         )
         # A forest's folds run one after another, each forest on every core (its trees in
         # threads), so only one forest is in memory at a time.
@@ -129,16 +136,26 @@ def fit_pipeline(
     X: Any,
     y: np.ndarray,
     weight: np.ndarray | None,
-    valid: tuple[Any, np.ndarray] | None,
     deadline: float | None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit preprocessing and model on (X, y) only; returns the fitted Pipeline and its facts."""
+    """Fit preprocessing and model on (X, y) only -- early stopping included, on an inner split
+    of these rows; returns the fitted Pipeline and its facts."""
     from sklearn.pipeline import Pipeline
 
     prep, model = problem.pipeline(family, params)
     Xt = prep.fit_transform(X, y)
-    valid_t = (prep.transform(valid[0]), valid[1]) if valid is not None else None
-    facts = fam.fit_model(family, model, Xt, y, weight, valid_t, deadline)
+    model, facts = fitting.fit_model(
+        family,
+        model,
+        Xt,
+        y,
+        weight,
+        deadline,
+        classification=problem.ctx.classification,
+        ordered=problem.ordered,
+        seed=problem.ctx.seed,
+        target_transform=bool(params.get("target_transform")),
+    )
     return Pipeline([("prep", prep), ("model", model)]), facts
 
 
@@ -174,13 +191,11 @@ def evaluate(
         began = time.monotonic()
         with threadpool_limits(limits=1):
             X_tr, X_va = problem.X.iloc[train_idx], problem.X.iloc[valid_idx]
-            y_tr, y_va = problem.y[train_idx], problem.y[valid_idx]
+            y_tr = problem.y[train_idx]
             w_tr = problem.weight[train_idx] if problem.weight is not None else None
-            pipeline, fact = fit_pipeline(
-                problem, family, params, X_tr, y_tr, w_tr, (X_va, y_va), deadline
-            )
+            pipeline, fact = fit_pipeline(problem, family, params, X_tr, y_tr, w_tr, deadline)
             fitted = time.monotonic()
-            pred = fam.predict(pipeline, X_va, classification)
+            pred = fitting.predict(pipeline, X_va, classification)
             per_row = (time.monotonic() - fitted) / max(1, len(valid_idx))
         if classification and pred.shape[1] != width:  # a class missing from this fold
             full = np.zeros((len(valid_idx), width))
@@ -302,7 +317,7 @@ class Search:
         study = self.studies[family]
         trial: Any = None
         if fixed is None:
-            trial = study.ask(fam.search_space(family))
+            trial = study.ask(fam.search_space(family, self.problem.ctx))
         params = dict(fixed) if fixed is not None else dict(trial.params)
         start = time.monotonic()
         try:
@@ -354,6 +369,8 @@ class Search:
         if not alive:
             return None
         untried = [f for f in alive if f not in self.costs]
+        if self.problem.ctx.target_transform and "linear" in untried:
+            return "linear"  # its first candidate is the transformed one: cheap, tried for sure
         if untried:
             return untried[0]
         best_by_family = {

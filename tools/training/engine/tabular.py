@@ -1,7 +1,8 @@
 """Binary, multiclass, regression and text classification: the supervised tabular flow.
 
 holdout split → folds → fast baseline (published) → budgeted search (better models published)
-→ greedy ensemble on out-of-fold predictions → holdout scores → refit on all rows if time allows.
+→ greedy ensemble on out-of-fold predictions (its merit judged by nested cross-fitting) →
+calibration and decision rule out of fold → holdout scores → refit on all rows if time allows.
 Each phase is a method of :class:`TabularRun`; what they share is its fields. The end of the run
 (holdout, refit, importance, the result) is its base class, in tabular_end.py.
 """
@@ -16,7 +17,9 @@ from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
 from mltrainer.tools.training.engine import families as fam
-from mltrainer.tools.training.engine.ensemble import greedy_selection
+from mltrainer.tools.training.engine import fitting
+from mltrainer.tools.training.engine.ensemble import cross_fitted, greedy_selection
+from mltrainer.tools.training.engine.importance import cost as importance_cost
 from mltrainer.tools.training.engine.machine import release_memory
 from mltrainer.tools.training.engine.metrics import score, utility
 from mltrainer.tools.training.engine.search import (
@@ -28,7 +31,7 @@ from mltrainer.tools.training.engine.search import (
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.engine.tabular_end import Member, TabularEnd
 from mltrainer.tools.training.plan import TrainingPlan
-from mltrainer.tools.training.progress import PublishedModel, Reporter
+from mltrainer.tools.training.progress import Reporter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +39,6 @@ if TYPE_CHECKING:
     from mltrainer.tools.training.results import AutoMLResult
 
 SEARCH_SHARE = 0.85  # of the budget; the rest is ensemble, holdout, refit, importance
-PUBLISH_EVERY_S = 3.0
 POOL_SIZE = 12  # candidates the ensemble may choose from
 STOP_REASONS = {
     "converged": "the best score stopped improving; the same data, settings and seed give the "
@@ -86,6 +88,9 @@ class TabularRun(TabularEnd):
         self.baseline = None
         self.final = None
         self.stopped = ""
+        self.selection = ""
+        self.chosen_oof = None
+        self.threshold = None
 
     def run(self) -> AutoMLResult:
         data, plan = self.data, self.plan
@@ -98,7 +103,9 @@ class TabularRun(TabularEnd):
         self.stopped = self.run_search()
         if not self.search.candidates:
             return self.keep_baseline()
-        return self.finish(self.fit_chosen(self.choose_members()))
+        members = self.fit_chosen(self.choose_members())
+        self.tune()
+        return self.finish(members)
 
     # -- the data the search sees ---------------------------------------------------------
     def _search_rows(self) -> np.ndarray:
@@ -114,26 +121,6 @@ class TabularRun(TabularEnd):
             )
         return rows
 
-    def publish(self, name: str, estimator: Any, value: float, force: bool = False) -> None:
-        """Hand a better model to the reporter; at most one every PUBLISH_EVERY_S unless forced."""
-        now = time.monotonic()
-        if not force and now - self.published_at < PUBLISH_EVERY_S:
-            return
-        plan = self.plan
-        self.published_utility, self.published_at = utility(plan.metric, value), now
-        self.reporter.publish(
-            estimator,
-            PublishedModel(
-                name=name,
-                task=plan.task,
-                metric=plan.metric,
-                score=value,
-                features=plan.feature_names,
-                classes=self.data.class_names(),
-                positive_class=plan.positive_class,
-            ),
-        )
-
     # -- baseline ---------------------------------------------------------------------------
     def fit_baseline(self) -> None:
         """A fast model on the first fold, published at once."""
@@ -142,15 +129,16 @@ class TabularRun(TabularEnd):
             (f.name for f in plan.families if f.name in ("hist_gradient_boosting", "linear")),
             plan.families[0].name,
         )
-        self.baseline = self._baseline_model(family)
-        if self.baseline is None:
+        found = self._baseline_model(family)
+        if found is None:
             return
-        model, value = self.baseline
-        self.publish(f"baseline {family}", self.blend([[model]], [1.0]), value, force=True)
-        plan.decide("baseline", family, f"validation {plan.metric} {value:.4f}")
-        self.reporter.event(f"Baseline {family}: {plan.metric} {value:.4f}", progress=0.08)
+        model, value, used = found
+        self.baseline = model, value
+        self.publish(f"baseline {used}", self.blend([[model]], [1.0]), value, force=True)
+        plan.decide("baseline", used, f"validation {plan.metric} {value:.4f} on the first fold")
+        self.reporter.event(f"Baseline {used}: {plan.metric} {value:.4f}", progress=0.08)
 
-    def _baseline_model(self, family: str) -> tuple[Any, float] | None:
+    def _baseline_model(self, family: str) -> tuple[Any, float, str] | None:
         """A quick model on the first fold; on failure, retried once smaller and simpler."""
         problem, plan = self.problem, self.plan
         train_idx, valid_idx = problem.splits[0]
@@ -169,10 +157,9 @@ class TabularRun(TabularEnd):
                         problem.X.iloc[rows],
                         problem.y[rows],
                         problem.weight[rows] if problem.weight is not None else None,
-                        None,
                         self.end,
                     )
-                pred = fam.predict(model, problem.X.iloc[valid_idx], problem.ctx.classification)
+                pred = fitting.predict(model, problem.X.iloc[valid_idx], problem.ctx.classification)
             except (MemoryError, ValueError, TypeError, RuntimeError) as error:
                 plan.decide(
                     "baseline",
@@ -182,7 +169,8 @@ class TabularRun(TabularEnd):
                 continue
             if problem.ctx.classification and pred.shape[1] != problem.ctx.n_classes:
                 continue
-            return model, score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx)
+            value = score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx)
+            return model, value, name
         return None
 
     # -- search -----------------------------------------------------------------------------
@@ -246,28 +234,53 @@ class TabularRun(TabularEnd):
             reserve += self.refit_estimate(top)
             test_rows = len(self.data.test)
             reserve += 2 * top[0].predict_seconds(test_rows) + 0.01 * test_rows / 1000
+            reserve += importance_cost(
+                top[0].predict_seconds(1), test_rows, len(self.plan.feature_names), self.budget
+            )
         return min(self.start + self.budget * SEARCH_SHARE, self.end - reserve)
 
     # -- ensemble ---------------------------------------------------------------------------
     def choose_members(self) -> list[Member]:
-        """A greedy blend of the best candidates' out-of-fold predictions, or the best alone."""
-        plan = self.plan
+        """A greedy blend of the best candidates' out-of-fold predictions, or the best alone:
+        whichever does better under nested cross-fitting (each fold's rows scored by a choice
+        made on the other folds), so the blend's weights never grade themselves."""
+        plan, problem = self.plan, self.problem
         pool = sorted(self.search.candidates, key=lambda c: c.utility, reverse=True)[:POOL_SIZE]
-        weights, blend_utility = greedy_selection([c.oof for c in pool], self.problem.oof_utility)
+        oofs = [c.oof for c in pool]
+        weights, _ = greedy_selection(oofs, problem.oof_utility)
         best = pool[0]
-        if blend_utility > best.utility + 1e-9 and sum(w > 0 for w in weights) > 1:
-            plan.decide(
-                "ensemble",
-                f"blend of {sum(w > 0 for w in weights)} models",
-                f"out-of-fold {plan.metric} {metric_value(plan.metric, blend_utility):.4f} "
-                f"vs best single {metric_value(plan.metric, best.utility):.4f}",
+        blended = sum(w > 0 for w in weights) > 1
+        if blended:
+            nested_blend, nested_single = cross_fitted(
+                oofs, problem.oof_utility, problem.splits, problem.mask
+            )
+            blend_value = problem.oof_utility(nested_blend)
+            single_value = problem.oof_utility(nested_single)
+            blended = blend_value > single_value + 1e-9
+            comparison = (
+                f"nested cross-fitted out-of-fold {plan.metric}: blend "
+                f"{metric_value(plan.metric, blend_value):.4f}, best single "
+                f"{metric_value(plan.metric, single_value):.4f}"
+            )
+        else:
+            comparison = "no blend beat the best single model out of fold"
+        if blended:
+            plan.decide("ensemble", f"blend of {sum(w > 0 for w in weights)} models", comparison)
+            self.chosen_oof = nested_blend
+            self.selection = (
+                f"the best of {len(self.search.candidates)} candidates by out-of-fold "
+                f"{plan.metric}, blended with weights chosen on out-of-fold predictions; cv_mean "
+                "scores the blend with weights chosen on the other folds (nested); score is the "
+                "held-out test set, which no choice saw"
             )
         else:
             weights = [1.0] + [0.0] * (len(pool) - 1)
-            plan.decide(
-                "ensemble",
-                f"single model {best.family}#{best.id}",
-                "no blend beat the best single model out of fold",
+            plan.decide("ensemble", f"single model {best.family}#{best.id}", comparison)
+            self.chosen_oof = best.oof
+            self.selection = (
+                f"the best of {len(self.search.candidates)} candidates by out-of-fold "
+                f"{plan.metric}: its cv_mean is the score it was chosen on (optimistic); score "
+                "is the held-out test set, which no choice saw"
             )
         members = [(c, w) for c, w in zip(pool, weights, strict=True) if w > 0]
         checkpoint = EnsembleCheckpoint(
@@ -277,8 +290,8 @@ class TabularRun(TabularEnd):
         return members
 
     def fit_chosen(self, members: list[Member]) -> list[Member]:
-        """The chosen models fitted once on the training rows, published, as ``final``;
-        returns the members used.
+        """The chosen models fitted once on the training rows, as ``final`` (published once its
+        holdout score is known); returns the members used.
 
         Fold models are not kept (memory): each member is fitted again, once, on every training
         row. When that would not finish in time, the best candidate whose first fold model was
@@ -304,6 +317,8 @@ class TabularRun(TabularEnd):
                     )
                 models = self.fit_members(option, self.data.train)
                 chosen = self.blend(models, [w for _, w in option])
+                if option is not members:
+                    self.chosen_oof = option[0][0].oof
                 break
         else:
             assert fallback is not None  # the loop ends without a break only with a fallback
@@ -314,13 +329,7 @@ class TabularRun(TabularEnd):
             )
             option = [(fallback, 1.0)]
             chosen = self.blend([fallback.models or []], [1.0])
-        if not self.reporter.cancelled():
-            self.publish(
-                "ensemble" if len(option) > 1 else f"{option[0][0].family}#{option[0][0].id}",
-                chosen,
-                metric_value(plan.metric, max(c.utility for c, _ in option)),
-                force=True,
-            )
+            self.chosen_oof = fallback.oof
         for candidate in search.candidates:  # nothing needs the fold models from here on
             candidate.models = None
         release_memory(collect=True)

@@ -61,6 +61,11 @@ class TabularData:
         if v.time_column:
             stamps = pd.to_datetime(labelled[v.time_column], errors="coerce", format="mixed")
             self.order = np.argsort(stamps.to_numpy(), kind="stable")
+        # rows of classes too small to stratify or score: always trained on, never held out
+        self.always_train = None
+        if plan.rare_classes and self.labels is not None:
+            rare = [i for i, label in enumerate(self.labels) if str(label) in plan.rare_classes]
+            self.always_train = np.isin(self.y, rare)
         self.train, self.test = holdout_split(
             len(self.y),
             v,
@@ -68,6 +73,7 @@ class TabularData:
             self.groups,
             self.order,
             plan.seed,
+            self.always_train,
         )
         self.metric_ctx = MetricContext(
             n_classes=self.n_classes, positive_index=self.positive_index
@@ -85,14 +91,18 @@ class TabularData:
         X = self.X.iloc[rows].reset_index(drop=True)
         y = self.y[rows]
         groups = self.groups[rows] if self.groups is not None else None
-        order = None
-        if self.order is not None:
-            rank = np.empty(len(self.y), dtype=int)
-            rank[self.order] = np.arange(len(self.y))
-            order = np.argsort(rank[rows], kind="stable")
-        splits = cv_splits(plan.validation, y, self.classification, groups, order, plan.seed)
+        order = self.time_order(rows)
+        always = self.always_train[rows] if self.always_train is not None else None
+        splits = cv_splits(
+            plan.validation, y, self.classification, groups, order, plan.seed, always
+        )
         ctx = fam.FitContext(
-            task=self.task, n_classes=self.n_classes, n_rows=len(rows), seed=plan.seed
+            task=self.task,
+            n_classes=self.n_classes,
+            n_rows=len(rows),
+            seed=plan.seed,
+            target_transform=plan.target_transform,
+            time_axis=plan.time_axis is not None,
         )
         return Problem(
             X=X,
@@ -103,4 +113,15 @@ class TabularData:
             ctx=ctx,
             metric=plan.metric,
             metric_ctx=self.metric_ctx,
+            calendar=tuple(plan.calendar),
+            ordered=self.order is not None,
         )
+
+    def time_order(self, rows: np.ndarray) -> np.ndarray | None:
+        """``rows`` (positions into the labelled rows) in time order, as positions into
+        ``rows``; None without a time column."""
+        if self.order is None:
+            return None
+        rank = np.empty(len(self.y), dtype=int)
+        rank[self.order] = np.arange(len(self.y))
+        return np.argsort(rank[rows], kind="stable")

@@ -1,13 +1,20 @@
-"""The end of a tabular run: holdout scores, the refit on all rows, importance, the result.
+"""The end of a tabular run: calibration and decision, holdout score, refit, importance, result.
 
 :class:`TabularEnd` is the base of :class:`~.tabular.TabularRun`: it holds the fitting steps the
 phases share and the last phases; TabularRun sets the fields in its ``__init__`` and runs the
 phases before (baseline, search, ensemble).
+
+What the numbers mean: ``score`` is the held-out test score of the chosen pipeline fitted on the
+training rows only (with its calibration and decision rule, both chosen out of fold); CV mean ±
+std is beside it; the model ``predict`` uses is then refitted on every row when time allows, and
+the result says so; permutation importance is measured with the model that never saw the
+held-out rows.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,25 +22,27 @@ from threadpoolctl import threadpool_limits
 
 from mltrainer.state.errors import InternalError, InvalidInput
 from mltrainer.tools.training.engine import families as fam
-from mltrainer.tools.training.engine.custom import BlendModel
+from mltrainer.tools.training.engine import importance as imp
+from mltrainer.tools.training.engine.calibration import tune
+from mltrainer.tools.training.engine.custom import BlendModel, calibrate_proba
 from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
 from mltrainer.tools.training.engine.metrics import companions, score, utility
-from mltrainer.tools.training.engine.search import (
-    Candidate,
-    Problem,
-    Search,
-    fit_pipeline,
-)
+from mltrainer.tools.training.engine.search import Candidate, Problem, Search, fit_pipeline
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.plan import TrainingPlan
-from mltrainer.tools.training.progress import Reporter
-from mltrainer.tools.training.results import AutoMLResult, HoldoutFrame, LeaderboardEntry
+from mltrainer.tools.training.progress import PublishedModel, Reporter
+from mltrainer.tools.training.results import (
+    AutoMLResult,
+    HoldoutFrame,
+    ImportanceEntry,
+    LeaderboardEntry,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-IMPORTANCE_ROWS = 200
 Member = tuple[Candidate, float]  # a chosen candidate and its weight in the blend
+PUBLISH_EVERY_S = 3.0
 
 
 class TabularEnd:
@@ -51,6 +60,37 @@ class TabularEnd:
     # The model the run ends with: replaced, not kept beside, when it is refitted (memory).
     final: BlendModel | None
     stopped: str
+    selection: str
+    # The chosen model's out-of-fold predictions (cross-fitted for a blend).
+    chosen_oof: np.ndarray | None
+    threshold: float | None
+    published_utility: float
+    published_at: float
+
+    def publish(
+        self, name: str, estimator: Any, value: float, force: bool = False, held_out: bool = False
+    ) -> None:
+        """Hand a better model to the reporter; at most one every PUBLISH_EVERY_S unless forced.
+        ``held_out``: ``value`` is its held-out test score (the final model), not a fold's."""
+        now = time.monotonic()
+        if not force and now - self.published_at < PUBLISH_EVERY_S:
+            return
+        plan = self.plan
+        self.published_utility, self.published_at = utility(plan.metric, value), now
+        self.reporter.publish(
+            estimator,
+            PublishedModel(
+                name=name,
+                task=plan.task,
+                metric=plan.metric,
+                score=value,
+                score_source="holdout" if held_out else "validation",
+                threshold=self.threshold if held_out else None,
+                features=plan.feature_names,
+                classes=self.data.class_names(),
+                positive_class=plan.positive_class,
+            ),
+        )
 
     # -- fitting ----------------------------------------------------------------------------
     def blend(self, members: list[list[Any]], weights: list[float]) -> BlendModel:
@@ -65,8 +105,12 @@ class TabularEnd:
         )
 
     def fit_members(self, members: list[Member], rows: np.ndarray) -> list[list[Any]]:
-        """Each member fitted once on ``rows`` of the labelled data, one per core."""
+        """Each member fitted once on ``rows`` of the labelled data, one per core (in time
+        order when there is one: early stopping then watches the latest rows)."""
         data, problem, end = self.data, self.problem, self.end
+        order = data.time_order(rows)
+        if order is not None:
+            rows = rows[order]
         X = data.X.iloc[rows]
         y = data.y[rows]
         weight = data.weight[rows] if data.weight is not None else None
@@ -75,7 +119,7 @@ class TabularEnd:
             candidate = member[0]
             params = fam.refit_params(candidate.family, candidate.params, candidate.facts)
             with threadpool_limits(limits=1):
-                model, _ = fit_pipeline(problem, candidate.family, params, X, y, weight, None, end)
+                model, _ = fit_pipeline(problem, candidate.family, params, X, y, weight, end)
             release_memory()
             return [model]
 
@@ -89,47 +133,77 @@ class TabularEnd:
         per_model = sorted((c.fold_seconds * scale for c in members), reverse=True)
         return max(per_model[0] if per_model else 0.0, sum(per_model) / n_workers())
 
-    # -- the end ----------------------------------------------------------------------------
+    # -- calibration and decision -------------------------------------------------------------
+    def tune(self) -> None:
+        """Calibration and decision rule from the chosen model's out-of-fold predictions, set on
+        the final model and on how its labels are scored."""
+        data, plan, final, oof = self.data, self.plan, self.final, self.chosen_oof
+        if not data.classification or final is None or oof is None:
+            return
+        rows = self.problem.mask
+        tuning = tune(oof[rows], self.problem.y[rows], plan.metric, data.metric_ctx, plan.seed)
+        for stage, decision, reason in tuning.decisions:
+            if plan.positive_class is not None:
+                decision = decision.replace(
+                    f"P(class {data.positive_index})", f"P({plan.positive_class})"
+                )
+            plan.decide(stage, decision, reason)
+        final.calibration, final.class_weights = tuning.calibration, tuning.class_weights
+        self.threshold = tuning.threshold
+        if tuning.class_weights is not None:
+            data.metric_ctx = replace(data.metric_ctx, class_weights=tuple(tuning.class_weights))
 
+    # -- the end ----------------------------------------------------------------------------
     def keep_baseline(self) -> AutoMLResult:
-        """No candidate finished: the baseline is the model."""
+        """No candidate finished: the baseline (fitted on the first fold's training rows)."""
         if self.baseline is None:
             raise InvalidInput(
                 "No model could be trained in the time budget.",
                 next_step="Raise time_budget_s or allow more model families.",
             )
         self.plan.decide("search", "keep the baseline", "no candidate finished in time")
+        self.selection = "the baseline alone: no search candidate finished in time"
         model, value = self.baseline
         self.final = self.blend([[model]], [1.0])
-        return self.result([], self.holdout(self.final), (value, 0.0), self.end)
+        holdout = self.holdout(self.final)
+        return self.result([], holdout, (value, 0.0), self.final, self.end)
 
     def finish(self, members: list[Member]) -> AutoMLResult:
         """The chosen models (``final``) scored on the holdout as fitted on the training rows,
-        then refitted on every row."""
+        published, then refitted on every row; importance with the model that was scored."""
         if self.final is None:
             raise InternalError("the chosen models were not fitted before their holdout")
-        holdout = self.holdout(self.final)
+        trained = self.final
+        holdout = self.holdout(trained)
+        name = "ensemble" if len(members) > 1 else f"{members[0][0].family}#{members[0][0].id}"
         if not self.reporter.cancelled():
+            self.publish(name, trained, holdout[0][self.plan.metric], force=True, held_out=True)
             refitted = self.refit(members)
             if refitted is not None:
+                refitted.calibration, refitted.class_weights = (
+                    trained.calibration,
+                    trained.class_weights,
+                )
                 self.final = refitted
         release_memory(collect=True)
-        problem = self.problem
-        blend_oof: np.ndarray = np.sum([w * c.oof for c, w in members], axis=0)
+        # importance may use a little of the 10% the budget promise allows beyond the budget,
+        # and has half a second at least (a model that cannot be explained is worth less)
+        importance_end = max(self.end + 0.04 * self.budget, time.monotonic() + 0.5)
+        return self.result(members, holdout, self.cross_validated(), trained, importance_end)
+
+    def cross_validated(self) -> tuple[float, float]:
+        """Mean and spread over the folds of the chosen model's out-of-fold predictions, scored
+        with its calibration and decision rule."""
+        problem, final, oof = self.problem, self.final, self.chosen_oof
+        if oof is None:
+            return float("nan"), float("nan")
+        if self.data.classification and final is not None:
+            oof = calibrate_proba(oof, final.calibration)
         fold_scores = [
-            score(self.plan.metric, problem.y[valid], blend_oof[valid], problem.metric_ctx)
+            score(self.plan.metric, problem.y[valid], oof[valid], self.data.metric_ctx)
             for _, valid in problem.splits
         ]
-        test_rows = len(self.data.test)
-        predict_cost = sum(c.predict_seconds(1) for c, _ in members) * test_rows
-        # importance may use a little of the 10% the budget promise allows beyond the budget
-        importance_end = (
-            self.end
-            + 0.04 * self.budget
-            - predict_cost * min(1.0, IMPORTANCE_ROWS / max(1, test_rows))
-        )
-        cv = (float(np.mean(fold_scores)), float(np.std(fold_scores)))
-        return self.result(members, holdout, cv, importance_end)
+        return float(np.mean(fold_scores)), float(np.std(fold_scores))
 
     def holdout(self, model: BlendModel) -> tuple[dict[str, float], HoldoutFrame]:
         """Scores on the held-out rows, which no fitted model has seen, and what the plots need."""
@@ -139,7 +213,7 @@ class TabularEnd:
         if data.classification:
             proba = model.predict_proba(X_test)
             pred_matrix = proba
-            y_pred = data.labels[np.argmax(proba, axis=1)] if data.labels is not None else None
+            y_pred = model.decide(proba)
         else:
             proba = None
             pred_matrix = model.predict(X_test)
@@ -171,7 +245,7 @@ class TabularEnd:
         plan.decide(
             "refit",
             "refit on all labelled rows",
-            "the holdout was scored first; the final model learns from every row",
+            "the holdout was scored first; the model predict uses learns from every row",
         )
         return self.blend(refitted, [w for _, w in members])
 
@@ -180,16 +254,17 @@ class TabularEnd:
         members: list[Member],
         holdout: tuple[dict[str, float], HoldoutFrame],
         cv: tuple[float, float],
+        trained: BlendModel,
         importance_end: float,
     ) -> AutoMLResult:
         """``importance_end`` is the last moment a permutation may start (its cost subtracted)."""
         plan, data, final = self.plan, self.data, self.final
         weights = {c.id: w for c, w in members}
-        importance = (
-            []
-            if self.reporter.cancelled() or time.monotonic() > importance_end
-            else self.importance(data.X.iloc[data.test], data.y[data.test], importance_end)
-        )
+        importance = [] if self.reporter.cancelled() else self.importance(trained, importance_end)
+        warnings = list(plan.warnings)
+        dominant = imp.dominant_feature(importance, plan.metric)
+        if dominant:
+            warnings.append(dominant)
         return AutoMLResult(
             estimator=final,
             task=plan.task,
@@ -205,7 +280,14 @@ class TabularEnd:
             cv_mean=cv[0],
             cv_std=cv[1],
             holdout=holdout[0],
-            feature_importance=importance,
+            score=holdout[0][plan.metric],
+            refit=final is not trained,
+            selection=self.selection,
+            calibration=_calibration_text(trained),
+            threshold=self.threshold,
+            warnings=warnings,
+            feature_importance=imp.as_pairs(importance),
+            importance=importance,
             holdout_frame=holdout[1],
             dropped_columns=plan.dropped,
             seed=plan.seed,
@@ -216,41 +298,29 @@ class TabularEnd:
             else (f"{members[0][0].family}" if members else "baseline"),
         )
 
-    def importance(self, X: pd.DataFrame, y: np.ndarray, end: float) -> list[tuple[str, float]]:
-        """Permutation importance on (up to 200) holdout rows, for as many columns as time allows."""
-        plan, data, model = self.plan, self.data, self.final
-        if model is None:
+    def importance(self, model: BlendModel, end: float) -> list[ImportanceEntry]:
+        """Permutation importance on held-out rows, with the model fitted on the training rows."""
+        plan, data = self.plan, self.data
+        if len(data.test) < 2:  # a late start still gets a first pass (imp.FIRST_PASS_S)
             return []
-        rng = np.random.default_rng(plan.seed)
-        if len(X) > IMPORTANCE_ROWS:
-            rows = rng.choice(len(X), size=IMPORTANCE_ROWS, replace=False)
-            X, y = X.iloc[rows], y[rows]
-        X = X.reset_index(drop=True)
 
-        def value(frame: pd.DataFrame) -> float:
+        def value(frame: pd.DataFrame, y: np.ndarray) -> float:
             pred = model.predict_proba(frame) if data.classification else model.predict(frame)
             return utility(plan.metric, score(plan.metric, y, pred, data.metric_ctx))
 
-        try:
-            base = value(X)
-        except ValueError:
-            return []
-        out: list[tuple[str, float]] = []
-        for name in plan.feature_names:
-            if time.monotonic() > end:
-                plan.decide(
-                    "importance",
-                    f"computed for {len(out)} of {len(plan.feature_names)} columns",
-                    "the time budget ran out",
-                )
-                break
-            shuffled = X.copy()
-            shuffled[name] = rng.permutation(shuffled[name].to_numpy())
-            try:
-                out.append((name, round(base - value(shuffled), 6)))
-            except ValueError:
-                continue
-        return sorted(out, key=lambda kv: kv[1], reverse=True)
+        X, y = data.X.iloc[data.test], data.y[data.test]
+        found, _ = imp.permutation_importance(value, X, y, plan.feature_names, plan.seed, end)
+        plan.decide(*imp.describe_scope(found, len(plan.feature_names), len(X)))
+        return found
+
+
+def _calibration_text(model: BlendModel) -> str | None:
+    if not model.calibration:
+        return None
+    if len(model.calibration) == 2:
+        a, b = model.calibration
+        return f"Platt scaling on out-of-fold predictions: sigmoid({a:.3f} * logit + {b:.3f})"
+    return f"temperature scaling on out-of-fold predictions: p ** {model.calibration[0]:.3f}"
 
 
 def leaderboard(candidates: list[Candidate], weights: dict[int, float]) -> list[LeaderboardEntry]:

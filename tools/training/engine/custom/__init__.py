@@ -12,7 +12,7 @@ nor one another -- and no two define the same top-level name.
 
 from __future__ import annotations
 
-from mltrainer.tools.training.engine.custom.blend import BlendModel
+from mltrainer.tools.training.engine.custom.blend import BlendModel, calibrate_proba
 from mltrainer.tools.training.engine.custom.boosting import (
     XGBClassifierModel,
     XGBModel,
@@ -30,9 +30,10 @@ from mltrainer.tools.training.engine.custom.series import (
     next_step_features,
     recursive_forecast,
 )
+from mltrainer.tools.training.engine.custom.target import TransformedTarget
 
 # In the order the standalone predict.py runs them.
-SOURCE_MODULES = ("columns", "boosting", "blend", "series")
+SOURCE_MODULES = ("columns", "boosting", "blend", "series", "target")
 
 # The classes a saved model may hold (and the one base class they share).
 CLASSES: tuple[type, ...] = (
@@ -44,6 +45,7 @@ CLASSES: tuple[type, ...] = (
     SeasonalNaive,
     Stringify,
     TextTfidf,
+    TransformedTarget,
     XGBClassifierModel,
     XGBModel,
     XGBRegressorModel,
@@ -63,9 +65,11 @@ __all__ = [
     "SeasonalNaive",
     "Stringify",
     "TextTfidf",
+    "TransformedTarget",
     "XGBClassifierModel",
     "XGBModel",
     "XGBRegressorModel",
+    "calibrate_proba",
     "last_values",
     "make_lag_features",
     "next_step_features",

@@ -9,11 +9,29 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 
+def calibrate_proba(proba: np.ndarray, calibration: list[float] | None) -> np.ndarray:
+    """Probabilities through a calibration fitted on out-of-fold predictions: two numbers
+    (a, b) for two classes, p = sigmoid(a * logit(p) + b); one (s) for more, p ~ p ** s
+    (temperature). Both keep the order of the scores, so ranking metrics do not change."""
+    if not calibration:
+        return proba
+    clipped = np.clip(np.asarray(proba, dtype=float), 1e-7, 1.0)
+    if len(calibration) == 2 and clipped.shape[1] == 2:
+        a, b = calibration
+        logit = np.log(clipped[:, 1]) - np.log(np.clip(clipped[:, 0], 1e-7, 1.0))
+        positive = 1.0 / (1.0 + np.exp(-(a * logit + b)))
+        return np.column_stack([1.0 - positive, positive])
+    scaled = np.exp(calibration[0] * np.log(clipped))
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
 class BlendModel(BaseEstimator):
     """The final model: a weighted blend of members, each a bag of fitted pipelines.
 
     Takes the raw feature frame; ``classes_`` holds the original labels (classification), and
-    ``predict`` returns them.
+    ``predict`` returns them. ``calibration`` (see :func:`calibrate_proba`) adjusts the
+    probabilities; ``class_weights`` the decision: the label is the class with the largest
+    weight x probability (for two classes, a threshold on the positive class's probability).
     """
 
     def __init__(
@@ -24,6 +42,8 @@ class BlendModel(BaseEstimator):
         weights: list[float],
         classes: list[Any] | None = None,
         positive_index: int = 1,
+        calibration: list[float] | None = None,
+        class_weights: list[float] | None = None,
     ) -> None:
         self.task = task
         self.features = features
@@ -31,6 +51,8 @@ class BlendModel(BaseEstimator):
         self.weights = weights
         self.classes = classes
         self.positive_index = positive_index
+        self.calibration = calibration
+        self.class_weights = class_weights
 
     @property
     def classes_(self) -> np.ndarray:
@@ -65,9 +87,16 @@ class BlendModel(BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         if self.task not in ("binary", "multiclass"):
             raise AttributeError("predict_proba is only available for classification")
-        return self._blend(X, proba=True)
+        # models saved before calibration existed have no such attribute
+        return calibrate_proba(self._blend(X, proba=True), getattr(self, "calibration", None))
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """The labels for these (calibrated) probabilities, by the model's decision rule."""
+        weights = getattr(self, "class_weights", None)
+        scored = proba * np.asarray(weights) if weights else proba
+        return self.classes_[np.argmax(scored, axis=1)]
 
     def predict(self, X: Any) -> np.ndarray:
         if self.task in ("binary", "multiclass"):
-            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+            return self.decide(self.predict_proba(X))
         return self._blend(X, proba=False)

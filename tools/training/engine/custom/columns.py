@@ -10,29 +10,84 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 
 class DatetimeFeatures(BaseEstimator, TransformerMixin):
-    """Calendar features (year, month, day, weekday, hour, day of year, epoch days) per column."""
+    """Date columns as numbers.
+
+    Without a time axis (``axis`` None): year, month, day, weekday, hour, day of year and epoch
+    days per column. With one (``axis``: its position among the columns) no absolute date is
+    given, since trees cannot carry a date's level past the last one they saw: the axis gives
+    its ``calendar`` parts (and, with ``elapsed``, days since the first fitted date: a trend for
+    models that extrapolate), every other date its days before the axis, month and weekday.
+    """
+
+    def __init__(
+        self, axis: int | None = None, calendar: tuple[str, ...] = (), elapsed: bool = False
+    ) -> None:
+        self.axis = axis
+        self.calendar = calendar
+        self.elapsed = elapsed
+
+    @staticmethod
+    def _dates(frame: pd.DataFrame) -> list[pd.Series]:
+        return [
+            pd.to_datetime(frame[c], errors="coerce", utc=True, format="mixed")
+            for c in frame.columns
+        ]
 
     def fit(self, X: Any, y: Any = None) -> DatetimeFeatures:
-        self.n_columns_ = pd.DataFrame(X).shape[1]
+        frame = pd.DataFrame(X)
+        self.n_columns_ = frame.shape[1]
+        axis = getattr(self, "axis", None)
+        if axis is not None and getattr(self, "elapsed", False):
+            first = self._dates(frame)[axis].min()
+            self.origin_ = float(_epoch_days(pd.Series([first]))[0]) if pd.notna(first) else 0.0
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        frame = pd.DataFrame(X)
-        parts = []
-        for column in frame.columns:
-            values = pd.to_datetime(frame[column], errors="coerce", utc=True, format="mixed")
-            parts += [
-                values.dt.year,
-                values.dt.month,
-                values.dt.day,
-                values.dt.day_of_week,
-                values.dt.hour,
-                values.dt.day_of_year,
-                (values - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds() / 86400.0,
-            ]
+        dates = self._dates(pd.DataFrame(X))
+        axis = getattr(self, "axis", None)
+        parts: list[Any] = []
+        if axis is None:
+            for values in dates:
+                parts += [
+                    values.dt.year,
+                    values.dt.month,
+                    values.dt.day,
+                    values.dt.day_of_week,
+                    values.dt.hour,
+                    values.dt.day_of_year,
+                    _epoch_days(values),
+                ]
+        else:
+            anchor = dates[axis]
+            parts += [_calendar_part(anchor, name) for name in self.calendar]
+            if getattr(self, "elapsed", False):
+                parts.append(_epoch_days(anchor) - getattr(self, "origin_", 0.0))
+            for index, values in enumerate(dates):
+                if index != axis:
+                    before = (anchor - values).dt.total_seconds() / 86400.0
+                    parts += [before, values.dt.month, values.dt.day_of_week]
         if not parts:
-            return np.zeros((len(frame), 0))
+            return np.zeros((len(dates[0]) if dates else 0, 0))
         return np.column_stack([np.asarray(p, dtype=float) for p in parts])
+
+
+def _epoch_days(values: pd.Series) -> np.ndarray:
+    """Days since 1970 (fractional), NaN where the date is missing."""
+    seconds = (values - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+    return np.asarray(seconds / 86400.0, dtype=float)
+
+
+def _calendar_part(values: pd.Series, name: str) -> pd.Series:
+    accessor = values.dt
+    table = {
+        "year": accessor.year,
+        "hour": accessor.hour,
+        "weekday": accessor.day_of_week,
+        "day": accessor.day,
+        "dayofyear": accessor.day_of_year,
+        "month": accessor.month,
+    }
+    return table[name]
 
 
 class TextTfidf(BaseEstimator, TransformerMixin):
