@@ -25,6 +25,7 @@ from mltrainer.server.runtimes import (
 )
 from mltrainer.server.ui import DASHBOARD_URI, ui_meta
 from mltrainer.state.models import TERMINAL, JobKind, JobStatus
+from mltrainer.tools.jobs.after_train import check_deploy
 from mltrainer.tools.jobs.views import JobView
 from mltrainer.tools.training.predict import PredictResult
 from mltrainer.tools.training.predict import predict as run_predict
@@ -228,6 +229,30 @@ def register(mcp: MCPServer[AppContext]) -> None:
             ),
         ] = 1,
         dry_run: DryRunArg = False,
+        iterate: Annotated[
+            int,
+            Field(
+                ge=0,
+                le=5,
+                description="Follow-up rounds: each analyses where the model errs on its held-out "
+                "rows, applies what the planner can act on (class weights, a group or time "
+                "split, other families), trains again (time_budget_s each) and keeps the round "
+                "only when its held-out score is better; 'rounds' and 'decisions' say how.",
+            ),
+        ] = 0,
+        deploy_to: Annotated[
+            str | None,
+            Field(
+                min_length=3,
+                max_length=200,
+                description="Once the job has succeeded, deploy its model to this Hub model "
+                "repository ('namespace/name'), as deploy_model does, with secret://HF_TOKEN; "
+                "the result's 'deployment' holds the repo URL.",
+            ),
+        ] = None,
+        deploy_space: Annotated[
+            bool, Field(description="With deploy_to: also a Gradio Space serving predictions.")
+        ] = False,
     ) -> Annotated[CallToolResult, JobView]:
         """Train a model on a tabular dataset, in one call: load → profile → plan → train →
         evaluate → save. Runs as a durable background job; waits up to wait_s seconds
@@ -263,9 +288,13 @@ def register(mcp: MCPServer[AppContext]) -> None:
             gpu=gpu,
             max_cost_usd=max_cost_usd,
             parallel=parallel,
+            iterate=iterate,
+            deploy_to=deploy_to,
+            deploy_space=deploy_space,
         )
 
         def submit() -> str:
+            check_deploy(request)
             if runtime != "local" or dry_run:  # the pre-flight guard, then a remote job
                 return start_remote_training(app, request, dry_run=dry_run)
             check_local(request)
@@ -413,8 +442,11 @@ def register(mcp: MCPServer[AppContext]) -> None:
 
     @mcp.resource("mltrainer://models/{model_id}/card", mime_type="text/markdown")
     def model_card(model_id: str, ctx: AppCtx) -> str:
-        """The model card (Hugging Face format) of a trained model."""
-        from mltrainer.tools.training.card import card_for
+        """The model card (Hugging Face format) of a trained model: the one deploy_model
+        uploads."""
+        from mltrainer.tools.deploy.card import build_card
+        from mltrainer.tools.training.finish import CARD_FILE
 
-        app = app_context(ctx)
-        return card_for(app.store.get_model(model_id))
+        folder = Path(app_context(ctx).store.get_model(model_id).path)
+        written = folder / CARD_FILE
+        return written.read_text("utf-8") if written.is_file() else str(build_card(folder))

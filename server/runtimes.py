@@ -77,6 +77,13 @@ def check_local(request: TrainRequest) -> None:
 
 def start_remote_training(app: AppContext, request: TrainRequest, *, dry_run: bool) -> str:
     """Check and start a train job that runs elsewhere (or only its guard); its job id."""
+    if request.iterate and request.runtime != "local":
+        raise InvalidInput(
+            f"iterate={request.iterate} runs its rounds on this machine; runtime="
+            f"'{request.runtime}' trains once.",
+            next_step="Leave iterate out for a remote run (analyze_model its model, then train "
+            "again with the changes), or train locally.",
+        )
     from mltrainer.tools.runtimes.engine_entry import MODEL_DIR, OUTCOME_FILE
     from mltrainer.tools.runtimes.jobspec import engine_spec
     from mltrainer.tools.training.model import MODEL_FILE

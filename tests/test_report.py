@@ -7,12 +7,10 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from engine_fixtures import mixed_classification
 
 from mltrainer.state.errors import InternalError
 from mltrainer.state.masking import Masker
-from mltrainer.tools.training import card as report_card
 from mltrainer.tools.training import plots
 from mltrainer.tools.training.planner import build_plan
 from mltrainer.tools.training.request import TrainRequest
@@ -202,113 +200,3 @@ def test_inconsistent_plot_data_is_an_internal_error_not_bad_input(call, message
 def test_roc_skips_a_class_absent_from_the_holdout() -> None:
     proba = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
     assert_png(plots.roc_png(["a", "b", "a"], proba, ["a", "b", "c"], NO_SECRETS))
-
-
-# --- model card -------------------------------------------------------------------------------
-
-
-def card_info(**overrides: object) -> report_card.CardInfo:
-    values: dict[str, object] = dict(
-        model_name="churn-xgboost",
-        task="binary",
-        target="churned",
-        metric="roc_auc",
-        features=["tenure", "plan", "monthly_fee"],
-        classes=["no", "yes"],
-        positive_class="yes",
-        cv_mean=0.912,
-        cv_std=0.011,
-        holdout={"roc_auc": 0.9234, "accuracy": 0.871, "log_loss": 0.3012},
-        leaderboard=[
-            report_card.LeaderboardRow(name="xgboost", cv_mean=0.912, cv_std=0.011, fit_time_s=3.2),
-            report_card.LeaderboardRow(name="logistic", cv_mean=0.88, cv_std=0.02, fit_time_s=0.4),
-        ],
-        feature_importance=[("tenure", 0.6), ("plan", 0.3), ("monthly_fee", 0.1)],
-        decisions=["dropped customer_id: identifier", "5-fold stratified CV: 2,000 rows"],
-        dropped_columns={"customer_id": "identifier (unique per row)"},
-        dataset_name="churn.csv",
-        dataset_ref="ds_123",
-        dataset_rows=2000,
-        dataset_columns=5,
-        seed=7,
-        library_versions={"scikit-learn": "1.9.1", "xgboost": "3.2.0"},
-    )
-    values.update(overrides)
-    return report_card.CardInfo.model_validate(values)
-
-
-def split_front_matter(card: str) -> tuple[dict, str]:
-    assert card.startswith("---\n")
-    front, body = card[4:].split("\n---\n", 1)
-    return yaml.safe_load(front), body
-
-
-def test_model_card_front_matter_carries_the_metrics() -> None:
-    card = report_card.model_card(card_info())
-    meta, body = split_front_matter(card)
-    assert meta["library_name"] == "sklearn"
-    assert meta["pipeline_tag"] == "tabular-classification"
-    assert {"mltrainer", "skops", "binary"} <= set(meta["tags"])
-    (entry,) = meta["model-index"]
-    assert entry["name"] == "churn-xgboost"
-    metrics = {m["type"]: m["value"] for m in entry["results"][0]["metrics"]}
-    assert metrics == {"roc_auc": 0.9234, "accuracy": 0.871, "log_loss": 0.3012}
-    assert entry["results"][0]["dataset"]["name"] == "churn.csv"
-    for section in (
-        "## Intended use",
-        "## Training data",
-        "## Evaluation",
-        "## Limitations",
-        "## How to use",
-    ):
-        assert section in body
-    assert "0.912 ± 0.011" in body
-    assert "dropped customer_id: identifier" in body
-    assert "python predict.py input.csv predictions.csv" in body
-
-
-def test_model_card_is_read_back_by_huggingface_hub() -> None:
-    from huggingface_hub import ModelCard
-
-    data = ModelCard(report_card.model_card(card_info())).data
-    results = {r.metric_type: r.metric_value for r in getattr(data, "eval_results", [])}
-    assert results["roc_auc"] == pytest.approx(0.9234)
-    assert getattr(data, "library_name", None) == "sklearn"
-
-
-def test_model_card_for_regression_and_clustering() -> None:
-    meta, body = split_front_matter(
-        report_card.model_card(
-            card_info(
-                task="regression",
-                classes=[],
-                positive_class=None,
-                holdout={"r2": 0.8, "rmse": 1.5},
-                metric="r2",
-            )
-        )
-    )
-    assert meta["pipeline_tag"] == "tabular-regression"
-    assert "proba_" not in body
-    meta, body = split_front_matter(
-        report_card.model_card(
-            card_info(
-                task="clustering",
-                target=None,
-                classes=[],
-                holdout={},
-                metric="silhouette",
-                cv_mean=None,
-                leaderboard=[],
-            )
-        )
-    )
-    assert "pipeline_tag" not in meta and "model-index" not in meta
-    assert "assigns rows to clusters" in body
-
-
-def test_card_info_rejects_an_empty_model_name() -> None:
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError):
-        card_info(model_name="")

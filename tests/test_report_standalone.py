@@ -267,7 +267,6 @@ def test_meta_json_round_trips() -> None:
 
 def test_predict_script_runs_an_automl_model_standalone(tmp_path: Path) -> None:
     """The real thing: the engine's model, saved as the job saves it, predicted by the script."""
-    from mltrainer.tools.training import card as report_card
     from mltrainer.tools.training import plots
     from mltrainer.tools.training.automl import fit_automl
     from mltrainer.tools.training.model import ModelMeta, save_model
@@ -307,12 +306,6 @@ def test_predict_script_runs_an_automl_model_standalone(tmp_path: Path) -> None:
     )
     images = plots.plots_for_result(result, Masker())
     assert {"confusion_matrix.png", "roc.png"} <= set(images)
-    card = report_card.model_card(
-        report_card.card_info_for_result(
-            result, model_name="mixed-automl", dataset_name="mixed.csv"
-        )
-    )
-    assert card.startswith("---\n") and result.metric in card
 
 
 @pytest.mark.parametrize("name", ["GENERATED_ON", "TRUSTED_TYPES"])

@@ -33,6 +33,7 @@ from mltrainer.state.models import JobRecord, utcnow
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
+from mltrainer.tools.jobs.after_train import after_training
 from mltrainer.tools.jobs.context import JobCancelled, JobContext
 from mltrainer.tools.runtimes.base import (
     TERMINAL_REMOTE,
@@ -106,7 +107,8 @@ def run_remote_train_job(ctx: JobContext) -> dict[str, Any]:
     outcome = TrainOutcome.model_validate(ctx.stage("adopt", adopt))
     ctx.store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
     ctx.event(f"Model {outcome.model_id} came back from {handle.runtime}.", progress=1.0)
-    return outcome.model_dump(mode="json")
+    request = TrainRequest.model_validate(ctx.job.request)
+    return after_training(ctx, request, outcome).model_dump(mode="json")
 
 
 def run_script_job(ctx: JobContext) -> dict[str, Any]:

@@ -17,12 +17,15 @@ from mltrainer.state.errors import InternalError
 from mltrainer.state.models import ArtifactRecord, ModelRecord
 from mltrainer.state.store import new_id
 from mltrainer.tools.datasets.cache import sha256_file
+from mltrainer.tools.jobs.after_train import after_training
 from mltrainer.tools.jobs.context import JobCancelled, JobContext
-from mltrainer.tools.profiling.judge import Verdict
+from mltrainer.tools.jobs.rounds import iterate
+from mltrainer.tools.profiling.judge import Verdict, verdict_of
 from mltrainer.tools.profiling.models import ProfileWarning
-from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary, write_artifacts
+from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary
+from mltrainer.tools.training.finish import final_model, meta_for, outcome_update, write_report
 from mltrainer.tools.training.inputs import InputProfile, describe_inputs
-from mltrainer.tools.training.model import MODEL_FILE, ModelMeta, SavedModel, save_model
+from mltrainer.tools.training.model import MODEL_FILE, SavedModel, save_model
 from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.progress import PublishedModel, TrainingCancelled
 from mltrainer.tools.training.request import TrainRequest
@@ -57,6 +60,22 @@ def train(ctx: JobContext) -> TrainOutcome:
 
     outcome = TrainOutcome.model_validate(ctx.stage("train", run))
     outcome = outcome.model_copy(update={"rows": data.rows, "data_sha256": data.sha256})
+
+    def fit_round(changed: TrainRequest, number: int) -> TrainOutcome:
+        trial = ModelPublisher(ctx, changed, provisional=True)
+        ctx.on_publish(trial)
+
+        def run_round() -> dict[str, Any]:
+            done = fit(ctx, changed, trial, data, profiled)
+            return done.model_copy(
+                update={"rows": data.rows, "data_sha256": data.sha256}
+            ).model_dump(mode="json")
+
+        return TrainOutcome.model_validate(ctx.stage(f"round {number}", run_round))
+
+    if request.iterate:
+        outcome = iterate(ctx, request, outcome, fit_round)
+    outcome = after_training(ctx, request, outcome)
     ctx.event(done_message(outcome), progress=1.0)
     return outcome
 
@@ -83,6 +102,7 @@ def load(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
     ctx.event(f"Loaded {len(frame)} rows × {frame.shape[1]} columns.", progress=0.01)
     summary = DataSummary(
         path=request.dataset,
+        ref=request.dataset_ref,
         rows=len(frame),
         columns=[str(c) for c in frame.columns],
         sha256=sha256_file(path),
@@ -96,15 +116,10 @@ def profile(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
     found = profile_table(Path(request.dataset), request.target, seed=request.seed)
     for warning in found.warnings:
         ctx.event(f"Profile: {warning.message}", level="warning")
-    verdict = Verdict(
-        columns=found.columns,
-        target=found.target,
-        time_axis=found.time_axis,
-        drift=found.drift,
-        warnings=found.warnings,
-    )
     summary = ProfileSummary(
-        warnings=found.warnings, task=found.target.task if found.target else None, verdict=verdict
+        warnings=found.warnings,
+        task=found.target.task if found.target else None,
+        verdict=verdict_of(found),
     )
     return summary.model_dump(mode="json")
 
@@ -128,71 +143,45 @@ def fit(
         raise JobCancelled from None
     ctx.check_cancelled()
     if publisher.estimator is not result.estimator:
-        publisher(
-            result.estimator,
-            PublishedModel(
-                name=result.model_name,
-                task=result.task,
-                metric=result.metric,
-                score=result.score,
-                score_source="holdout",
-                refit=result.refit,
-                threshold=result.threshold,
-                features=result.features,
-                classes=result.classes,
-                positive_class=result.positive_class,
-            ),
-        )
+        publisher(result.estimator, final_model(result))
     final = publisher.best
     if final is None:
         raise InternalError("the final model was published but not saved")
-    files = write_artifacts(
+    files = write_report(
         ctx.settings.models_dir / final.meta.model_id,
         result,
         final,
         request,
         data,
+        frame,
         job_id=ctx.job.id,
         masker=ctx.store.masker,
     )
     for file in files:
         add_artifact(ctx, file.path, file.kind, final.meta.model_id)
-    return publisher.outcome().model_copy(
-        update={
-            "score": result.score,
-            "score_source": "holdout",
-            "refit": result.refit,
-            "selection": result.selection or None,
-            "calibration": result.calibration,
-            "threshold": result.threshold,
-            "headline": result.warnings,
-            "cv_mean": result.cv_mean,
-            "cv_std": result.cv_std,
-            "holdout": result.holdout,
-            "leaderboard": result.leaderboard,
-            "feature_importance": result.feature_importance[:20],
-            "importance": result.importance[:20],
-            "dropped_columns": result.dropped_columns,
-            "decisions": result.decisions,
-            "warnings": [w.message for w in profiled.warnings],
-            "artifacts": {file.name: str(file.path) for file in files},
-            "search_stopped": result.search_stopped or None,
-        }
-    )
+    warnings = [w.message for w in profiled.warnings]
+    return publisher.outcome().model_copy(update=outcome_update(result, files, warnings))
 
 
 class ModelPublisher:
-    """Saves each published model and points the job's result at the newest one."""
+    """Saves each published model and points the job's result at the newest one; a
+    ``provisional`` one (a follow-up round) keeps its own result until the round is kept."""
 
-    def __init__(self, ctx: JobContext, request: TrainRequest) -> None:
+    def __init__(
+        self, ctx: JobContext, request: TrainRequest, *, provisional: bool = False
+    ) -> None:
         self.ctx = ctx
         self.request = request
+        self.provisional = provisional
+        self._own = TrainOutcome()
         self.best: SavedModel | None = None
         self.estimator: Any = None
         self.inputs: InputProfile | None = None  # the training rows, for predict's warnings
 
     def outcome(self) -> TrainOutcome:
-        """The job's result as stored now."""
+        """The job's result as stored now (a provisional publisher's own)."""
+        if self.provisional:
+            return self._own
         return TrainOutcome.model_validate(self.ctx.store.get_job(self.ctx.job.id).result or {})
 
     def __call__(self, estimator: Any, published: PublishedModel) -> None:
@@ -202,21 +191,12 @@ class ModelPublisher:
         saved = save_model(
             folder,
             estimator,
-            ModelMeta(
+            meta_for(
+                published,
                 model_id=model_id,
                 job_id=ctx.job.id,
-                task=published.task,
                 target=self.request.target,
-                features=published.features,
-                classes=published.classes or None,
-                positive_class=published.positive_class,
-                metric=published.metric,
-                score=published.score,
-                score_source=published.score_source,
-                refit=published.refit,
-                threshold=published.threshold,
-                inputs=self._inputs(published.features),
-                name=published.name,
+                inputs=self.inputs,
             ),
             store.masker,
         )
@@ -249,16 +229,12 @@ class ModelPublisher:
                 "features": meta.features,
             }
         )
-        store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
+        if self.provisional:
+            self._own = outcome
+        else:
+            store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
         score = f"{meta.score:.4f}" if meta.score is not None else "n/a"
         ctx.event(f"Model {model_id} ({meta.name}) saved: {meta.metric} = {score}.")
-
-    def _inputs(self, features: list[str]) -> InputProfile | None:
-        if self.inputs is None:
-            return None
-        wanted = set(features)
-        kept = [f for f in self.inputs.features if f.name in wanted]
-        return self.inputs.model_copy(update={"features": kept})
 
 
 def add_artifact(

@@ -24,6 +24,7 @@ from mltrainer.tools.profiling.drift import drift_warning, time_drift
 from mltrainer.tools.profiling.leakage import leakage_warnings
 from mltrainer.tools.profiling.models import (
     ColumnProfile,
+    DatasetProfile,
     ProfileWarning,
     TargetAnalysis,
     TimeAxis,
@@ -56,6 +57,17 @@ class Verdict(BaseModel):
 
     def about(self, name: str, kind: str) -> ProfileWarning | None:
         return next((w for w in self.warnings if w.column == name and w.kind == kind), None)
+
+
+def verdict_of(found: DatasetProfile) -> Verdict:
+    """The verdict a profile carries: what a training job's profile stage hands the planner."""
+    return Verdict(
+        columns=found.columns,
+        target=found.target,
+        time_axis=found.time_axis,
+        drift=found.drift,
+        warnings=found.warnings,
+    )
 
 
 def judge(

@@ -87,12 +87,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def train(run: EngineRun, data: Path, output: Path, *, dry_run: bool) -> EngineOutcome:
+    """Train as a local job does (tools/training/finish.py ends both the same way)."""
     from mltrainer.state.masking import Masker
     from mltrainer.tools.datasets.cache import sha256_file
     from mltrainer.tools.profiling import profile, read_table
-    from mltrainer.tools.training.artifacts import DataSummary, write_artifacts
+    from mltrainer.tools.profiling.judge import verdict_of
+    from mltrainer.tools.training.artifacts import DataSummary
     from mltrainer.tools.training.automl import fit_automl
-    from mltrainer.tools.training.model import ModelMeta, save_model
+    from mltrainer.tools.training.finish import final_model, meta_for, outcome_update, write_report
+    from mltrainer.tools.training.inputs import describe_inputs
+    from mltrainer.tools.training.model import save_model
     from mltrainer.tools.training.outcome import TrainOutcome
     from mltrainer.tools.training.request import TrainRequest
 
@@ -104,51 +108,38 @@ def train(run: EngineRun, data: Path, output: Path, *, dry_run: bool) -> EngineO
     frame = read_table(table)
     reporter.event(f"Loaded {len(frame)} rows × {frame.shape[1]} columns.", progress=0.01)
     found = profile(table, request.target, seed=request.seed)
-    result = fit_automl(frame, request, reporter, warnings=found.warnings)
+    result = fit_automl(frame, request, reporter, verdict=verdict_of(found))
     summary = DataSummary(
         path=request.dataset,
+        ref=request.dataset_ref,
         rows=len(frame),
         columns=[str(c) for c in frame.columns],
         sha256=sha256_file(table),
     )
-    meta = ModelMeta(
+    inputs = describe_inputs(frame, [str(c) for c in frame.columns if str(c) != request.target])
+    meta = meta_for(
+        final_model(result),
         model_id=run.model_id,
         job_id=run.job_id,
-        task=result.task,
         target=request.target,
-        features=result.features,
-        classes=result.classes or None,
-        positive_class=result.positive_class,
-        metric=result.metric,
-        score=result.cv_mean,
-        name=result.model_name,
+        inputs=inputs,
     )
     folder = output / MODEL_DIR
     masker = Masker()
     saved = save_model(folder, result.estimator, meta, masker)
-    files = write_artifacts(
-        folder, result, saved, request, summary, job_id=run.job_id, masker=masker
+    files = write_report(
+        folder, result, saved, request, summary, frame, job_id=run.job_id, masker=masker
     )
     outcome = TrainOutcome(
         model_id=run.model_id,
         task=result.task,
         metric=result.metric,
-        score=result.cv_mean,
         model_name=result.model_name,
         rows=summary.rows,
         features=result.features,
-        cv_mean=result.cv_mean,
-        cv_std=result.cv_std,
-        holdout=result.holdout,
-        leaderboard=result.leaderboard,
-        feature_importance=result.feature_importance[:20],
-        dropped_columns=result.dropped_columns,
-        decisions=result.decisions,
-        warnings=[w.message for w in found.warnings],
-        artifacts={file.name: f"{MODEL_DIR}/{file.name}" for file in files},
         data_sha256=summary.sha256,
-        search_stopped=result.search_stopped or None,
-    )
+    ).model_copy(update=outcome_update(result, files, [w.message for w in found.warnings]))
+    outcome.artifacts = {file.name: f"{MODEL_DIR}/{file.name}" for file in files}
     reporter.event("Done.", progress=1.0)
     return EngineOutcome(
         outcome=outcome.model_dump(mode="json"),

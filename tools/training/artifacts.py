@@ -1,7 +1,7 @@
 """The files a finished training leaves beside its final model, none of them raw.
 
-metrics, leaderboard, plan and run manifest (JSON), the evaluation plots (PNG), the model card
-(README.md) and the standalone predict.py. Text goes through ``state.files.write_text`` (masked,
+metrics, leaderboard, plan and run manifest (JSON), the evaluation plots (PNG) and the
+standalone predict.py (finish.py adds the held-out rows and the model card). Text goes through ``state.files.write_text`` (masked,
 readable by its owner only, written whole or not at all) and plots through ``render_png`` (every
 text on them masked), so no secret that reached the data lands on disk as it is.
 """
@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 
 from mltrainer.state.files import write_bytes, write_text
 from mltrainer.state.masking import Masker
-from mltrainer.tools.training.card import CARD_FILE, card_info_for_result, model_card
 from mltrainer.tools.training.model import SavedModel
 from mltrainer.tools.training.plan import TrainingPlan
 from mltrainer.tools.training.plots import plots_for_result
@@ -37,6 +36,7 @@ class DataSummary(BaseModel):
     """The training file as the job loaded it."""
 
     path: str
+    ref: str | None = Field(default=None, description="The reference the caller gave for it.")
     rows: int
     columns: list[str]
     sha256: str
@@ -114,16 +114,5 @@ def write_artifacts(
     put_text("manifest.json", "manifest", manifest.model_dump_json(indent=2))
     for name, png in plots_for_result(result, masker).items():
         written.append(ArtifactFile(name=name, kind="plot", path=write_bytes(folder / name, png)))
-    info = card_info_for_result(
-        result,
-        model_name=meta.model_id,
-        dataset_name=Path(request.dataset).name,
-        dataset_ref=request.dataset,
-        dataset_rows=data.rows,
-        dataset_columns=len(data.columns),
-        dataset_hash=data.sha256,
-        instructions=request.instructions,
-    )
-    put_text(CARD_FILE, "card", model_card(info))
     put_text("predict.py", "predict_script", predict_script(saved.file_sha256))
     return written

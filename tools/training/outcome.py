@@ -15,6 +15,39 @@ from mltrainer.tools.training.plan import Decision, DroppedColumn
 from mltrainer.tools.training.results import ImportanceEntry, LeaderboardEntry
 
 
+class Tracking(BaseModel):
+    """Where MLflow logged the job (tools/tracking), or why it did not."""
+
+    status: Literal["disabled", "logged", "failed"]
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    run_id: str | None = None
+    model_uri: str | None = Field(default=None, description="For mlflow.pyfunc.load_model.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Deployment(BaseModel):
+    """Where the deploy stage put the model on the Hub (tools/deploy)."""
+
+    repo_id: str
+    repo_url: str | None
+    commit_sha: str | None
+    space_url: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Round(BaseModel):
+    """One follow-up round of iterate=N: what the error analysis changed and what came of it."""
+
+    round: int
+    changes: list[str] = Field(description="Each change to the request and its evidence.")
+    skipped: list[str] = Field(default_factory=list, description="Suggestions not acted on.")
+    model_id: str | None = None
+    score: float | None = Field(default=None, description="Its held-out score.")
+    kept: bool = False
+    why: str
+
+
 class TrainOutcome(BaseModel):
     """The result of a train job; ``model_id`` and ``score`` are set once a model is saved."""
 
@@ -68,6 +101,9 @@ class TrainOutcome(BaseModel):
         default_factory=dict, description="File name → path of what the final model's folder holds."
     )
     data_sha256: str | None = None
+    rounds: list[Round] = Field(default_factory=list, description="iterate=N: every round.")
+    tracking: Tracking | None = None
+    deployment: Deployment | None = None
     search_stopped: str | None = Field(
         default=None,
         description="Why the search ended; 'converged' means the same data, settings and seed "

@@ -62,7 +62,8 @@ def prepare_train_request(
         _check_size(head[request.target])
     models = _check_models(request.models)
     metric = _check_metric(request, head)
-    return request.model_copy(update={"dataset": str(path), "models": models, "metric": metric})
+    update = {"dataset": str(path), "dataset_ref": request.dataset, "models": models}
+    return request.model_copy(update={**update, "metric": metric})
 
 
 def _check_size(target: pd.Series) -> None:

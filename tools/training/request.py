@@ -72,3 +72,16 @@ class TrainRequest(BaseModel):
         default=None, ge=0, description="Refuse a remote run estimated above this (USD)."
     )
     parallel: int = Field(default=1, ge=1, le=1000, description="Containers used at once.")
+    # After the model (tools/jobs/after_train.py, rounds.py).
+    dataset_ref: str | None = Field(
+        default=None, description="The reference the caller gave, before it was resolved."
+    )
+    iterate: int = Field(
+        default=0, ge=0, le=5, description="Follow-up rounds that act on the error analysis."
+    )
+    deploy_to: str | None = Field(
+        default=None, max_length=200, description="A Hub model repository to deploy to."
+    )
+    deploy_space: bool = False
+    deploy_private: bool = True
+    deploy_token: str = Field(default="secret://HF_TOKEN", max_length=80)
