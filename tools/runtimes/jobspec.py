@@ -135,8 +135,8 @@ def resolve_input(dataset: str, settings: Settings, store: Store, vault: SecretV
     a dataset_id, or a reference downloaded first. A folder is shipped whole, so it must hold
     nothing the path guard refuses (keys, .env files)."""
     from mltrainer.state.guard import PathPolicy
-    from mltrainer.tools.datasets import fetch, parse_ref
-    from mltrainer.tools.datasets.fetch import cached_record
+    from mltrainer.tools.datasets.fetch import cached_record, fetch
+    from mltrainer.tools.datasets.refs import parse_ref
 
     policy = PathPolicy(settings)
     parsed = parse_ref(dataset)
