@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,9 @@ class KernelsMixin:
         self.push_error = ""  # the error text of the next SaveKernel answer, once
         self.fail_method: dict[str, list[int]] = {}  # method -> statuses to answer first
         self.runs: list[threading.Thread] = []
+        # Called with each kernel taken by a push, before the answer goes back (a test's
+        # crash: the provider has the kernel, the pusher never hears of it).
+        self.on_push: Callable[[FakeKernel], None] | None = None
         # Blob uploads are PUTs, which the shared fake server does not route by default.
         handler = self.httpd.RequestHandlerClass  # type: ignore[attr-defined]
         handler.do_PUT = handler._serve
@@ -204,6 +208,8 @@ class KernelsMixin:
             run = threading.Thread(target=self._run, args=(kernel, body), daemon=True)
             self.runs.append(run)
             run.start()
+        if self.on_push is not None:
+            self.on_push(kernel)
         return Response.json(
             {
                 "ref": f"/code/{kernel.ref}",

@@ -52,7 +52,10 @@ def run_dir(settings: Settings, job_id: str, submission: int) -> Path:
 
 
 def engine_resources(request: TrainRequest) -> Resources:
-    defaults = catalogue().providers.get(request.runtime)
+    # A Kaggle session's CPU and memory come with the accelerator and cannot be asked for
+    # (a T4 x2 session has less memory than a CPU one): the engine asks for none there.
+    fixed = request.runtime == "kaggle"
+    defaults = None if fixed else catalogue().providers.get(request.runtime)
     return Resources(
         gpu=request.gpu,
         cpu=defaults.defaults.cpu if defaults else None,

@@ -3,6 +3,7 @@ private Kaggle dataset or a Kaggle dataset/competition mounted directly.
 
     runtime = KaggleRuntime(settings, vault)
     runtime.validate(spec)                       # kaggle_limits: no network
+    runtime.upload(spec)                         # input_dir as a private dataset (kaggle_data)
     handle = runtime.find(spec.job_id) or runtime.submit(spec)
 
 The kernel of a job is ``<account>/mltrainer-<job id>`` (kaggle_limits.kernel_slug), so it is
@@ -69,6 +70,7 @@ from mltrainer.tools.runtimes.kaggle_script import (
     marker,
     plan,
 )
+from mltrainer.tools.runtimes.source import source_copy
 
 LOG_NAME = "kaggle_kernel.log"  # written into fetch's dest, unless an output has that name
 LOG_TAIL_LINES = 30
@@ -116,6 +118,13 @@ class KaggleRuntime:
     def estimate_cost(self, spec: RemoteSpec) -> CostEstimate:
         return estimate(spec, self.catalogue)
 
+    def _refuse_invalid(self, spec: RemoteSpec) -> None:
+        if problems := self.validate(spec):
+            raise InvalidInput(
+                "Kaggle would refuse this run: "
+                + "; ".join(f"{p.field}: {p.message}" for p in problems)
+            )
+
     # -- submission -------------------------------------------------------------------------
     def find(self, job_id: str) -> Handle | None:
         if not valid_job_id(job_id):
@@ -129,11 +138,7 @@ class KaggleRuntime:
         return _handle(owner, slug)
 
     def submit(self, spec: RemoteSpec) -> Handle:
-        if problems := self.validate(spec):
-            raise InvalidInput(
-                "Kaggle would refuse this run: "
-                + "; ".join(f"{p.field}: {p.message}" for p in problems)
-            )
+        self._refuse_invalid(spec)
         remote, owner = self._connect()
         content = kaggle_data.digest(spec.input_dir) if spec.input_dir else None
         kernel = self._plan(spec, owner, content)
@@ -145,17 +150,34 @@ class KaggleRuntime:
                 return _handle(owner, slug)  # this very spec was pushed already
         if kernel.metadata.enable_gpu:
             self._check_gpu_quota(remote)
-        if spec.input_dir is not None and content is not None:
-            kaggle_data.ensure(
-                remote,
-                owner,
-                spec.job_id,
-                spec.input_dir,
-                content,
-                ready_timeout_s=self.dataset_ready_timeout_s,
-            )
+        self._ensure_data(remote, owner, spec, content)  # done by upload: nothing sent again
         self._push(remote, kernel, spec.resources.timeout_s)
         return _handle(owner, slug)
+
+    def upload(self, spec: RemoteSpec) -> None:
+        """``input_dir`` as the job's private Kaggle dataset, created or given a new version
+        only when Kaggle does not hold that content yet (so a retry or a restart sends
+        nothing again). The run folder travels inside the kernel's script (kaggle_script),
+        so there is nothing else to ship ahead of ``submit``."""
+        if spec.input_dir is None:
+            return
+        self._refuse_invalid(spec)
+        remote, owner = self._connect()
+        self._ensure_data(remote, owner, spec, kaggle_data.digest(spec.input_dir))
+
+    def _ensure_data(
+        self, remote: Remote, owner: str, spec: RemoteSpec, content: str | None
+    ) -> None:
+        if spec.input_dir is None or content is None:
+            return
+        kaggle_data.ensure(
+            remote,
+            owner,
+            spec.job_id,
+            spec.input_dir,
+            content,
+            ready_timeout_s=self.dataset_ready_timeout_s,
+        )
 
     def _plan(self, spec: RemoteSpec, owner: str, content: str | None) -> KernelPlan:
         datasets: list[str] = []
@@ -180,6 +202,7 @@ class KaggleRuntime:
             dataset_sources=datasets,
             competition_sources=competitions,
             data_digest=content,
+            code_dir=source_copy(self.settings.home) if spec.kind == "engine" else None,
         )
 
     def _check_gpu_quota(self, remote: Remote) -> None:

@@ -8,7 +8,9 @@ unpacks it to a temporary folder and runs the entry script with the mltrainer co
 Kaggle keeps as the kernel's output. Why one file rather than code uploaded with the data:
 the code a run used is then the kernel version itself (visible and re-runnable on
 kaggle.com); a run on a kaggle:/kaggle-competition: source uploads nothing at all; and a
-change of code never makes a new version of the person's data.
+change of code never makes a new version of the person's data. The engine's entry point
+imports ``mltrainer``, which Kaggle's image lacks: an engine job's bundle carries the
+project's packages too (tools, state, sandbox: about 450 kB zipped), beside the entry script.
 
 Nothing from the spec is pasted into code: every value enters the script as a Python
 literal (``repr``). Two marker lines identify the job and the exact spec, so a kernel is
@@ -72,13 +74,16 @@ class KernelPlan(BaseModel):
         (folder / CODE_FILE).write_text(self.script, encoding="utf-8")
 
 
-def bundle(run_dir: Path) -> bytes:
-    """The run folder as a zip whose bytes depend only on the files' paths and contents."""
+def bundle(run_dir: Path, code_dir: Path | None = None) -> bytes:
+    """The run folder as a zip whose bytes depend only on the files' paths and contents;
+    with ``code_dir`` (a folder holding ``mltrainer/``), the project's code beside it."""
     buffer = io.BytesIO()
+    roots = [run_dir] if code_dir is None else [code_dir, run_dir]
+    files = {p.relative_to(root): p for root in roots for p in root.rglob("*")}
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(run_dir.rglob("*")):
-            rel = path.relative_to(run_dir).as_posix()
-            if not path.is_file() or path.is_symlink() or _skipped(path.relative_to(run_dir)):
+        for rel_path, path in sorted(files.items()):
+            rel = rel_path.as_posix()
+            if not path.is_file() or path.is_symlink() or _skipped(rel_path):
                 continue
             info = zipfile.ZipInfo(rel, date_time=_EPOCH)
             info.external_attr = (stat.S_IFREG | 0o644) << 16
@@ -101,10 +106,13 @@ def plan(
     dataset_sources: list[str],
     competition_sources: list[str],
     data_digest: str | None,
+    code_dir: Path | None = None,
 ) -> KernelPlan:
     """The kernel for ``spec``: its metadata and its one script (``mounts``: the folder names
     under /kaggle/input the data may be mounted at, first match wins; ``data_digest``: of the
-    uploaded data, so that new data makes a new kernel version)."""
+    uploaded data, so that new data makes a new kernel version; ``code_dir``: the project's
+    code for the engine's entry point, which imports ``mltrainer``: Kaggle's image has none,
+    and the entry script's folder is on its ``sys.path``)."""
     if not valid_job_id(spec.job_id):  # it goes into a comment line: check it again
         raise InvalidInput(f"'{spec.job_id[:80]}' is not a job id a Kaggle kernel can carry.")
     metadata = KernelMetadata(
@@ -116,7 +124,7 @@ def plan(
         competition_sources=competition_sources,
         machine_shape=machine.machine_shape,
     )
-    encoded = base64.b64encode(bundle(spec.run_dir)).decode()
+    encoded = base64.b64encode(bundle(spec.run_dir, code_dir)).decode()
     lines = [encoded[i : i + 96] for i in range(0, len(encoded), 96)]
     values = {
         "job_id": spec.job_id,
