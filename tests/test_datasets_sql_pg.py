@@ -32,6 +32,8 @@ require_sql_extra()
 
 from mltrainer.tools.datasets.sql_connect import resolve, session  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 NEW_ROWS = "SELECT x1, x2, colour FROM customers ORDER BY x1 LIMIT 25"
 
 

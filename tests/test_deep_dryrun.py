@@ -29,6 +29,8 @@ from mltrainer.tools.deep.prepare import prepare_input
 from mltrainer.tools.deep.render import RenderedRun, render
 from mltrainer.tools.deep.synthetic import write_synthetic_input
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 EXTRA = (
     "torch",
     "transformers",

@@ -327,6 +327,7 @@ def test_an_xgboost_model_keeps_one_booster_and_saves_its_bytes() -> None:
     np.testing.assert_allclose(clone.predict_proba(X), model.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_same_data_settings_and_seed_give_the_same_model_and_scores() -> None:
     """A search that converges (the best score stops improving) ends the same on every run."""
     frame = mixed_classification(rows=300)

@@ -15,6 +15,8 @@ from honesty_fixtures import Trained, train_all
 from bench import traps
 from mltrainer.state.settings import Settings
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 
 def on_state_of(trained: Trained, data: Path) -> Settings:
     """Settings for a new server on the state directory that trained the model."""

@@ -16,6 +16,8 @@ from bench import traps
 from mltrainer.state.settings import Settings
 from tests.engine_fixtures import mixed_classification, series_frame, text_frame
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 
 def tricky_files(folder: Path) -> dict[str, tuple[Path, str]]:
     rng = np.random.default_rng(0)

@@ -16,6 +16,8 @@ from bench import traps
 from mltrainer.state.settings import Settings
 from tests.engine_fixtures import series_frame
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 
 @pytest.fixture(scope="module")
 def odd(tmp_path_factory: pytest.TempPathFactory) -> Trained:

@@ -11,6 +11,8 @@ from honesty_fixtures import Trained, train_all
 
 from bench import traps
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trained]:

@@ -47,6 +47,10 @@ def test_no_top_level_package_of_ours_is_importable_outside_the_checkout(tmp_pat
     assert out.stdout.strip() == "[]"
 
 
+# Saved models whose classes' module paths must keep loading (tests/fixtures/models/README.md).
+FIXTURES = ["blend_main_3be4513", "forecast_main_3be4513", "transformed_main_5ae10e6"]
+
+
 def test_a_model_saved_by_version_0_1_0_still_loads_and_predicts_the_same() -> None:
     """Models of 0.1.0 recorded module paths such as tools.training.engine.custom.*."""
     meta = (LEGACY_MODEL / "meta.json").read_text()
@@ -58,7 +62,7 @@ def test_a_model_saved_by_version_0_1_0_still_loads_and_predicts_the_same() -> N
     assert "tools.training.engine.custom" not in sys.modules  # the alias is gone again
 
 
-@pytest.mark.parametrize("name", ["blend_main_3be4513", "forecast_main_3be4513"])
+@pytest.mark.parametrize("name", FIXTURES)
 def test_a_model_saved_before_the_engine_was_split_loads_and_predicts_the_same(name: str) -> None:
     """Saved by main before engine/custom.py became a package; between them the two models
     hold every class of it. Their module paths must keep loading, however the package is split."""
@@ -77,7 +81,7 @@ def test_the_fixtures_hold_every_class_a_model_may_hold() -> None:
     from mltrainer.tools.training.engine import custom
 
     saved = set()
-    for name in ("blend_main_3be4513", "forecast_main_3be4513"):
+    for name in FIXTURES:
         saved |= set(skops.io.get_untrusted_types(file=MODELS / name / "model.skops"))
     classes = {f"{custom.__name__}.{cls.__name__}" for cls in custom.CLASSES}
     assert classes - saved == {f"{custom.__name__}.XGBModel"}  # the base class, never saved

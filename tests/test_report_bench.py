@@ -13,6 +13,8 @@ import pytest
 
 from bench.automl.scoring import Predictions, compare, score
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -25,6 +25,8 @@ from conftest import connect, error_text, payload
 
 from mltrainer.state.settings import Settings
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 BUDGET_S = 5
 TERMINAL = ("succeeded", "failed", "cancelled")
 CAMPAIGN_DEADLINE_S = 170

@@ -28,6 +28,8 @@ from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.jobs import procs
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 pytest_plugins = ["runtime_kaggle_fixtures"]
 
 

@@ -22,6 +22,8 @@ import json, os
 import numpy as np, pandas as pd, skops.io
 from sklearn.linear_model import LogisticRegression
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 data, output = os.environ["MLTRAINER_INPUT_DIR"], os.environ["MLTRAINER_OUTPUT_DIR"]
 frame = pd.read_csv(os.path.join(data, "train.csv"))
 model = LogisticRegression().fit(frame[["x"]], frame["y"])

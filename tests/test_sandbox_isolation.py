@@ -25,6 +25,8 @@ from sandbox_fixtures import (
 
 from mltrainer.sandbox.manager import SandboxManager
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 __all__ = ["isolated"]  # the fixture, imported for pytest
 
 

@@ -38,6 +38,8 @@ from mltrainer.state.models import TERMINAL
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 SPIN = "open('{flag}', 'w').close()\nwhile True: pass"
 ALL_BACKENDS = (*ISOLATING, "process")
 

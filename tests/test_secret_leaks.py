@@ -26,6 +26,8 @@ from fakes.kaggle import FakeDataset, FakeKaggle
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 ENV_CANARY = "hf_ENVcanary0123456789abcdefQRS"  # HF_TOKEN in the environment
 UNDECLARED = "sk-UNDECLAREDcanary-5550123abc"  # OPENAI_API_KEY: an environment variable only
 DB_PASSWORD = "DBcanary-pw-8675309-xyz"

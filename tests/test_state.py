@@ -243,6 +243,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_opening_the_store_does_not_break_imports_in_other_threads(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-P", "-c", OVERLAPPING_IMPORTS, str(tmp_path / "state.db")],

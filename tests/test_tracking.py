@@ -36,6 +36,8 @@ from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.tracking import log_job
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 try:
     import mlflow
     from mlflow import MlflowClient

@@ -56,6 +56,7 @@ async def test_a_finished_job_keeps_its_held_out_rows_and_the_card_deploy_upload
     assert str(tmp_path / "planted.csv") not in text  # a local path is named, not spelled out
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_iterate_acts_on_the_analysis_and_keeps_a_round_only_when_it_scores_better(
     settings: Settings, tmp_path: Path
@@ -128,3 +129,20 @@ async def test_deploy_to_deploys_after_success_and_refuses_a_bad_repo_before_tra
         assert failed["model_id"] and "read-only" in failed["error"]
         assert f"deploy_model(model='{failed['model_id']}'" in failed["error"]
         assert CANARY not in json.dumps([job, failed])
+
+
+@pytest.mark.anyio
+async def test_a_job_logs_itself_to_mlflow_in_its_own_stage(home: Path, tmp_path: Path) -> None:
+    """A job with tracking on ends with its run in the store (tracking is an optional extra)."""
+    from test_tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = Settings(home=home, mlflow_tracking_uri=uri)
+    async with connect("memory", settings) as client:
+        job = await train(client, planted_csv(tmp_path, rows=600))
+    assert job["status"] == "succeeded", job["error"]
+    tracking = job["result"]["tracking"]
+    assert tracking["status"] == "logged", tracking
+    assert "track" in job["stages_done"]
+    run = MlflowClient(uri).get_run(tracking["run_id"])
+    assert run.data.tags["mltrainer.model_id"] == job["model_id"]

@@ -54,7 +54,7 @@ def _missing() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.anyio, pytest.mark.browser]
+pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
