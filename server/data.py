@@ -95,10 +95,14 @@ def register(mcp: MCPServer[AppContext]) -> None:
         - `hf:OWNER/NAME` with optional `@REVISION` (branch, tag or commit), or `:CONFIG` /
           `:CONFIG/SPLIT` to take the Hub's Parquet conversion of one config or split, e.g.
           `hf:stanfordnlp/imdb:plain_text/train`
-        - an `https://` URL (plain http only to 127.0.0.1); zip/tar archives are extracted
-          safely (no paths outside the target, no links, size and entry caps)
-        - a local file or directory under the current directory, the state directory or
-          MLTRAINER_DATA_ROOTS (read in place, not copied)
+        - an `https://` URL to a public address (private and link-local addresses are
+          refused; plain http only to 127.0.0.1 when the server allows it); zip/tar archives
+          are extracted safely (no paths outside the target, no links, size and entry caps)
+        - `sql:secret://NAME#TABLE` or `sql:secret://NAME?query=SELECT ...` (NAME holds a
+          database URL): a read-only snapshot of one table or SELECT, with a row cap
+        - a local file or directory under the data folders (MLTRAINER_DATA_ROOTS, the current
+          directory unless it is / or home) or the state directory's datasets/ (read in place,
+          not copied); credential files are never read
         Add `#FILE` to any of them (or use `files`) to take only some files. A repeat call is
         answered from the cache at once (`cached: true`); `refresh` forces a new download.
         Returns dataset_id (use `dataset_id/FILE` as the dataset of profile_dataset or

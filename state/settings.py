@@ -30,21 +30,31 @@ class Settings(BaseSettings):
         description="Sandbox backend; 'auto' picks Docker, then bubblewrap, and never "
         "falls back to an unisolated process unless 'process' is chosen explicitly.",
     )
-    sandbox_image: str = "mltrainer-sandbox:latest"
-    sandbox_allow_network: bool = False
+    sandbox_image: str = Field(
+        default="mltrainer-sandbox:latest",
+        description="The Docker image run_code runs in (built locally from the package's Dockerfile).",
+    )
+    sandbox_allow_network: bool = Field(
+        default=False,
+        description="Give run_code's sandbox network access (off: no network at all).",
+    )
     sandbox_memory_mb: int = Field(default=4096, ge=64, description="Memory per sandbox.")
     sandbox_max_processes: int = Field(default=256, ge=8, description="Processes per sandbox.")
     sandbox_output_bytes: int = Field(
         default=256 * 1024, ge=1024, description="stdout/stderr kept per call; the rest is cut."
     )
     sandbox_idle_timeout_s: float = Field(default=1800, gt=0, description="Idle sessions end.")
-    sandbox_max_sessions: int = Field(default=8, ge=1)
+    sandbox_max_sessions: int = Field(
+        default=8, ge=1, description="Persistent run_code sessions open at once."
+    )
     data_roots: list[Path] = Field(
         default_factory=list,
         description="Directories local dataset paths may come from, besides the current "
         "directory and the state directory.",
     )
-    max_download_bytes: int = 20 * 1024**3
+    max_download_bytes: int = Field(
+        default=20 * 1024**3, description="Largest download; a bigger one is stopped and removed."
+    )
     download_timeout_s: float = Field(
         default=3600,
         gt=0,
@@ -66,8 +76,13 @@ class Settings(BaseSettings):
         description="Let download_dataset fetch https:// from loopback, link-local (cloud "
         "metadata), private, multicast and reserved addresses.",
     )
-    max_extract_bytes: int = 50 * 1024**3
-    max_extract_entries: int = 100_000
+    max_extract_bytes: int = Field(
+        default=50 * 1024**3,
+        description="Most bytes an archive may unpack to (zip bombs are refused).",
+    )
+    max_extract_entries: int = Field(
+        default=100_000, description="Most files an archive may unpack to."
+    )
     job_max_attempts: int = Field(default=3, ge=1, description="Worker starts per job.")
     max_concurrent_jobs: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),

@@ -46,3 +46,27 @@ async def test_every_argument_says_what_it_does(settings: Settings) -> None:
     assert "only recorded" in train["instructions"]["description"]
     assert train["task"]["enum"] == list(get_args(Task))
     assert train["validation"]["enum"] == list(get_args(Validation))
+
+
+def configuration_table() -> str:
+    """The README's Configuration table, made from server.json (python -c 'import test_docs;
+    print(test_docs.configuration_table())' from tests/ prints it)."""
+    import json
+
+    from pydantic_core import PydanticUndefined
+
+    (package,) = json.loads((REPO / "server.json").read_text())["packages"]
+    rows = ["| variable | default | what it does |", "| --- | --- | --- |"]
+    for variable in package["environmentVariables"]:
+        name, text = variable["name"], variable["description"].replace("|", "\\|")
+        field = Settings.model_fields.get(name.removeprefix("MLTRAINER_").lower())
+        value = None if field is None or field.default_factory else field.default
+        default = f"`{value}`" if value not in (None, PydanticUndefined) else ""
+        secret = " (a secret)" if variable.get("isSecret") else ""
+        rows.append(f"| `{name}` | {default} | {text}{secret} |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_readme_lists_every_variable_the_server_reads() -> None:
+    """server.json is checked against the settings (test_packaging); the README against it."""
+    assert configuration_table() in (REPO / "README.md").read_text()
