@@ -15,14 +15,14 @@ from sandbox_fixtures import wait_until
 from mltrainer.tools.runtimes.base import TERMINAL_REMOTE, Handle
 from mltrainer.tools.runtimes.kaggle import LOG_NAME
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 pytest_plugins = ["runtime_kaggle_fixtures"]
 
 SKOPS_TRAIN_PY = """\
 import json, os
 import numpy as np, pandas as pd, skops.io
 from sklearn.linear_model import LogisticRegression
-
-pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
 
 data, output = os.environ["MLTRAINER_INPUT_DIR"], os.environ["MLTRAINER_OUTPUT_DIR"]
 frame = pd.read_csv(os.path.join(data, "train.csv"))

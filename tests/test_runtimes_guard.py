@@ -14,12 +14,12 @@ from fakes.modal import FakeModal, enable, fast_settings
 
 from mltrainer.state.settings import Settings
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 GOOD = """
 import json, os
 from pathlib import Path
 import pandas as pd
-
-pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
 data, out = Path(os.environ["MLTRAINER_INPUT_DIR"]), Path(os.environ["MLTRAINER_OUTPUT_DIR"])
 frame = pd.read_csv(data / "churn.csv")
 (out / "summary.json").write_text(json.dumps({"rows": len(frame), "mean": frame["x1"].mean()}))

@@ -23,12 +23,12 @@ from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.jobs import procs
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 SCRIPT = """
 import json, os, time
 from pathlib import Path
 import pandas as pd
-
-pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
 data, out = Path(os.environ["MLTRAINER_INPUT_DIR"]), Path(os.environ["MLTRAINER_OUTPUT_DIR"])
 frame = pd.read_csv(data / "churn.csv")
 print("read", len(frame), "rows", flush=True)

@@ -94,6 +94,10 @@ def engine_spec(
         requirements=pinned_requirements(),
         resources=engine_resources(request),
         outputs=[OUTCOME_FILE, MODEL_DIR],
+        # The model must load here, so it is trained with this machine's exact library
+        # versions: a Kaggle kernel installs the ones its image lacks from PyPI (the data stays
+        # a private Kaggle dataset; no credential is in the kernel). Modal builds them in.
+        internet=request.runtime == "kaggle",
         title=f"mltrainer {job_id}: {table.name} -> {request.target or 'clusters'}",
     )
 

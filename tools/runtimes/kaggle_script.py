@@ -200,6 +200,7 @@ def input_dir():
 
 
 def unmet_requirements():
+    """(requirement, why) for each pinned requirement the kernel's image does not meet."""
     from importlib import metadata
 
     from packaging.requirements import Requirement
@@ -210,24 +211,27 @@ def unmet_requirements():
         try:
             have = metadata.version(wanted.name)
         except metadata.PackageNotFoundError:
-            unmet.append("%s (not installed)" % text)
+            unmet.append((text, "not installed"))
             continue
         if not wanted.specifier.contains(have, prereleases=True):
-            unmet.append("%s (the Kaggle image has %s)" % (text, have))
+            unmet.append((text, "the Kaggle image has %s" % have))
     return unmet
 
 
 def requirements():
-    if INTERNET and REQUIREMENTS:
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", *REQUIREMENTS])
-        return
     unmet = unmet_requirements() if REQUIREMENTS else []
-    if unmet:
-        raise RuntimeError(
-            "mltrainer: internet is off in this kernel, so these requirements cannot be "
-            "installed: %s. Submit again with internet on, or pin what the image has."
-            % "; ".join(unmet)
+    if not unmet:
+        return
+    if INTERNET:  # only what the image lacks, at the exact versions asked for
+        subprocess.check_call(
+            [sys.executable, "-m", "pip", "install", "--quiet", *[text for text, _ in unmet]]
         )
+        return
+    raise RuntimeError(
+        "mltrainer: internet is off in this kernel, so these requirements cannot be "
+        "installed: %s. Submit again with internet on, or pin what the image has."
+        % "; ".join("%s (%s)" % pair for pair in unmet)
+    )
 
 
 def main():
