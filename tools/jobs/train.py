@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from mltrainer.state.errors import InternalError
-from mltrainer.state.models import ArtifactRecord, ModelRecord
+from mltrainer.state.models import ArtifactRecord
 from mltrainer.state.store import new_id
 from mltrainer.tools.datasets.cache import sha256_file
 from mltrainer.tools.jobs.after_train import after_training
@@ -25,7 +25,7 @@ from mltrainer.tools.profiling.models import ProfileWarning
 from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary
 from mltrainer.tools.training.finish import final_model, meta_for, outcome_update, write_report
 from mltrainer.tools.training.inputs import InputProfile, describe_inputs
-from mltrainer.tools.training.model import MODEL_FILE, SavedModel, save_model
+from mltrainer.tools.training.model import MODEL_FILE, SavedModel, model_record, save_model
 from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.progress import PublishedModel, TrainingCancelled
 from mltrainer.tools.training.request import TrainRequest
@@ -201,21 +201,7 @@ class ModelPublisher:
             store.masker,
         )
         meta = saved.meta
-        store.save_model(
-            ModelRecord(
-                id=model_id,
-                job_id=ctx.job.id,
-                task=meta.task,
-                target=meta.target,
-                metric=meta.metric,
-                score=meta.score,
-                path=str(folder),
-                features=meta.features,
-                classes=meta.classes,
-                summary={"name": meta.name},
-                file_sha256=saved.file_sha256,
-            )
-        )
+        store.save_model(model_record(meta, ctx.job.id, folder, saved.file_sha256))
         add_artifact(ctx, folder / MODEL_FILE, "model", model_id, sha256=saved.file_sha256)
         self.best, self.estimator = saved, estimator
         outcome = self.outcome().model_copy(

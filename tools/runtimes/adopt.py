@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from mltrainer.state.errors import RemoteServiceError, UntrustedModel
 from mltrainer.state.files import private_dir
 from mltrainer.state.masking import Masker
-from mltrainer.state.models import ArtifactRecord, ModelRecord
+from mltrainer.state.models import ArtifactRecord
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
 from mltrainer.tools.runtimes.engine_entry import (
@@ -31,7 +31,13 @@ from mltrainer.tools.runtimes.engine_entry import (
 )
 from mltrainer.tools.runtimes.files import mask_text_files
 from mltrainer.tools.training.artifacts import MEDIA_TYPES
-from mltrainer.tools.training.model import META_FILE, MODEL_FILE, ModelMeta, verified_bytes
+from mltrainer.tools.training.model import (
+    META_FILE,
+    MODEL_FILE,
+    ModelMeta,
+    model_record,
+    verified_bytes,
+)
 from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.trusted import checked_types
 
@@ -79,21 +85,8 @@ def adopt_model(
         private_dir(folder.parent)
         shutil.rmtree(folder, ignore_errors=True)
         shutil.move(str(source), str(folder))
-    store.save_model(
-        ModelRecord(
-            id=model_id,
-            job_id=job_id,
-            task=meta.task,
-            target=meta.target,
-            metric=meta.metric,
-            score=meta.score,
-            path=str(folder),
-            features=meta.features,
-            classes=meta.classes,
-            summary={"name": meta.name},
-            file_sha256=sent.model_sha256,
-        )
-    )
+    mine = meta.model_copy(update={"model_id": model_id})  # the id it was given, not its say
+    store.save_model(model_record(mine, job_id, folder, sent.model_sha256))
     for path in sorted(folder.iterdir()):
         kind = "plot" if path.suffix == ".png" else KINDS.get(path.name)
         if kind is not None:

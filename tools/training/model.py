@@ -84,6 +84,24 @@ class SavedModel(BaseModel):
     file_sha256: str = Field(description="The sha256 of model.skops, to verify before loading.")
 
 
+def model_record(meta: ModelMeta, job_id: str, folder: Path, file_sha256: str) -> ModelRecord:
+    """The store's row for job ``job_id``'s model saved in ``folder`` (its file's digest, which
+    loading checks)."""
+    return ModelRecord(
+        id=meta.model_id,
+        job_id=job_id,
+        task=meta.task,
+        target=meta.target,
+        metric=meta.metric,
+        score=meta.score,
+        path=str(folder),
+        features=meta.features,
+        classes=meta.classes,
+        summary={"name": meta.name},
+        file_sha256=file_sha256,
+    )
+
+
 def save_model(folder: Path, estimator: Any, meta: ModelMeta, masker: Masker) -> SavedModel:
     """Write model.skops (readable by its owner only) and meta.json (masked) into ``folder``."""
     import skops.io as sio
