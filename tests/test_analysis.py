@@ -198,6 +198,8 @@ async def test_bad_input_is_a_clear_error_and_the_server_keeps_serving(
         assert "No job with id 'job_nope'" in error_text(no_job)
 
         job = await train(client, tmp_path / "data.csv", target="label")
+        # a model folder from before jobs kept their held-out rows
+        (model_folder(settings, job["model_id"]) / HOLDOUT_FILE).unlink()
         no_rows = error_text(await client.call_tool("analyze_model", {"model": job["model_id"]}))
         assert "no stored held-out rows" in no_rows and "dataset=" in no_rows
         no_target = error_text(

@@ -12,6 +12,8 @@ from test_analysis import PNG, analysis_client, train
 
 from mltrainer.state.settings import Settings
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 
 def funnel_frame(rows: int = 900, seed: int = 0) -> pd.DataFrame:
     """y grows with a, and so does its noise: errors grow with the prediction, and the highest

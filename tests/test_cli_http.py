@@ -25,6 +25,8 @@ from conftest import (
 from mltrainer.state.errors import MLTrainerError
 from mltrainer.state.settings import Settings
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 
 def run_cli(
     *args: str, home: Path, timeout: float = 120, input: str | None = None, **env: str
@@ -176,7 +178,6 @@ def test_secrets_cli_sets_lists_and_deletes_without_showing_values(home: Path) -
     assert bad.returncode != 0 and "NAME" in bad.stderr
 
 
-@pytest.mark.slow
 def test_demo_trains_and_predicts_offline(home: Path) -> None:
     done = run_cli("demo", "--time-budget", "5", home=home, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -16,6 +16,8 @@ from mltrainer.tools.deploy.bundle import model_files
 from mltrainer.tools.deploy.card import build_card
 from mltrainer.tools.deploy.folder import read_folder
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 pytest_plugins = ["deploy_fixtures"]
 
 

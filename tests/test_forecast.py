@@ -25,6 +25,8 @@ from mltrainer.tools.training.request import TrainRequest
 from mltrainer.tools.training.results import AutoMLResult
 from mltrainer.tools.training.trusted import checked_types
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 # Three stores with levels a decade apart and different weekly patterns; store "c" is shorter
 # and ends earlier, so "beyond the last date" differs per series.
 STORES = {"a": (10.0, 2.0, 160), "b": (100.0, 25.0, 160), "c": (1000.0, 0.0, 130)}

@@ -26,6 +26,8 @@ from mltrainer.state.store import Store
 from mltrainer.tools.training.model import ModelMeta, SavedModel, load_model, save_model
 from mltrainer.tools.training.trusted import CUSTOM_MODULE, TRUSTED_TYPES, refused_types
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 # --- the allow-list is what the engine saves ---------------------------------------------------
 
 

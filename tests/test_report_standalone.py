@@ -25,6 +25,8 @@ from mltrainer.state.masking import Masker
 from mltrainer.tools.training import standalone
 from mltrainer.tools.training.trusted import TRUSTED_TYPES
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 # The stand-in custom module's class, trusted for these tests only.
 TEST_TRUSTED = (*TRUSTED_TYPES, f"{CUSTOM_MODULE}.RatioFeatures")
 

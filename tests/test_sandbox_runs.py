@@ -48,7 +48,13 @@ def legacy_database(path: Path) -> None:
         result={"open": False},
     )
     train = JobRecord(id="job_train", kind="train", status="succeeded", request={"target": "y"})
-    db.table("jobs").insert_all([_json_row(job) for job in (session, once, train)])
+    columns = db["jobs"].columns_dict  # schema 001's: later fields of JobRecord are left out
+    db.table("jobs").insert_all(
+        [
+            {k: v for k, v in _json_row(job).items() if k in columns}
+            for job in (session, once, train)
+        ]
+    )
     events = [
         ("job_session", "sandbox", "run_code ok in 0.120s (exit 0)"),
         ("job_session", "stdout", "hello\n"),

@@ -18,6 +18,8 @@ from test_analysis import planted_frame
 
 from mltrainer.state.settings import Settings
 
+pytestmark = pytest.mark.slow  # the long tier: .ci/run runs it after the README's command
+
 pytest_plugins = ["deploy_fixtures"]
 REPO = "fakeuser/planted"
 
@@ -56,7 +58,6 @@ async def test_a_finished_job_keeps_its_held_out_rows_and_the_card_deploy_upload
     assert str(tmp_path / "planted.csv") not in text  # a local path is named, not spelled out
 
 
-@pytest.mark.slow
 @pytest.mark.anyio
 async def test_iterate_acts_on_the_analysis_and_keeps_a_round_only_when_it_scores_better(
     settings: Settings, tmp_path: Path

@@ -70,14 +70,13 @@ def model_files(folder: ModelFolder, card_text: str, masker: Masker) -> list[Bun
 
 
 def public_manifest(folder: ModelFolder) -> str:
-    """manifest.json as published: the data's local path reduced to its file name."""
+    """manifest.json as published: the data's local paths reduced to their file names."""
     manifest = json.loads((folder.path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    request = manifest.get("request")
-    if isinstance(request, dict) and isinstance(request.get("dataset"), str):
-        request["dataset"] = public_name(request["dataset"])
-    data = manifest.get("data")
-    if isinstance(data, dict) and isinstance(data.get("path"), str):
-        data["path"] = public_name(data["path"])
+    for part, keys in (("request", ("dataset", "dataset_ref")), ("data", ("path", "ref"))):
+        fields = manifest.get(part)
+        for key in keys:
+            if isinstance(fields, dict) and isinstance(fields.get(key), str):
+                fields[key] = public_name(fields[key])
     return json.dumps(manifest, indent=2) + "\n"
 
 

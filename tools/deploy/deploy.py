@@ -20,6 +20,7 @@ from mltrainer.state.store import Store
 from mltrainer.tools.deploy import hub
 from mltrainer.tools.deploy.bundle import BundleFile, model_files
 from mltrainer.tools.deploy.card import build_card, fmt
+from mltrainer.tools.deploy.dataset_ref import data_origin
 from mltrainer.tools.deploy.folder import ModelFolder, read_folder
 from mltrainer.tools.deploy.models import DeployOptions, DeployResult
 from mltrainer.tools.deploy.push import PushResult, push
@@ -108,8 +109,8 @@ def deploy(
 def cached_dataset_ref(folder: ModelFolder, settings: Settings, store: Store) -> str | None:
     """The reference (e.g. 'hf:owner/name') of a download the training data came from."""
     data_path = folder.manifest.data.path
-    if folder.manifest.data.ref or not data_path:
-        return None
+    if data_origin(folder.manifest.data.ref).kind != "local" or not data_path:
+        return None  # the card names the reference already (or there is no file to look up)
     try:
         relative = Path(data_path).resolve().relative_to(settings.datasets_dir.resolve())
     except ValueError:
