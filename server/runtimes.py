@@ -20,6 +20,7 @@ from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.state.errors import InvalidInput
 from mltrainer.state.models import JobRecord, utcnow
 from mltrainer.state.store import new_id
+from mltrainer.tools.deep.models import DeepTask
 from mltrainer.tools.jobs.views import JobView
 from mltrainer.tools.runtimes.base import RemoteSpec, Runtime
 from mltrainer.tools.runtimes.models import ScriptRequest
@@ -95,6 +96,22 @@ def start_remote_training(app: AppContext, request: TrainRequest, *, dry_run: bo
     spec = engine_spec(app.settings, job_id, prepared)
     expected = [OUTCOME_FILE, f"{MODEL_DIR}/{MODEL_FILE}"]
     return _guarded(app, runtime, prepared, job_id, spec, dry_run, expected, request.target)
+
+
+def start_deep_training(
+    app: AppContext, request: TrainRequest, task: DeepTask, *, dry_run: bool
+) -> str:
+    """Check and start a deep-learning train job (tools/jobs/deep.py): planned, its data
+    prepared and its template rendered here, then the same guard (its dry run proves the
+    script on a tiny random model) and remote job as the engine's."""
+    from mltrainer.tools.jobs.deep import EXPECTED, check_deep_request, deep_spec
+
+    check_deep_request(request)
+    runtime = _runtime(app, request.runtime)
+    job_id = new_id("job")
+    spec, _ = deep_spec(app.settings, app.store, app.vault, job_id, request, task)
+    request = request.model_copy(update={"task": task, "engine": "deep"})
+    return _guarded(app, runtime, request, job_id, spec, dry_run, EXPECTED, None)
 
 
 def start_script(app: AppContext, request: ScriptRequest, *, dry_run: bool) -> str:
