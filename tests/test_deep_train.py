@@ -10,6 +10,7 @@ MLTRAINER_REQUIRE_EXTRAS=1). The end-to-end runs take minutes on two cores: the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from conftest import connect, error_text, payload, train_until_done
 from fakes.modal import FakeModal, enable, fast_settings
 from test_deep_dryrun import require_deep_extra
-from test_deep_layouts import EN, conll, image_folder, png
+from test_deep_layouts import EN, chat_jsonl, coco, conll, image_folder, png, translation_csv
 
 from mltrainer.state.settings import Settings
 
@@ -107,6 +108,65 @@ async def test_token_classification_found_by_auto_then_predict_tags_new_sentence
     for row, words in zip(predicted["preview"], (3, 2), strict=True):
         assert len(row["prediction"].split()) == words
         assert set(row["prediction"].split()) <= tags
+
+
+def _detection(root: Path) -> tuple[Path, Path]:
+    return coco(root / "boxes", n_images=12), root / "boxes" / "images" / "img0.png"
+
+
+def _translation(root: Path) -> tuple[Path, Path]:
+    texts = root / "english.txt"
+    texts.write_text("the cat sat on the mat\n")
+    return translation_csv(root / "pairs.csv"), texts
+
+
+def _generation(root: Path) -> tuple[Path, Path]:
+    texts = root / "prompts.txt"
+    texts.write_text("say something kind\n")
+    return chat_jsonl(root / "chat.jsonl", rows=12), texts
+
+
+def _sentiment(root: Path) -> tuple[Path, Path]:
+    table = root / "reviews.csv"
+    labels = ["neg", "pos"] * 8
+    pd.DataFrame({"text": [EN[i % 2] for i in range(16)], "label": labels}).to_csv(table)
+    texts = root / "reviews.txt"
+    texts.write_text("a happy cat\n")
+    return table, texts
+
+
+# The other families, each once: (data, new inputs), the task auto finds, and what predict says.
+FAMILIES = {
+    "object_detection": (
+        _detection,
+        {},
+        lambda row: {b["label"] for b in json.loads(row["prediction"])} <= {"ball", "box"},
+    ),
+    "translation": (_translation, {}, lambda row: isinstance(row["prediction"], str)),
+    "text_generation": (_generation, {}, lambda row: isinstance(row["prediction"], str)),
+    "text_classification": (
+        _sentiment,
+        {"backbone": "distilbert/distilbert-base-uncased"},
+        lambda row: row["prediction"] in ("neg", "pos"),
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+@pytest.mark.parametrize("task", sorted(FAMILIES))
+async def test_every_other_family_runs_on_modal_and_predicts_here(
+    modal_settings: Settings, fake_modal: FakeModal, tmp_path: Path, task: str
+) -> None:
+    make, extra, plausible = FAMILIES[task]
+    data, new = make(tmp_path)
+    async with connect("memory", modal_settings) as client:
+        job = await trained(client, {"dataset": str(data), "task": "auto", **extra})
+        assert job["task"] == task
+        predicted = payload(
+            await client.call_tool("predict", {"model": job["model_id"], "dataset": str(new)})
+        )
+    assert predicted["n_rows"] == 1 and plausible(predicted["preview"][0])
 
 
 # -- bad input: each a tool error before anything reaches the fake --------------------------
