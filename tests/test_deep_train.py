@@ -35,6 +35,9 @@ def modal_settings(home: Path, fake_modal: FakeModal) -> Settings:
     return fast_settings(home, dry_run_timeout_s=600)
 
 
+IMAGES = {"task": "image_classification", "runtime": "modal"}
+
+
 def assert_nothing_submitted(fake: FakeModal) -> None:
     assert fake.calls("upload") == [] and fake.calls("spawn") == [] and fake.runs() == []
 
@@ -85,7 +88,26 @@ async def test_image_classification_on_modal_then_predict_labels_new_images(
     assert predicted["n_rows"] == 2
     assert predicted["columns"] == ["input", "prediction", "proba_cat", "proba_dog"]
     assert {row["prediction"] for row in predicted["preview"]} <= {"cat", "dog"}
-    assert len(fake_modal.calls("spawn")) == 1
+    (spawned,) = fake_modal.calls("spawn")
+    assert any(r.startswith("transformers==") for r in spawned["job"]["requirements"])
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_a_deep_dry_run_returns_the_guard_report_and_sends_nothing(
+    modal_settings: Settings, fake_modal: FakeModal, tmp_path: Path
+) -> None:
+    pets = image_folder(tmp_path / "pets", per_class=6)
+    arguments = {"dataset": str(pets), "dry_run": True, **IMAGES}
+    async with connect("memory", modal_settings) as client:
+        job = payload(await client.call_tool("train_model", arguments))
+    report = job["preflight"]
+    assert job["status"] == "succeeded" and report["ok"] and report["mode"] == "dry_run"
+    assert report["dry_run"]["ok"] and "model.safetensors" in report["dry_run"]["written"]
+    assert (
+        report["estimate"]["usd"] > 0 and report["resources"]["gpu"] == "L4"
+    )  # Modal's default in the catalogue
+    assert_nothing_submitted(fake_modal)
 
 
 @pytest.mark.slow
@@ -170,7 +192,6 @@ async def test_every_other_family_runs_on_modal_and_predicts_here(
 
 
 # -- bad input: each a tool error before anything reaches the fake --------------------------
-IMAGES = {"task": "image_classification", "runtime": "modal"}
 
 
 @pytest.mark.anyio

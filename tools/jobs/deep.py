@@ -127,9 +127,10 @@ def deep_spec(
         run_dir=folder,
         entry=SCRIPT,
         input_dir=input_dir,
-        requirements=pinned(plan.requirements),
+        requirements=_requirements(request, plan),
         resources=_resources(request, plan),
         outputs=[],
+        internet=True,  # the pretrained checkpoint is downloaded from the Hub at run time
         title=f"mltrainer {job_id}: {plan.task} with {plan.backbone}",
     )
     return spec, plan
@@ -149,6 +150,13 @@ def _resources(request: TrainRequest, plan: DeepPlan) -> Resources:
         memory_gb=defaults.memory_gb if defaults else None,
         timeout_s=request.time_budget_s + OVERHEAD_S,
     )
+
+
+def _requirements(request: TrainRequest, plan: DeepPlan) -> list[str]:
+    """Modal builds the run's image from them: the versions the dry run used here. A Kaggle
+    image comes with torch and transformers built for its GPUs: they are kept (pip installs
+    only what is missing), as the local runtime's own packages are."""
+    return pinned(plan.requirements) if request.runtime == "modal" else list(plan.requirements)
 
 
 def pinned(names: list[str]) -> list[str]:
