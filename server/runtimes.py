@@ -104,14 +104,15 @@ def start_deep_training(
     """Check and start a deep-learning train job (tools/jobs/deep.py): planned, its data
     prepared and its template rendered here, then the same guard (its dry run proves the
     script on a tiny random model) and remote job as the engine's."""
-    from mltrainer.tools.jobs.deep import EXPECTED, check_deep_request, deep_spec
+    from mltrainer.tools.jobs.deep import EXPECTED, check_deep_request, deep_spec, planned
 
     check_deep_request(request)
     runtime = _runtime(app, request.runtime)
     job_id = new_id("job")
-    spec, _ = deep_spec(app.settings, app.store, app.vault, job_id, request, task)
+    spec, plan = deep_spec(app.settings, app.store, app.vault, job_id, request, task)
     request = request.model_copy(update={"task": task, "engine": "deep"})
-    return _guarded(app, runtime, request, job_id, spec, dry_run, EXPECTED, None)
+    result = planned(plan).model_dump(mode="json")
+    return _guarded(app, runtime, request, job_id, spec, dry_run, EXPECTED, None, result)
 
 
 def start_script(app: AppContext, request: ScriptRequest, *, dry_run: bool) -> str:
@@ -147,6 +148,7 @@ def _guarded(
     dry_run: bool,
     expected: list[str],
     spread_column: str | None,
+    result: dict[str, object] | None = None,
 ) -> str:
     """Run the pre-flight guard; if it passed, record the job (a dry run: as done) and start
     its worker, which finds the checked spec recorded before it can start."""
@@ -171,6 +173,8 @@ def _guarded(
         "estimated_cost_usd": report.estimate.usd,
         "preflight": report.model_dump(mode="json"),
     }
+    if result is not None:  # the plan, shown before (and while) the run
+        fields["result"] = result
     if dry_run:
         now = utcnow()
         kind = "train" if isinstance(request, TrainRequest) else "script"

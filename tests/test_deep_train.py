@@ -17,7 +17,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import connect, error_text, payload, train_until_done
+from fakes.kaggle import KEY, USERNAME
 from fakes.modal import FakeModal, enable, fast_settings
+from runtime_kaggle_fixtures import start_kaggle
 from test_deep_dryrun import require_deep_extra
 from test_deep_layouts import EN, chat_jsonl, coco, conll, image_folder, png, translation_csv
 
@@ -104,9 +106,12 @@ async def test_a_deep_dry_run_returns_the_guard_report_and_sends_nothing(
     report = job["preflight"]
     assert job["status"] == "succeeded" and report["ok"] and report["mode"] == "dry_run"
     assert report["dry_run"]["ok"] and "model.safetensors" in report["dry_run"]["written"]
-    assert (
-        report["estimate"]["usd"] > 0 and report["resources"]["gpu"] == "L4"
-    )  # Modal's default in the catalogue
+    assert report["estimate"]["usd"] > 0
+    assert report["resources"]["gpu"] == "L4"  # Modal's default in the catalogue
+    plan = job["result"]  # what the person is shown before any money is spent
+    assert job["task"] == "image_classification" and plan["model_name"]
+    stages = {d["stage"] for d in plan["decisions"]}
+    assert {"gpu", "backbone", "batch_size", "learning_rate"} <= stages
     assert_nothing_submitted(fake_modal)
 
 
@@ -189,6 +194,33 @@ async def test_every_other_family_runs_on_modal_and_predicts_here(
             await client.call_tool("predict", {"model": job["model_id"], "dataset": str(new)})
         )
     assert predicted["n_rows"] == 1 and plausible(predicted["preview"][0])
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_a_deep_dry_run_on_kaggle_asks_for_a_free_t4_and_pushes_nothing(
+    home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The Kaggle side of the guard accepts a deep spec (a T4 with internet for the checkpoint,
+    free within the quota); nothing is uploaded or pushed."""
+    require_deep_extra()
+    (tmp_path / "user").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))  # no real ~/.kaggle
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    monkeypatch.delenv("KAGGLE_CONFIG_DIR", raising=False)
+    monkeypatch.setenv("KAGGLE_USERNAME", USERNAME)
+    monkeypatch.setenv("KAGGLE_KEY", KEY)
+    path = conll(tmp_path / "ner.conll")
+    path.write_text(path.read_text() * 8)
+    with start_kaggle() as fake:
+        settings = Settings(home=home, kaggle_api_endpoint=fake.url, allow_loopback_http=True)
+        async with connect("memory", settings) as client:
+            arguments = {"dataset": str(path), "runtime": "kaggle", "dry_run": True}
+            job = payload(await client.call_tool("train_model", arguments))
+        report = job["preflight"]
+        assert job["task"] == "token_classification" and report["ok"], report
+        assert report["resources"]["gpu"] == "T4" and report["estimate"]["free"]
+        assert all(not kernel.pushes for kernel in fake.kernels.values())
 
 
 # -- bad input: each a tool error before anything reaches the fake --------------------------

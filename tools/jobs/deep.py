@@ -34,6 +34,8 @@ from mltrainer.tools.runtimes.base import RemoteSpec, Resources
 from mltrainer.tools.runtimes.catalogue import catalogue
 from mltrainer.tools.runtimes.files import INPUT, readable
 from mltrainer.tools.runtimes.jobspec import job_folder, resolve_input, run_dir
+from mltrainer.tools.training.outcome import TrainOutcome
+from mltrainer.tools.training.plan import Decision
 from mltrainer.tools.training.request import DEEP_TASKS, TrainRequest
 
 RUN_FILE = "mltrainer_run.json"
@@ -134,6 +136,17 @@ def deep_spec(
         title=f"mltrainer {job_id}: {plan.task} with {plan.backbone}",
     )
     return spec, plan
+
+
+def planned(plan: DeepPlan) -> TrainOutcome:
+    """The job's result before its model exists: the task, metric, backbone and every choice
+    of the plan with its reason (what a dry run shows the person before money is spent)."""
+    return TrainOutcome(
+        task=plan.task,
+        metric=plan.metric,
+        model_name=plan.backbone,
+        decisions=[Decision.model_validate(d.model_dump()) for d in plan.decisions],
+    )
 
 
 def read_run(folder: Path) -> DeepRun:
