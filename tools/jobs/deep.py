@@ -24,9 +24,9 @@ from mltrainer.state.errors import DatasetError, InvalidInput, NotFound
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
-from mltrainer.tools.deep.layouts import detect_layout
+from mltrainer.tools.deep.layouts import detect_frame_layout, detect_layout
 from mltrainer.tools.deep.memory import local_gpu_memory_gb
-from mltrainer.tools.deep.models import DeepPlan, DeepRequest, DeepTask
+from mltrainer.tools.deep.models import DeepLayout, DeepPlan, DeepRequest, DeepTask
 from mltrainer.tools.deep.planner import plan_deep
 from mltrainer.tools.deep.prepare import prepare_input
 from mltrainer.tools.deep.render import SCRIPT, render
@@ -39,6 +39,8 @@ from mltrainer.tools.training.plan import Decision
 from mltrainer.tools.training.request import DEEP_TASKS, TrainRequest
 
 RUN_FILE = "mltrainer_run.json"
+SNIFFED_TABLES = (".csv", ".tsv", ".parquet", ".pq", ".xlsx", ".xls")
+SNIFF_ROWS = 500
 # Beyond time_budget_s: the image build, the checkpoint's download, the test split and saving.
 OVERHEAD_S = 600
 # What the dry run (and the remote run) must write into the output folder: the model folder.
@@ -76,12 +78,22 @@ def deep_task(
     if request.task != "auto":
         return None
     try:
-        layout = detect_layout(resolve_input(request.dataset, settings, store, vault))
+        layout = _sniffed(resolve_input(request.dataset, settings, store, vault))
     except (DatasetError, InvalidInput, NotFound):
         return None  # not a deep layout: the tabular path reports what is wrong, if anything
     if layout.kind == "text_table" and not wants_network:
         return None
     return layout.tasks[0]
+
+
+def _sniffed(path: Path) -> DeepLayout:
+    """The layout of a folder or annotation file; of a table, from its first rows only (every
+    tabular train_model(task='auto') comes here: a large table is not read twice)."""
+    if path.is_file() and path.suffix.lower() in SNIFFED_TABLES:
+        from mltrainer.tools.profiling import read_table
+
+        return detect_frame_layout(read_table(path, nrows=SNIFF_ROWS), str(path))
+    return detect_layout(path)
 
 
 def deep_spec(
