@@ -25,8 +25,7 @@ from mltrainer.server.runtimes import (
     start_remote_training,
 )
 from mltrainer.server.ui import DASHBOARD_URI, ui_meta
-from mltrainer.state.errors import InvalidInput
-from mltrainer.state.models import TERMINAL, JobKind, JobStatus, ModelRecord
+from mltrainer.state.models import TERMINAL, JobKind, JobStatus
 from mltrainer.tools.jobs.after_train import check_deploy
 from mltrainer.tools.jobs.views import JobView
 from mltrainer.tools.training.predict import PredictResult, model_id_for
@@ -96,23 +95,6 @@ async def wait_for_job(app: AppContext, ctx: AppCtx, job_id: str, wait_s: float)
         if job.status in TERMINAL or time.monotonic() >= deadline:
             return job_view(app, job_id)
         await anyio.sleep(min(POLL_S, max(deadline - time.monotonic(), 0.01)))
-
-
-def predict_deep(
-    app: AppContext, record: ModelRecord, dataset: str, output: str | None
-) -> PredictResult:
-    """predict for a deep-learning model: image files or texts, not table rows."""
-    from mltrainer.tools.deep.serve import predict_model
-    from mltrainer.tools.runtimes.jobspec import resolve_input
-
-    if output is not None:
-        raise InvalidInput(
-            "output= (a database table) is offered for tabular models only.",
-            next_step="Leave output out: the predictions CSV's path is in the result.",
-        )
-    source = resolve_input(dataset, app.settings, app.store, app.vault)
-    found = predict_model(record, source, app.settings, app.store)
-    return PredictResult(**found.model_dump())
 
 
 def register(mcp: MCPServer[AppContext]) -> None:
@@ -456,11 +438,12 @@ def register(mcp: MCPServer[AppContext]) -> None:
         app = app_context(ctx)
 
         def run() -> PredictResult:
-            from mltrainer.tools.deep.serve import is_deep_model
+            from mltrainer.tools.deep.serve import is_deep_model, predict_model
 
             record = app.store.get_model(model_id_for(model, app.store))
-            if is_deep_model(record):
-                return predict_deep(app, record, dataset, output)
+            if is_deep_model(record):  # image files or texts, not table rows
+                found = predict_model(record, dataset, app.settings, app.store, app.vault, output)
+                return PredictResult(**found.model_dump())
             return run_predict(
                 model, dataset, app.settings, app.store, app.vault, output, threshold
             )

@@ -87,6 +87,11 @@ async def test_image_classification_on_modal_then_predict_labels_new_images(
         predicted = payload(
             await client.call_tool("predict", {"model": job["job_id"], "dataset": str(new)})
         )
+        (tmp_path / "empty").mkdir()
+        empty = {"model": job["model_id"], "dataset": str(tmp_path / "empty")}
+        assert "holds 0 images" in error_text(await client.call_tool("predict", empty))
+        table = {"model": job["model_id"], "dataset": str(new), "output": "sql:secret://DB#t"}
+        assert "tabular models only" in error_text(await client.call_tool("predict", table))
     assert predicted["n_rows"] == 2
     assert predicted["columns"] == ["input", "prediction", "proba_cat", "proba_dog"]
     assert {row["prediction"] for row in predicted["preview"]} <= {"cat", "dog"}

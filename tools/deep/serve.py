@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from mltrainer.state.errors import InvalidInput
 from mltrainer.state.files import private_dir, write_text
 from mltrainer.state.models import ArtifactRecord, ModelRecord, utcnow
+from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
 from mltrainer.tools.deep import frames, images
@@ -40,9 +41,23 @@ def is_deep_model(record: ModelRecord) -> bool:
 
 
 def predict_model(
-    record: ModelRecord, source: Path, settings: Settings, store: Store
+    record: ModelRecord,
+    dataset: str,
+    settings: Settings,
+    store: Store,
+    vault: SecretVault,
+    output: str | None = None,
 ) -> DeepPredictResult:
-    """Predict every input of ``source`` with a deep model; the CSV is written masked."""
+    """Predict every input of ``dataset`` (a path, dataset_id or reference) with a deep model;
+    the CSV is written masked."""
+    from mltrainer.tools.runtimes.jobspec import resolve_input
+
+    if output is not None:
+        raise InvalidInput(
+            "output= (a database table) is offered for tabular models only.",
+            next_step="Leave output out: the predictions CSV's path is in the result.",
+        )
+    source = resolve_input(dataset, settings, store, vault)
     task = record.task
     inputs = _inputs(source, task in IMAGE_TASKS)
     found = predict_folder(Path(record.path), inputs)
