@@ -167,8 +167,27 @@ def _sentiment(root: Path) -> tuple[Path, Path]:
     return table, texts
 
 
+def _summaries(root: Path) -> tuple[Path, Path]:
+    table = root / "news.csv"
+    documents = [f"{EN[i % 2]} and then {EN[(i + 1) % 2]} again" for i in range(16)]
+    pd.DataFrame({"document": documents, "summary": [EN[i % 2] for i in range(16)]}).to_csv(table)
+    texts = root / "articles.txt"
+    texts.write_text(documents[0] + "\n")
+    return table, texts
+
+
+def _ages(root: Path) -> tuple[Path, Path]:
+    names = [png(root / "faces" / f"{i}.png", (10 * i, 90, 200 - 5 * i)).name for i in range(24)]
+    table = root / "faces" / "ages.csv"
+    ages = [20.0 + i for i in range(24)]
+    pd.DataFrame({"image": names, "value": ages}).to_csv(table, index=False)
+    return table, png(root / "new" / "face.png", (70, 90, 160))
+
+
 # The other families, each once: (data, new inputs), the task auto finds, and what predict says.
 FAMILIES = {
+    "image_regression": (_ages, {}, lambda row: isinstance(row["prediction"], float)),
+    "summarization": (_summaries, {}, lambda row: isinstance(row["prediction"], str)),
     "object_detection": (
         _detection,
         {},
