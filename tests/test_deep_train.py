@@ -302,6 +302,19 @@ async def test_images_that_fail_to_decode_are_refused_before_submission(
 
 
 @pytest.mark.anyio
+async def test_auto_on_an_image_folder_with_a_broken_image_names_it(
+    modal_settings: Settings, fake_modal: FakeModal, tmp_path: Path
+) -> None:
+    """task='auto' falls back to the tabular engine only for what could be a table: a folder
+    of images that fails its layout check says why, not that it is no table."""
+    pets = image_folder(tmp_path / "pets")
+    (pets / "cat" / "broken.jpg").write_bytes(b"not a jpeg")
+    arguments = {"dataset": str(pets), "runtime": "modal"}
+    text = await refused(modal_settings, fake_modal, arguments)
+    assert "broken.jpg" in text and "decode" in text
+
+
+@pytest.mark.anyio
 async def test_a_deep_task_on_local_without_a_gpu_says_to_use_a_gpu_runtime(
     modal_settings: Settings, fake_modal: FakeModal, tmp_path: Path
 ) -> None:

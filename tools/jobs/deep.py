@@ -24,6 +24,7 @@ from mltrainer.state.errors import DatasetError, InvalidInput, NotFound
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
+from mltrainer.tools.deep.images import is_image
 from mltrainer.tools.deep.layouts import detect_frame_layout, detect_layout
 from mltrainer.tools.deep.memory import local_gpu_memory_gb
 from mltrainer.tools.deep.models import DeepLayout, DeepPlan, DeepRequest, DeepTask
@@ -78,8 +79,14 @@ def deep_task(
     if request.task != "auto":
         return None
     try:
-        layout = _sniffed(resolve_input(request.dataset, settings, store, vault))
+        path = resolve_input(request.dataset, settings, store, vault)
     except (DatasetError, InvalidInput, NotFound):
+        return None  # the tabular path resolves it its own way and says what is wrong
+    try:
+        layout = _sniffed(path)
+    except DatasetError:
+        if path.is_dir() and any(is_image(p) for p in path.rglob("*")):
+            raise  # images the tabular engine could not use either: the deep error says why
         return None  # not a deep layout: the tabular path reports what is wrong, if anything
     if layout.kind == "text_table" and not wants_network:
         return None
