@@ -247,6 +247,37 @@ async def test_a_deep_dry_run_on_kaggle_asks_for_a_free_t4_and_pushes_nothing(
         assert all(not kernel.pushes for kernel in fake.kernels.values())
 
 
+def test_the_real_modal_objects_of_a_deep_job_are_built_without_the_network(
+    modal_settings: Settings, fake_modal: FakeModal, tmp_path: Path
+) -> None:
+    """The real SDK's app and function for a deep spec: the planned GPU, the timeout (budget +
+    set-up), the template as the entry, its requirements pinned to the dry run's versions."""
+    from mltrainer.state.secrets import SecretVault
+    from mltrainer.state.store import Store
+    from mltrainer.tools.jobs.deep import deep_spec
+    from mltrainer.tools.runtimes.modal import ModalRuntime
+    from mltrainer.tools.runtimes.modal_sdk import build_app, function_options
+    from mltrainer.tools.training.request import TrainRequest
+
+    modal_settings.ensure_dirs()
+    vault = SecretVault.for_settings(modal_settings)
+    store = Store(modal_settings.db_path)
+    pets = image_folder(tmp_path / "pets")
+    request = TrainRequest(dataset=str(pets), runtime="modal", gpu="A10G", time_budget_s=900)
+    spec, plan = deep_spec(
+        modal_settings, store, vault, "job_0123456789ab", request, "image_classification"
+    )
+    assert spec.kind == "deep" and spec.internet and (spec.run_dir / spec.entry).is_file()
+    runtime = ModalRuntime.connect(modal_settings, vault)
+    assert runtime.validate(spec) == []
+    job = runtime.job(spec, with_secrets=True)
+    _, function, _, _ = build_app(job)
+    assert function._spec_.gpus == "A10"  # our A10G, by Modal's name
+    assert function_options(job)["timeout"] == 900 + 600
+    assert any(r.startswith("torch==") for r in job.requirements)
+    assert plan.gpu == "A10G" and job.entry == "train.py"
+
+
 # -- bad input: each a tool error before anything reaches the fake --------------------------
 
 
