@@ -21,13 +21,14 @@ from mltrainer.server.runtimes import (
     GpuArg,
     RuntimeArg,
     check_local,
+    start_deep_training,
     start_remote_training,
 )
 from mltrainer.server.ui import DASHBOARD_URI, ui_meta
 from mltrainer.state.models import TERMINAL, JobKind, JobStatus
 from mltrainer.tools.jobs.after_train import check_deploy
 from mltrainer.tools.jobs.views import JobView
-from mltrainer.tools.training.predict import PredictResult
+from mltrainer.tools.training.predict import PredictResult, model_id_for
 from mltrainer.tools.training.predict import predict as run_predict
 from mltrainer.tools.training.prepare import prepare_train_request
 from mltrainer.tools.training.request import MODEL_FAMILIES, Task, TrainRequest, Validation
@@ -110,7 +111,17 @@ def register(mcp: MCPServer[AppContext]) -> None:
             str | None,
             Field(max_length=512, description="The column to predict (omit only for clustering)."),
         ] = None,
-        task: Annotated[Task, Field(description="'auto' infers it from the target.")] = "auto",
+        task: Annotated[
+            Task,
+            Field(
+                description="'auto' infers it from the target, or from a deep-learning layout "
+                "(an image folder per class, COCO, CoNLL, a chat or text-pair table). "
+                "image_classification, image_regression, object_detection, "
+                "token_classification, summarization, translation and text_generation (and "
+                "text_classification with a gpu or backbone) fine-tune a pretrained network "
+                "on a GPU runtime (runtime='modal' or 'kaggle')."
+            ),
+        ] = "auto",
         metric: Annotated[
             str | None,
             Field(
@@ -228,6 +239,15 @@ def register(mcp: MCPServer[AppContext]) -> None:
                 "(checked against the provider's limit and counted in the cost estimate).",
             ),
         ] = 1,
+        backbone: Annotated[
+            str | None,
+            Field(
+                max_length=200,
+                description="Deep-learning tasks: the pretrained checkpoint to fine-tune, e.g. "
+                "'google/vit-base-patch16-224' (it must be of the task's architecture class). "
+                "Default: the planner's choice by task, language, data size and GPU memory.",
+            ),
+        ] = None,
         dry_run: DryRunArg = False,
         iterate: Annotated[
             int,
@@ -264,7 +284,11 @@ def register(mcp: MCPServer[AppContext]) -> None:
         result says search_stopped='converged'. runtime='modal' or 'kaggle' runs the same
         engine there (gpu, parallel; refused before anything is sent if it could cost more
         than max_cost_usd or fails its dry run on a sample) and brings the model back, usable
-        by predict here; dry_run=True only runs those checks and returns their report."""
+        by predict here; dry_run=True only runs those checks and returns their report.
+        Deep-learning tasks (images, detection, token tagging, summaries, translation, text
+        generation) are planned (backbone and settings, each with its reason in decisions),
+        their training script is proven by a dry run on a tiny random model in the sandbox,
+        and then run on the GPU runtime; predict takes image files or texts for them."""
         app = app_context(ctx)
         request = TrainRequest(
             dataset=dataset,
@@ -288,6 +312,7 @@ def register(mcp: MCPServer[AppContext]) -> None:
             gpu=gpu,
             max_cost_usd=max_cost_usd,
             parallel=parallel,
+            backbone=backbone,
             iterate=iterate,
             deploy_to=deploy_to,
             deploy_space=deploy_space,
@@ -295,6 +320,11 @@ def register(mcp: MCPServer[AppContext]) -> None:
 
         def submit() -> str:
             check_deploy(request)
+            from mltrainer.tools.jobs.deep import deep_task
+
+            deep = deep_task(request, app.settings, app.store, app.vault)
+            if deep is not None:  # a pretrained network from a rendered template
+                return start_deep_training(app, request, deep, dry_run=dry_run)
             if runtime != "local" or dry_run:  # the pre-flight guard, then a remote job
                 return start_remote_training(app, request, dry_run=dry_run)
             check_local(request)
@@ -406,11 +436,19 @@ def register(mcp: MCPServer[AppContext]) -> None:
         the training data. With output='sql:secret://NAME#TABLE' the same columns, after a
         'row_number' column, also go into that new table."""
         app = app_context(ctx)
-        return await app.run_blocking(
-            lambda: run_predict(
+
+        def run() -> PredictResult:
+            from mltrainer.tools.deep.serve import is_deep_model, predict_model
+
+            record = app.store.get_model(model_id_for(model, app.store))
+            if is_deep_model(record):  # image files or texts, not table rows
+                found = predict_model(record, dataset, app.settings, app.store, app.vault, output)
+                return PredictResult(**found.model_dump())
+            return run_predict(
                 model, dataset, app.settings, app.store, app.vault, output, threshold
             )
-        )
+
+        return await app.run_blocking(run)
 
     @mcp.resource("mltrainer://jobs/{job_id}", mime_type="application/json")
     def job_resource(job_id: str, ctx: AppCtx) -> str:

@@ -20,6 +20,7 @@ from mltrainer.server.context import AppContext, AppCtx, app_context
 from mltrainer.state.errors import InvalidInput
 from mltrainer.state.models import JobRecord, utcnow
 from mltrainer.state.store import new_id
+from mltrainer.tools.deep.models import DeepTask
 from mltrainer.tools.jobs.views import JobView
 from mltrainer.tools.runtimes.base import RemoteSpec, Runtime
 from mltrainer.tools.runtimes.models import ScriptRequest
@@ -97,6 +98,23 @@ def start_remote_training(app: AppContext, request: TrainRequest, *, dry_run: bo
     return _guarded(app, runtime, prepared, job_id, spec, dry_run, expected, request.target)
 
 
+def start_deep_training(
+    app: AppContext, request: TrainRequest, task: DeepTask, *, dry_run: bool
+) -> str:
+    """Check and start a deep-learning train job (tools/jobs/deep.py): planned, its data
+    prepared and its template rendered here, then the same guard (its dry run proves the
+    script on a tiny random model) and remote job as the engine's."""
+    from mltrainer.tools.jobs.deep import EXPECTED, check_deep_request, deep_spec, planned
+
+    check_deep_request(request)
+    runtime = _runtime(app, request.runtime)
+    job_id = new_id("job")
+    spec, plan = deep_spec(app.settings, app.store, app.vault, job_id, request, task)
+    request = request.model_copy(update={"task": task, "engine": "deep"})
+    result = planned(plan).model_dump(mode="json")
+    return _guarded(app, runtime, request, job_id, spec, dry_run, EXPECTED, None, result)
+
+
 def start_script(app: AppContext, request: ScriptRequest, *, dry_run: bool) -> str:
     """Check and start a script job (or only its guard); its job id."""
     from mltrainer.tools.runtimes.jobspec import resolve_input, script_spec
@@ -130,6 +148,7 @@ def _guarded(
     dry_run: bool,
     expected: list[str],
     spread_column: str | None,
+    result: dict[str, object] | None = None,
 ) -> str:
     """Run the pre-flight guard; if it passed, record the job (a dry run: as done) and start
     its worker, which finds the checked spec recorded before it can start."""
@@ -154,6 +173,8 @@ def _guarded(
         "estimated_cost_usd": report.estimate.usd,
         "preflight": report.model_dump(mode="json"),
     }
+    if result is not None:  # the plan, shown before (and while) the run
+        fields["result"] = result
     if dry_run:
         now = utcnow()
         kind = "train" if isinstance(request, TrainRequest) else "script"

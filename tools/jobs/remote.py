@@ -77,18 +77,20 @@ def record_prepared(store: Store, job_id: str, prepared: Prepared) -> None:
 
 # -- the worker's entry points ---------------------------------------------------------------
 def run_remote_train_job(ctx: JobContext) -> dict[str, Any]:
+    from mltrainer.tools.jobs.deep_adopt import adopt_deep_model
     from mltrainer.tools.runtimes.adopt import adopt_model
     from mltrainer.tools.runtimes.jobspec import run_dir
 
     prepared = Prepared.model_validate(ctx.stage(PREFLIGHT, lambda: {}))
     spec, submission = prepared.spec, 1
+    deep = spec.kind == "deep"  # a rendered template (tools/jobs/deep.py), not the engine
     earlier = ctx.restore(REACTION)
     reaction = Reaction.model_validate(earlier["reaction"]) if earlier else None
     if earlier:
         spec, submission = RemoteSpec.model_validate(earlier["spec"]), 2
     with _runtime(ctx) as runtime:
         handle, state = run_submission(ctx, runtime, spec, submission)
-        if state.status == "failed" and reaction is None:
+        if state.status == "failed" and reaction is None and not deep:
             planned = _react(ctx, runtime, spec, state, prepared.report)
             if planned is not None:
                 reaction, spec = planned
@@ -99,7 +101,8 @@ def run_remote_train_job(ctx: JobContext) -> dict[str, Any]:
     folder = run_dir(ctx.settings, ctx.job.id, submission)
 
     def adopt() -> dict[str, Any]:
-        outcome = adopt_model(fetched, folder, ctx.settings, ctx.store, ctx.job.id)
+        take = adopt_deep_model if deep else adopt_model
+        outcome = take(fetched, folder, ctx.settings, ctx.store, ctx.job.id)
         if reaction is not None:
             outcome.decisions.insert(0, reaction.decision)
         return outcome.model_dump(mode="json")
@@ -107,6 +110,8 @@ def run_remote_train_job(ctx: JobContext) -> dict[str, Any]:
     outcome = TrainOutcome.model_validate(ctx.stage("adopt", adopt))
     ctx.store.update_job(ctx.job.id, result=outcome.model_dump(mode="json"))
     ctx.event(f"Model {outcome.model_id} came back from {handle.runtime}.", progress=1.0)
+    if deep:  # the engine's follow-ups (iterate, tracking, deploy_to) are tabular
+        return outcome.model_dump(mode="json")
     request = TrainRequest.model_validate(ctx.job.request)
     return after_training(ctx, request, outcome).model_dump(mode="json")
 

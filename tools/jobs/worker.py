@@ -25,7 +25,8 @@ from mltrainer.tools.jobs.procs import start_time
 
 
 def _runner(job: JobRecord) -> Callable[[JobContext], dict[str, Any]]:
-    if job.kind == "train" and job.runtime == "local":
+    deep = job.request.get("engine") == "deep"  # a rendered template: a script job's road
+    if job.kind == "train" and job.runtime == "local" and not deep:
         from mltrainer.tools.jobs.train import run_train_job
 
         return run_train_job

@@ -6,7 +6,7 @@ reason, so a caller can see why a column was dropped or a family left out, and s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from mltrainer.state.errors import InvalidInput
 from mltrainer.tools.profiling import Verdict, judge
@@ -27,7 +27,7 @@ from mltrainer.tools.training.planner_columns import (
     rare_and_skewed,
     time_features,
 )
-from mltrainer.tools.training.request import TrainRequest
+from mltrainer.tools.training.request import DEEP_TASKS, TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,9 +37,15 @@ HEADLINE_KINDS = ("time_drift", "rare_classes", "skewed_target")
 
 def _infer_task(request: TrainRequest, verdict: Verdict, decide: Decide) -> ConcreteTask:
     """The caller's task, or the judge's: the task ``profile_dataset`` reports for this target."""
+    if request.task in DEEP_TASKS:  # train_model sends these to tools/jobs/deep.py
+        raise InvalidInput(
+            f"task={request.task!r} fine-tunes a pretrained network; the tabular engine "
+            "cannot train it.",
+            next_step="Call train_model with this task and a GPU runtime (runtime='modal').",
+        )
     if request.task != "auto":
         decide("task", request.task, "given by the caller")
-        return request.task
+        return cast(ConcreteTask, request.task)
     if request.target is None:
         decide("task", "clustering", "no target")
         return "clustering"

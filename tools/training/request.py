@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
+# The deep-learning tasks (tools/deep) train a pretrained network from a rendered template on a
+# GPU runtime; text_classification is one of them when a gpu or a backbone is asked for.
+DeepTaskName = Literal[
+    "image_classification",
+    "image_regression",
+    "object_detection",
+    "token_classification",
+    "summarization",
+    "translation",
+    "text_generation",
+]
+DEEP_TASKS: tuple[str, ...] = get_args(DeepTaskName)
 Task = Literal[
-    "auto", "binary", "multiclass", "regression", "forecast", "text_classification", "clustering"
+    "auto",
+    "binary",
+    "multiclass",
+    "regression",
+    "forecast",
+    "text_classification",
+    "clustering",
+    DeepTaskName,
 ]
 RuntimeChoice = Literal["local", "modal", "kaggle"]
 Validation = Literal[
@@ -72,6 +91,14 @@ class TrainRequest(BaseModel):
         default=None, ge=0, description="Refuse a remote run estimated above this (USD)."
     )
     parallel: int = Field(default=1, ge=1, le=1000, description="Containers used at once.")
+    backbone: str | None = Field(
+        default=None, max_length=200, description="Deep-learning tasks: the pretrained checkpoint."
+    )
+    engine: Literal["automl", "deep"] = Field(
+        default="automl",
+        description="Set by the server: 'deep' runs a rendered tools/deep template (a GPU "
+        "runtime), 'automl' the tabular engine.",
+    )
     # After the model (tools/jobs/after_train.py, rounds.py).
     dataset_ref: str | None = Field(
         default=None, description="The reference the caller gave, before it was resolved."
