@@ -60,12 +60,14 @@ def train(ctx: JobContext) -> TrainOutcome:
     request = TrainRequest.model_validate(ctx.job.request)  # once, from the stored job
     publisher = ModelPublisher(ctx, request)
     ctx.on_publish(publisher)
-    data = DataSummary.model_validate(ctx.stage("load", lambda: load(ctx, request)))
+    loaded: list[pd.DataFrame] = []  # what the load stage read: the fit reuses it (read once)
+    data = DataSummary.model_validate(ctx.stage("load", lambda: load(ctx, request, loaded)))
     profiled = ProfileSummary.model_validate(ctx.stage("profile", lambda: profile(ctx, request)))
 
     def run() -> dict[str, Any]:
         clock = budget_clock(ctx.job, request.time_budget_s, data.rows)
-        return fit(ctx, request, publisher, data, profiled, clock).model_dump(mode="json")
+        frame = loaded.pop() if loaded else None  # none when an earlier attempt loaded it
+        return fit(ctx, request, publisher, data, profiled, clock, frame).model_dump(mode="json")
 
     outcome = TrainOutcome.model_validate(ctx.stage("train", run))
     outcome = outcome.model_copy(update={"rows": data.rows, "data_sha256": data.sha256})
@@ -105,9 +107,14 @@ def load_frame(path: Path) -> pd.DataFrame:
     return read_table(path)
 
 
-def load(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
+def load(
+    ctx: JobContext, request: TrainRequest, keep: list[pd.DataFrame] | None = None
+) -> dict[str, Any]:
+    """Read the dataset once (into ``keep``, for the fit) and summarise it for the stage."""
     path = Path(request.dataset)
     frame = load_frame(path)
+    if keep is not None:
+        keep.append(frame)
     ctx.event(f"Loaded {len(frame)} rows × {frame.shape[1]} columns.", progress=0.01)
     summary = DataSummary(
         path=request.dataset,
@@ -154,10 +161,12 @@ def fit(
     data: DataSummary,
     profiled: ProfileSummary,
     clock_start: float | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> TrainOutcome:
     from mltrainer.tools.training.automl import fit_automl
 
-    frame = load_frame(Path(request.dataset))
+    if frame is None:
+        frame = load_frame(Path(request.dataset))
     publisher.inputs = describe_inputs(
         frame, [str(c) for c in frame.columns if str(c) != request.target]
     )
