@@ -38,6 +38,7 @@ def curves(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, dict[str,
 def table(meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
     lines = [
         f"Command: `{meta['command']}` ({meta['started']}, budget {meta['budget_s']} s)",
+        *(["", meta["note"]] if meta.get("note") else []),
         "",
         "| rows (train) | contestant | ROC AUC | time | peak memory | load |",
         "|---|---|---|---|---|---|",
