@@ -249,7 +249,7 @@ def xgb_rounds(depth: int, per_round: int) -> int:
 
 
 MANY_CLASSES = 10
-MULTICLASS_TREES = 1500  # trees one boosting fit grows at most beyond MANY_CLASSES classes
+MULTICLASS_TREES = 750  # trees one boosting fit grows at most beyond MANY_CLASSES classes
 
 
 def class_aware(rounds: int, learning_rate: float, per_round: int) -> tuple[int, float]:
