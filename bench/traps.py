@@ -281,7 +281,7 @@ async def train_and_predict(
         "dataset": str(train_path),
         "target": trap.target,
         "time_budget_s": budget,
-        "wait_s": 900,
+        "wait_s": 50,  # the most a call waits; the job is polled below until it ends
         "plots": False,
         **trap.request,
         **extra,
@@ -290,6 +290,11 @@ async def train_and_predict(
     if answer.is_error:
         raise RuntimeError(f"train_model refused {trap.name}: {answer.content}")
     trained = Trained(answer.structured_content or {})
+    while trained.job.get("status") in ("queued", "running"):
+        status = await client.call_tool(
+            "job_status", {"job_id": trained.job["job_id"], "wait_s": 50}
+        )
+        trained.job = status.structured_content or {}
     if trained.job.get("status") == "succeeded":
         predicted = await client.call_tool(
             "predict", {"model": trained.job["job_id"], "dataset": str(fresh_path)}

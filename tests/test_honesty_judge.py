@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import connect, payload
+from conftest import connect, payload, train_until_done
 from honesty_fixtures import Trained, train_all
 
 from bench import traps
@@ -52,13 +52,12 @@ async def test_profile_and_training_infer_the_same_task(settings: Settings, tmp_
                 )
             )
             job = payload(
-                await client.call_tool(
-                    "train_model",
+                await train_until_done(
+                    client,
                     {
                         "dataset": str(path),
                         "target": target,
                         "time_budget_s": 5,
-                        "wait_s": 300,
                         "plots": False,
                     },
                 )

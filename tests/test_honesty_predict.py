@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import connect, payload
+from conftest import connect, payload, train_until_done
 from honesty_fixtures import Trained, train_all
 
 from bench import traps
@@ -95,8 +95,8 @@ async def test_forecast_dates_inside_the_history_are_said(
     asked.to_csv(wanted, index=False)
     async with connect("memory", settings) as client:
         job = payload(
-            await client.call_tool(
-                "train_model",
+            await train_until_done(
+                client,
                 {
                     "dataset": str(path),
                     "target": "sales",
@@ -104,7 +104,6 @@ async def test_forecast_dates_inside_the_history_are_said(
                     "time_column": "date",
                     "horizon": 7,
                     "time_budget_s": 5,
-                    "wait_s": 300,
                     "plots": False,
                 },
             )

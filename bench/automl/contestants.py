@@ -158,8 +158,15 @@ def hgb(run: Run) -> Predictions:
     return _defaults(run, make, max_levels=255)
 
 
+def served(run: Run) -> Predictions:
+    from bench.automl.served import served as through_the_server
+
+    return through_the_server(run)
+
+
 CONTESTANTS: dict[str, Callable[[Run], Predictions]] = {
     "ours": ours,
+    "served": served,
     "flaml": flaml,
     "xgboost": xgboost,
     "hgb": hgb,

@@ -135,6 +135,18 @@ def _flights_delay() -> pd.DataFrame:
     return frame.drop(columns=[*leaky, "year", "minute", "time_hour"]).reset_index(drop=True)
 
 
+def _glyphs() -> pd.DataFrame:
+    from bench.automl.synthetic import glyphs
+
+    return glyphs()
+
+
+def _mixed_100k() -> pd.DataFrame:
+    from bench.automl.synthetic import mixed
+
+    return mixed(100_000)
+
+
 SUITE: dict[str, Spec] = {
     spec.name: spec
     for spec in [
@@ -218,15 +230,56 @@ SUITE: dict[str, Spec] = {
             "53940 rows, ordered categoricals",
             _diamonds,
         ),
+        Spec(
+            "glyphs26",
+            "multiclass",
+            "letter",
+            "generated (bench/automl/synthetic.py)",
+            "40000 rows, 26 classes, 16 integer measurements, a category with missing values",
+            _glyphs,
+        ),
+        Spec(
+            "mixed_100k",
+            "binary",
+            "churned",
+            "generated (bench/automl/synthetic.py)",
+            "100000 rows × 50 columns: numeric, missing, 3–50k-level categoricals, a date",
+            _mixed_100k,
+            positive_class="yes",
+        ),
     ]
 }
+
+
+def _scaling_spec(rows: int, label: str) -> Spec:
+    def load() -> pd.DataFrame:
+        from bench.automl.synthetic import mixed
+
+        return mixed(rows)
+
+    return Spec(
+        f"mixed_{label}",
+        "binary",
+        "churned",
+        "generated (bench/automl/synthetic.py)",
+        f"{rows} rows × 50 columns: numeric, missing, 3–50k-level categoricals, a date",
+        load,
+        positive_class="yes",
+    )
+
+
+# The scaling curve (issue #17): the suite's mixed_100k at other sizes.
+SCALING: dict[str, Spec] = {
+    spec.name: spec for spec in (_scaling_spec(10_000, "10k"), _scaling_spec(1_000_000, "1m"))
+}
+DATASETS: dict[str, Spec] = SUITE | SCALING
 
 
 def load_split(name: str, seed: int = SPLIT_SEED) -> Split:
     """The dataset's fixed train/test split (stratified for classification)."""
     from sklearn.model_selection import train_test_split
 
-    spec = SUITE[name]
+    spec = DATASETS[name]
     frame = spec.load()
     y = frame.pop(spec.target)
     if spec.task != "regression":

@@ -35,29 +35,52 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
-def tree_rss_mb(root: int) -> tuple[float, int]:
-    """Current RSS of ``root`` and all its descendants in MB, and how many processes that is."""
+def _name(pid: int) -> str:
+    """A short name for a process: the module it runs (``-m x.y``) or its program."""
+    try:
+        argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [a.decode(errors="replace") for a in argv if a]
+    if "-m" in words and words.index("-m") + 1 < len(words):
+        return words[words.index("-m") + 1].rsplit(".", 1)[-1]
+    return Path(words[0]).name if words else "?"
+
+
+def tree_rss(root: int) -> dict[int, float]:
+    """Current RSS in MB of ``root`` and each of its descendants, by process id."""
     children: dict[int, list[int]] = {}
     for pid, parent in _parents().items():
         children.setdefault(parent, []).append(pid)
-    total, count, stack = 0, 0, [root]
+    sizes, stack = {}, [root]
     while stack:
         pid = stack.pop()
-        total += _rss_kb(pid)
-        count += 1
+        sizes[pid] = _rss_kb(pid) / 1024
         stack.extend(children.get(pid, []))
-    return total / 1024, count
+    return sizes
+
+
+def tree_rss_mb(root: int) -> tuple[float, int]:
+    """Current RSS of ``root`` and all its descendants in MB, and how many processes that is."""
+    sizes = tree_rss(root)
+    return sum(sizes.values()), len(sizes)
 
 
 class PeakSampler:
     """Samples a process tree's RSS in a thread until stopped: the highest total seen
-    (``peak_mb``) and the most processes the tree had at once (``max_processes``)."""
+    (``peak_mb``), each process's share at that moment (``at_peak``: name → MB), each
+    process's own highest RSS (``process_peaks``) and the most processes the tree had at once
+    (``max_processes``)."""
 
     def __init__(self, root: int, interval_s: float = 0.1) -> None:
         self.root = root
         self.interval_s = interval_s
         self.peak_mb = 0.0
         self.max_processes = 0
+        self.descendants_peak_mb = 0.0  # the tree without its root (a client that only waits)
+        self.at_peak: dict[str, float] = {}
+        self.process_peaks: dict[str, float] = {}
+        self._names: dict[int, str] = {}  # the latest name seen for each process
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -72,8 +95,22 @@ class PeakSampler:
             self._thread.join()
 
     def _run(self) -> None:
+        at_peak: dict[int, float] = {}
+        peaks: dict[int, float] = {}
         while not self._stop.is_set():
-            rss_mb, processes = tree_rss_mb(self.root)
-            self.peak_mb = max(self.peak_mb, rss_mb)
-            self.max_processes = max(self.max_processes, processes)
+            sizes = tree_rss(self.root)
+            for pid, mb in sizes.items():
+                # Re-read: a forked child shows its parent's command line until it execs.
+                name = _name(pid)
+                if name != "?" or pid not in self._names:  # "?": it has just exited
+                    self._names[pid] = name
+                peaks[pid] = max(peaks.get(pid, 0.0), mb)
+            below = sum(mb for pid, mb in sizes.items() if pid != self.root)
+            self.descendants_peak_mb = max(self.descendants_peak_mb, below)
+            if sum(sizes.values()) > self.peak_mb:
+                self.peak_mb, at_peak = sum(sizes.values()), sizes
+            self.max_processes = max(self.max_processes, len(sizes))
             self._stop.wait(self.interval_s)
+        label = {pid: f"{name}[{pid}]" for pid, name in self._names.items()}
+        self.at_peak = {label[pid]: round(mb, 1) for pid, mb in at_peak.items()}
+        self.process_peaks = {label[pid]: round(mb, 1) for pid, mb in peaks.items()}

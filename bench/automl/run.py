@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.automl.contestants import CONTESTANTS
-from bench.automl.datasets import SUITE
+from bench.automl.datasets import DATASETS, SUITE
 from bench.automl.memory import PeakSampler
+from bench.automl.promise import render_promise
 from bench.automl.table import render
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +38,18 @@ def _names(text: str, known: dict[str, Any], what: str) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(known)}")
     return names
+
+
+def _budgets(pairs: list[str], contestants: list[str]) -> dict[str, int]:
+    budgets = {}
+    for pair in pairs:
+        name, _, seconds = pair.partition("=")
+        if name not in contestants or not seconds.isdigit():
+            raise SystemExit(
+                f"--budget-of {pair!r}: expected NAME=SECONDS for one of {contestants}"
+            )
+        budgets[name] = int(seconds)
+    return budgets
 
 
 def run_pair(
@@ -75,11 +88,16 @@ def run_pair(
                 else f"exit code {process.returncode}; see {log_path.name}"
             )
             record = {"dataset": dataset, "contestant": contestant, "status": status,
-                      "message": message, "task": SUITE[dataset].task}  # fmt: skip
+                      "message": message, "task": DATASETS[dataset].task}  # fmt: skip
     record["wall_s"] = wall_s
     record["load_avg_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine skews times
     record["peak_mb"] = round(max(sampler.peak_mb, record.get("child_peak_mb", 0.0)), 1)
+    if contestant == "served":  # the bench process is the MCP client: count server + worker
+        record["client_peak_mb"] = record["peak_mb"]
+        record["peak_mb"] = round(sampler.descendants_peak_mb, 1)
     record["max_processes"] = sampler.max_processes
+    record["at_peak_mb"] = sampler.at_peak
+    record["process_peaks_mb"] = sampler.process_peaks
     return record
 
 
@@ -90,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(SUITE), help="comma-separated names")
     parser.add_argument("--contestants", default=",".join(CONTESTANTS), help="comma-separated")
     parser.add_argument("--budget", type=int, default=60, help="seconds per AutoML contestant")
+    parser.add_argument("--budget-of", action="append", default=[], metavar="NAME=SECONDS",
+                        help="one contestant's own budget, e.g. served=15 (repeatable)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=None,
                         help="hard limit per run in seconds (default: 2 × budget + 120)")  # fmt: skip
@@ -97,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true", help="keep earlier records not re-run")
     args = parser.parse_args(argv)
 
-    datasets = _names(args.datasets, SUITE, "dataset")
+    datasets = _names(args.datasets, DATASETS, "dataset")
     contestants = _names(args.contestants, CONTESTANTS, "contestant")
-    timeout_s = args.timeout if args.timeout is not None else 2 * args.budget + 120
+    budgets = {name: args.budget for name in contestants} | _budgets(args.budget_of, contestants)
+    timeout_s = args.timeout if args.timeout is not None else 2 * max(budgets.values()) + 120
     args.out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = args.out_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -108,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = []
     meta: dict[str, Any] = {
         "budget_s": args.budget,
+        "budgets_s": budgets,
         "seed": args.seed,
         "cpus": os.cpu_count(),
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -127,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in datasets:
         for contestant in contestants:
             print(f"{dataset:>16} · {contestant:<8} ", end="", flush=True)
-            record = run_pair(dataset, contestant, args.budget, args.seed, timeout_s, log_dir)
+            budget = budgets[contestant]
+            record = run_pair(dataset, contestant, budget, args.seed, timeout_s, log_dir)
             records.append(record)
             summary = record.get("scores") or record.get("message", "")
             print(
@@ -135,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             json_path.write_text(json.dumps({"meta": meta, "records": records}, indent=2))
             md_path.write_text(render(meta, records))
+            if "served" in meta["contestants"]:
+                (args.out_dir / "promise.md").write_text(render_promise(meta, records))
     print(f"\nwrote {md_path} and {json_path}")
     return 0
 

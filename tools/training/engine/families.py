@@ -248,6 +248,23 @@ def xgb_rounds(depth: int, per_round: int) -> int:
     return int(max(50, min(1000, XGB_FIT_BYTES / (max(1, per_round) * per_tree))))
 
 
+MANY_CLASSES = 10
+MULTICLASS_TREES = 750  # trees one boosting fit grows at most beyond MANY_CLASSES classes
+
+
+def class_aware(rounds: int, learning_rate: float, per_round: int) -> tuple[int, float]:
+    """Rounds and learning rate for ``per_round`` trees a round (one per class).
+
+    Beyond MANY_CLASSES classes a round costs that many trees, so a fit gets fewer rounds at a
+    proportionally larger learning rate (at most 0.2): it costs what a fit on a few classes
+    costs and still gets near convergence, with early stopping deciding within the cap (#17).
+    """
+    if per_round <= MANY_CLASSES:
+        return rounds, learning_rate
+    capped = max(20, min(rounds, MULTICLASS_TREES // per_round))
+    return capped, min(0.2, learning_rate * rounds / capped)
+
+
 def _n_trees(ctx: FitContext) -> int:
     return 100
 
@@ -268,7 +285,10 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
 
         per_round = ctx.n_classes if ctx.task == "multiclass" else 1
         depth = int(params.get("max_depth", 6))
-        params = {"n_estimators": xgb_rounds(depth, per_round), **params}
+        rounds, rate = class_aware(
+            xgb_rounds(depth, per_round), float(params.get("learning_rate", 0.3)), per_round
+        )
+        params = {"n_estimators": rounds, **params, "learning_rate": rate}
 
         if ctx.task == "binary":
             return XGBClassifierModel(
@@ -290,9 +310,15 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
             HistGradientBoostingClassifier if ctx.classification else HistGradientBoostingRegressor
         )
         per_round = ctx.n_classes if ctx.task == "multiclass" else 1
+        rounds, rate = class_aware(
+            max(100, min(1000, 3000 // per_round)),
+            float(params.get("learning_rate", 0.1)),
+            per_round,
+        )
+        params = {**params, "learning_rate": rate}
         settings: dict[str, Any] = {
             # one tree per class per iteration: at most ~3000 trees, early stopping decides
-            "max_iter": max(100, min(1000, 3000 // per_round)),
+            "max_iter": rounds,
             "early_stopping": True,
             "validation_fraction": 0.1 if ctx.n_rows >= 1000 else 0.15,
             "n_iter_no_change": 20,
