@@ -205,7 +205,12 @@ class JobManager:
         note = self._cancel_remote(self.store.get_job(job_id))
         message = f"{CANCELLED} {note}".strip()
         self.store.add_event(job_id, message, level="warning")
-        return self.store.finish_job(job_id, "cancelled", error=message)
+        finished = self.store.finish_job(job_id, "cancelled", error=message)
+        if note and finished.status == "cancelled" and finished.error != message:
+            # the worker, stopped above, recorded its own end first: add what the provider said
+            self.store.update_job(job_id, error=message)
+            finished = self.store.get_job(job_id)
+        return finished
 
     def _cancel_remote(self, job: JobRecord) -> str:
         if job.runtime == "local" or job.remote_state is None:
