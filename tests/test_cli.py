@@ -46,7 +46,7 @@ def as_json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def test_train_status_predict_on_the_demo_data(home: Path, tmp_path: Path) -> None:
     train, new = write_demo_data(tmp_path / "demo")
-    done = mltrainer("train", str(train), "--target", "target", "--budget", "8")
+    done = mltrainer("train", str(train), "--target", "target", "--budget", "15")
     assert done.returncode == 0, done.stderr
     out = plain(done.stdout)
     assert "━" in out and "100%" in out  # the progress bar, drawn to the end

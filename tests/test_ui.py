@@ -110,7 +110,7 @@ async def test_job_timeline_gives_stage_timings_new_events_and_the_ranked_leader
     async with connect("memory", settings, extensions=APPS) as client:
         job = payload(
             await train_until_done(
-                client, {"dataset": str(data), "target": "label", "time_budget_s": 5}
+                client, {"dataset": str(data), "target": "label", "time_budget_s": 15}
             )
         )
         assert job["status"] == "succeeded"
