@@ -8,14 +8,13 @@ crashed job keeps its best model. The final report is written beside the final m
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from mltrainer.state.errors import InternalError
-from mltrainer.state.models import ArtifactRecord, JobRecord, utcnow
+from mltrainer.state.models import ArtifactRecord
 from mltrainer.state.store import new_id
 from mltrainer.tools.datasets.cache import sha256_file
 from mltrainer.tools.jobs.after_train import after_training
@@ -44,13 +43,6 @@ class ProfileSummary(BaseModel):
     verdict: Verdict | None = None
 
 
-# Seconds the stages after the fit take (final model saved, report, held-out rows, the job's
-# result) and the engine's own overrun (importance, the refit), measured on the AutoML
-# benchmark: about 3 s on small data beyond the engine's deadline, more with rows.
-AFTER_FIT_S = 3.0
-AFTER_FIT_ROW_S = 2e-5
-
-
 def run_train_job(ctx: JobContext) -> dict[str, Any]:
     """The worker's entry point: the job's result as the store keeps it (TrainOutcome's JSON)."""
     return train(ctx).model_dump(mode="json")
@@ -65,9 +57,8 @@ def train(ctx: JobContext) -> TrainOutcome:
     profiled = ProfileSummary.model_validate(ctx.stage("profile", lambda: profile(ctx, request)))
 
     def run() -> dict[str, Any]:
-        clock = budget_clock(ctx.job, request.time_budget_s, data.rows)
         frame = loaded.pop() if loaded else None  # none when an earlier attempt loaded it
-        return fit(ctx, request, publisher, data, profiled, clock, frame).model_dump(mode="json")
+        return fit(ctx, request, publisher, data, profiled, frame).model_dump(mode="json")
 
     outcome = TrainOutcome.model_validate(ctx.stage("train", run))
     outcome = outcome.model_copy(update={"rows": data.rows, "data_sha256": data.sha256})
@@ -140,28 +131,12 @@ def profile(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
     return summary.model_dump(mode="json")
 
 
-def budget_clock(job: JobRecord, budget_s: float, rows: int) -> float | None:
-    """When the first fit's budget began, on the ``time.monotonic()`` scale: the call itself
-    (the job's start: a job that waited in the queue is not charged for it), less what the stages after the fit need (saving the model, its report,
-    the held-out rows), so that the whole call ends within the budget (#17). What came before
-    is charged up to half the budget, so the search keeps at least the other half. A resumed
-    attempt (``None``) starts its budget afresh."""
-    if job.attempt > 1:
-        return None
-    began = job.started_at or job.created_at  # not the time it waited in the queue
-    spent = (utcnow() - began).total_seconds()
-    after_fit = AFTER_FIT_S + rows * AFTER_FIT_ROW_S
-    charged = min(max(0.0, spent) + after_fit, 0.5 * budget_s)
-    return time.monotonic() - charged
-
-
 def fit(
     ctx: JobContext,
     request: TrainRequest,
     publisher: ModelPublisher,
     data: DataSummary,
     profiled: ProfileSummary,
-    clock_start: float | None = None,
     frame: pd.DataFrame | None = None,
 ) -> TrainOutcome:
     from mltrainer.tools.training.automl import fit_automl
@@ -172,7 +147,7 @@ def fit(
         frame, [str(c) for c in frame.columns if str(c) != request.target]
     )
     try:
-        result = fit_automl(frame, request, ctx, verdict=profiled.verdict, clock_start=clock_start)
+        result = fit_automl(frame, request, ctx, verdict=profiled.verdict)
     except TrainingCancelled:
         raise JobCancelled from None
     ctx.check_cancelled()

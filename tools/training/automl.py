@@ -40,16 +40,13 @@ def fit_automl(
     reporter: Reporter,
     *,
     verdict: Verdict | None = None,
-    clock_start: float | None = None,
 ) -> AutoMLResult:
     """Train the best model the time budget allows for ``request`` on ``frame``.
 
     ``verdict`` is the judge's verdict on the columns (the job's profile stage); without it the
-    frame is judged here, the same way. ``clock_start`` (``time.monotonic()`` scale) is when the
-    budget began: a job passes the moment of the call, so that loading, profiling and saving
-    are inside the budget (#17); without it the budget starts here, library loading excluded.
+    frame is judged here, the same way.
     """
-    start = time.monotonic() if clock_start is None else clock_start
+    start = time.monotonic()
     restored = reporter.restore("plan")
     plan = (
         TrainingPlan.model_validate(restored["plan"])
@@ -58,8 +55,7 @@ def fit_automl(
     )
     loading = time.monotonic()
     _load_native_libraries(plan)
-    if clock_start is None:  # loading, not training: this budget does not count it
-        start += time.monotonic() - loading
+    start += time.monotonic() - loading  # loading, not training: the budget does not count it
     if restored:
         plan.decide("resume", "plan restored", "a checkpoint of an earlier attempt exists")
     else:
