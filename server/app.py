@@ -84,6 +84,7 @@ def create_server(settings: Settings | None = None) -> MCPServer[AppContext]:
         data,
         deploy,
         jobs,
+        models,
         profiling,
         prompts,
         runtimes,
@@ -91,6 +92,17 @@ def create_server(settings: Settings | None = None) -> MCPServer[AppContext]:
         secrets,
     )
 
-    for domain in (jobs, runtimes, data, profiling, sandbox, secrets, deploy, analysis, prompts):
+    for domain in (
+        jobs,
+        models,
+        runtimes,
+        data,
+        profiling,
+        sandbox,
+        secrets,
+        deploy,
+        analysis,
+        prompts,
+    ):
         domain.register(mcp)
     return mcp
