@@ -270,7 +270,12 @@ def _scaling_spec(rows: int, label: str) -> Spec:
 
 # The scaling curve (issue #17): the suite's mixed_100k at other sizes.
 SCALING: dict[str, Spec] = {
-    spec.name: spec for spec in (_scaling_spec(10_000, "10k"), _scaling_spec(1_000_000, "1m"))
+    spec.name: spec
+    for spec in (
+        _scaling_spec(10_000, "10k"),
+        _scaling_spec(1_000_000, "1m"),
+        _scaling_spec(10_000_000, "10m"),
+    )
 }
 DATASETS: dict[str, Spec] = SUITE | SCALING
 
