@@ -69,46 +69,12 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def http_server(home: Path, tmp_path: Path) -> Iterator[str]:
-    """``mltrainer serve --http`` in a subprocess; yields its MCP URL."""
-    port = free_port()
-    env = {**os.environ, **server_env(home)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-P",
-            "-m",
-            "mltrainer.server.cli",
-            "serve",
-            "--http",
-            "--port",
-            str(port),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server died")
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/mcp"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 @contextmanager
-def serve_http(
+def server_process(
     home: Path, cwd: Path, host: str = "127.0.0.1", **env: str
-) -> Iterator[tuple[str, Path]]:
-    """``mltrainer serve --http`` on ``host`` with ``env`` added; yields its MCP URL and the
-    file its stderr goes to."""
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """``mltrainer serve --http`` on ``host`` with ``env`` added, once it listens; yields the
+    process (to kill it), its MCP URL and the file its stderr goes to. Stopped on exit."""
     port = free_port()
     log = cwd / f"server-{host}-{port}.log"
     command = ["serve", "--http", "--host", host, "--port", str(port)]
@@ -129,10 +95,27 @@ def serve_http(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the HTTP server did not start: {log.read_text()}")
             time.sleep(0.1)
-        yield f"http://{host}:{port}/mcp", log
+        yield proc, f"http://{host}:{port}/mcp", log
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@contextmanager
+def serve_http(
+    home: Path, cwd: Path, host: str = "127.0.0.1", **env: str
+) -> Iterator[tuple[str, Path]]:
+    """``mltrainer serve --http`` (server_process); yields its MCP URL and its stderr file."""
+    with server_process(home, cwd, host, **env) as (_, url, log):
+        yield url, log
+
+
+@pytest.fixture
+def http_server(home: Path, tmp_path: Path) -> Iterator[str]:
+    """``mltrainer serve --http`` in a subprocess; yields its MCP URL."""
+    with server_process(home, tmp_path) as (_, url, _log):
+        yield url
 
 
 @asynccontextmanager

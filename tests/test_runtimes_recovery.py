@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import connect, free_port, payload
+from conftest import connect, payload, server_process
 from fakes.modal import SETTING, FakeModal, enable, fast_settings
 
 from mltrainer.state.settings import Settings
@@ -55,44 +53,13 @@ def fake_modal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
 @contextmanager
 def http_server(home: Path, cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``mltrainer serve --http`` on the fake Modal; the process, to kill it, and its URL."""
-    port = free_port()
     env = {
-        **os.environ,
-        "MLTRAINER_HOME": str(home),
         "MLTRAINER_MODAL_CLIENT": SETTING,
         "MLTRAINER_REMOTE_POLL_S": "0.2",
         "MLTRAINER_REMOTE_RETRY_WAIT_S": "0.05",
     }
-    log = (cwd / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-P",
-            "-m",
-            "mltrainer.server.cli",
-            "serve",
-            "--http",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-
-    def listening() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    try:
-        wait_until(listening, timeout=120)
-        yield proc, f"http://127.0.0.1:{port}/mcp"
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        log.close()
+    with server_process(home, cwd, **env) as (proc, url, _log):
+        yield proc, url
 
 
 def job_of(settings: Settings, job_id: str) -> Any:
