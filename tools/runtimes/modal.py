@@ -130,6 +130,7 @@ class ModalRuntime:
             timeout_s=res.timeout_s,
             startup_timeout_s=defaults.startup_timeout_s,
             outputs=spec.outputs,
+            parallel=res.parallel,
             secret_env=self._secret_env(spec.secrets) if with_secrets else {},
         )
 
