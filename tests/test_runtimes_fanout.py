@@ -80,6 +80,42 @@ def test_a_parallel_job_gets_a_fan_out_function_with_its_resources(
     assert fake_modal.calls() == []  # building needed nothing of the client
 
 
+def test_a_fanned_out_engine_job_is_priced_and_limited_with_its_own_container(
+    modal_settings: Settings, fake_modal: FakeModal, tmp_path: Path
+) -> None:
+    """parallel=N on the engine: N trial containers beside the one running the search, so the
+    estimate (the most it can cost) counts N + 1 and so does Modal's concurrency limit; a
+    script's parallel is its own containers."""
+    from mltrainer.tools.runtimes.base import RemoteSpec
+    from mltrainer.tools.runtimes.catalogue import catalogue
+    from mltrainer.tools.runtimes.modal import containers, estimate
+
+    modal = catalogue().provider("modal")
+
+    def spec(kind: str, parallel: int, gpu: str | None = None) -> RemoteSpec:
+        resources = Resources(gpu=gpu, timeout_s=3000, parallel=parallel)
+        return RemoteSpec(
+            job_id="job_x", kind=kind, run_dir=tmp_path, entry="train.py", resources=resources
+        )
+
+    assert containers(spec("engine", 1)) == 1 and containers(spec("script", 3)) == 3
+    assert containers(spec("engine", 3)) == 4
+    one, four = estimate(spec("engine", 1), modal), estimate(spec("engine", 3), modal)
+    assert four.usd == pytest.approx(4 * one.usd, abs=1e-3)
+    assert "× 4 containers (3 for the search's trials + the engine's)" in four.basis
+    assert estimate(spec("script", 3), modal).basis.endswith("× 3 containers")
+    from mltrainer.state.secrets import SecretVault
+    from mltrainer.tools.runtimes.modal import ModalRuntime
+
+    modal_settings.ensure_dirs()
+    runtime = ModalRuntime.connect(modal_settings, SecretVault.for_settings(modal_settings))
+    assert runtime.validate(spec("engine", 9, gpu="T4")) == []  # 10 GPU containers at most
+    (problem,) = runtime.validate(spec("engine", 10, gpu="T4"))
+    assert problem.field == "parallel" and "the engine's own container included" in problem.message
+    assert runtime.validate(spec("script", 10, gpu="T4")) == []
+    assert fake_modal.calls() == []
+
+
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_train_model_on_modal_with_parallel_2_ends_with_a_model_predict_uses(
@@ -95,7 +131,8 @@ async def test_train_model_on_modal_with_parallel_2_ends_with_a_model_predict_us
         assert job["runtime"] == "modal" and job["remote"]["remote_id"].startswith("fc-")
         decisions = [(d["stage"], d["decision"]) for d in job["result"]["decisions"]]
         assert FANNED_OUT in decisions  # the "container" ran its search two trials at a time
-        assert "× 2 containers" in job["preflight"]["estimate"]["basis"]
+        basis = job["preflight"]["estimate"]["basis"]
+        assert "× 3 containers (2 for the search's trials + the engine's)" in basis
         predicted = payload(
             await client.call_tool("predict", {"model": job["model_id"], "dataset": str(churn_csv)})
         )

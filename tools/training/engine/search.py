@@ -68,11 +68,10 @@ class Search:
         self.costs: dict[str, list[float]] = {}
         self.studies: dict[str, Any] = {}
         for i, name in enumerate(self.families):
-            # Trials asked before the round's results are told: the liar keeps them apart.
-            liar = {"constant_liar": True} if self.evaluator.width > 1 else {}
-            sampler = optuna.samplers.TPESampler(
-                seed=seed + i, n_startup_trials=6, multivariate=True, **liar
-            )
+            options: dict[str, Any] = {"seed": seed + i, "n_startup_trials": 6}
+            if self.evaluator.width > 1:  # trials asked before the round's results are told
+                options["constant_liar"] = True  # (optuna's default, said for older versions)
+            sampler = optuna.samplers.TPESampler(multivariate=True, **options)
             study = optuna.create_study(direction="maximize", sampler=sampler)
             for config in fam.portfolio(name, problem.ctx):
                 study.enqueue_trial(config)
