@@ -192,3 +192,17 @@ async def test_train_model_parallel_2_runs_two_trials_at_a_time_in_worker_proces
         assert predicted["n_rows"] == 400
     # The workers ended with the search (the pool is closed, not left to the job's end).
     assert wait_until(lambda: not any(p.is_running() for p in pool), 60)
+
+
+def test_a_clustering_run_says_its_search_does_not_fan_out() -> None:
+    """parallel fans out the tabular search only: a clustering run records that it ran one
+    trial at a time, rather than leaving the caller to think it fanned out."""
+    import pandas as pd
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=200, centers=3, cluster_std=0.6, random_state=0)
+    frame = pd.DataFrame(X, columns=["u", "v"])
+    result = fit_automl(frame, request(task="clustering", parallel=2), NullReporter())
+    decisions = {(d.stage, d.decision): d.reason for d in result.decisions}
+    reason = decisions[("search", "one trial at a time")]
+    assert reason == "parallel=2 fans out the tabular search only, not clustering"
