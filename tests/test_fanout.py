@@ -21,26 +21,12 @@ from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.training.automl import fit_automl
 from mltrainer.tools.training.engine.fanout import InProcess, Processes, Trial
-from mltrainer.tools.training.engine.search import Problem, Search
-from mltrainer.tools.training.engine.tabular_data import TabularData
-from mltrainer.tools.training.planner import build_plan
+from mltrainer.tools.training.engine.search import Search
 from mltrainer.tools.training.progress import NullReporter
-from mltrainer.tools.training.request import TrainRequest
 from tests.engine_fixtures import mixed_classification
-from tests.fanout_fixtures import killed_on_knn
+from tests.fanout_fixtures import killed_on_knn, problem_of, request
 
 SPAWNED = "multiprocessing.spawn"  # in a spawned worker's command line
-
-
-def request(**fields: object) -> TrainRequest:
-    return TrainRequest.model_validate({"dataset": "test", "time_budget_s": 6, **fields})
-
-
-def problem_of(rows: int = 300, models: tuple[str, ...] = ("linear", "knn")) -> Problem:
-    frame = mixed_classification(rows=rows)
-    plan = build_plan(frame, request(target="label", models=list(models)))
-    data = TabularData(frame, plan)
-    return data.problem(data.train)
 
 
 def wait_until(condition, seconds: float = 120.0):  # type: ignore[no-untyped-def]

@@ -179,3 +179,39 @@ async def test_train_model_on_kaggle_with_parallel_is_a_clear_error_before_any_p
         listed = payload(await client.call_tool("list_jobs", {}))  # still serving
         assert listed["count"] == 0
     assert not any("push" in r.path for r in kaggle.requests), [r.path for r in kaggle.requests]
+
+
+def test_a_trial_container_reads_the_problem_once_and_evaluates_as_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_trial's body, without Modal: the Problem uploaded once to the Volume is read after
+    one reload, kept for the container's next trials, and a trial's outcome is what this
+    process would compute; a deadline (epoch seconds) already past gives no candidate."""
+    import pickle
+    import time
+
+    from mltrainer.tools.training.engine import fanout
+    from mltrainer.tools.training.engine.fanout import PROBLEM_FILE, InProcess, Trial
+    from tests.fanout_fixtures import problem_of
+
+    monkeypatch.setattr(fanout, "_WORKER", {})  # a fresh container
+    problem = problem_of()
+    (tmp_path / PROBLEM_FILE).parent.mkdir(parents=True)
+    (tmp_path / PROBLEM_FILE).write_bytes(pickle.dumps(problem))
+    reloads: list[int] = []
+    trial = Trial("linear", {"C": 1.0}, keep_models=False)
+    try:
+        first = fanout.trial_in_container(
+            tmp_path, trial, time.time() + 600, lambda: reloads.append(1)
+        )
+        (tmp_path / PROBLEM_FILE).unlink()  # kept in memory: not read again
+        late = fanout.trial_in_container(
+            tmp_path, trial, time.time() - 1, lambda: reloads.append(1)
+        )
+    finally:
+        fanout._WORKER["limits"].restore_original_limits()
+    (here,) = InProcess(problem).evaluate([trial], time.monotonic() + 600)
+    assert reloads == [1]
+    assert first.candidate is not None and here.candidate is not None
+    assert first.candidate.cv_mean == here.candidate.cv_mean
+    assert late.candidate is None and late.error is None  # cut by the deadline, not failed
