@@ -271,7 +271,7 @@ def test_the_real_modal_objects_of_a_deep_job_are_built_without_the_network(
     runtime = ModalRuntime.connect(modal_settings, vault)
     assert runtime.validate(spec) == []
     job = runtime.job(spec, with_secrets=True)
-    _, function, _, _ = build_app(job)
+    function = build_app(job).function
     assert function._spec_.gpus == "A10"  # our A10G, by Modal's name
     assert function_options(job)["timeout"] == 900 + 600
     assert any(r.startswith("torch==") for r in job.requirements)

@@ -93,9 +93,10 @@ def test_the_real_modal_objects_of_a_job_are_built_without_the_network(
     runtime = ModalRuntime.connect(modal_settings, vault)
     assert runtime.validate(spec) == []
     job = runtime.job(spec, with_secrets=True)
-    app, function, image, volume = build_app(job)
+    app, function, image, volume, trials = build_app(job)
 
     assert app.name == "mltrainer-job-0123456789ab"
+    assert trials is None  # parallel=1: the search runs in run_entry's container alone
     assert job.gpu == "A10"  # our A10G, by Modal's name
     options = function_options(job)
     assert options["timeout"] == request.time_budget_s + 600 and options["retries"] == 0

@@ -197,6 +197,15 @@ def _check_resources(spec: RemoteSpec, catalogue: KaggleCatalogue) -> list[SpecP
         )
     if res.timeout_s > catalogue.session_limit_s:
         problems.append(timeout_problem(res.timeout_s, catalogue))
+    if res.parallel > 1:
+        problems.append(
+            SpecProblem(
+                field="resources.parallel",
+                message=f"parallel={res.parallel}: a Kaggle kernel is one session on one "
+                "machine, so the engine's search cannot fan out there. Leave parallel at 1 "
+                "on Kaggle, or use runtime='modal' (or 'local', up to this machine's cores).",
+            )
+        )
     return problems
 
 

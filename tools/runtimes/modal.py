@@ -94,13 +94,14 @@ class ModalRuntime:
             except SecretError as exc:
                 problems.append(SpecProblem(field="secrets", message=str(exc)))
         parallel = limits.parallel.max_gpu if res.gpu else limits.parallel.max
-        if res.parallel > parallel:
+        if containers(spec) > parallel:
             kind = "GPU containers" if res.gpu else "containers"
             problems.append(
                 SpecProblem(
                     field="parallel",
                     message=f"parallel={res.parallel}: Modal runs at most {parallel} {kind} at "
-                    f"once on its Starter plan (catalogue of {self.provider.as_of}).",
+                    f"once on its Starter plan (catalogue of {self.provider.as_of})"
+                    + (", the engine's own container included." if res.parallel > 1 else "."),
                 )
             )
         return problems
@@ -130,6 +131,7 @@ class ModalRuntime:
             timeout_s=res.timeout_s,
             startup_timeout_s=defaults.startup_timeout_s,
             outputs=spec.outputs,
+            parallel=res.parallel,
             secret_env=self._secret_env(spec.secrets) if with_secrets else {},
         )
 
@@ -215,6 +217,13 @@ def _range_problems(spec: RemoteSpec, provider: Provider) -> list[SpecProblem]:
     return problems
 
 
+def containers(spec: RemoteSpec) -> int:
+    """The containers a run may hold at once: an engine job with ``parallel`` > 1 runs its
+    search's trials in ``parallel`` containers (fanout.py) beside the one running the engine."""
+    fans_out = spec.kind == "engine" and spec.resources.parallel > 1
+    return spec.resources.parallel + (1 if fans_out else 0)
+
+
 def estimate(spec: RemoteSpec, provider: Provider) -> CostEstimate:
     """The most a run can cost: its resources (at least the defaults) from its start until its
     timeout, for each of its parallel containers."""
@@ -231,13 +240,16 @@ def estimate(spec: RemoteSpec, provider: Provider) -> CostEstimate:
         per_s += res.gpu_count * gpu_price
         parts.insert(0, f"{res.gpu_count} × {name} ${gpu_price * 3600:.2f}/h")
     seconds = res.timeout_s + defaults.startup_timeout_s
-    usd = per_s * seconds * res.parallel
+    count = containers(spec)
+    usd = per_s * seconds * count
     basis = " + ".join(parts) + f" for {seconds / 3600:.2f} h (timeout + start-up)"
-    if res.parallel > 1:
-        basis += f" × {res.parallel} containers"
+    if count > res.parallel:
+        basis += f" × {count} containers ({res.parallel} for the search's trials + the engine's)"
+    elif count > 1:
+        basis += f" × {count} containers"
     return CostEstimate(
         usd=round(usd, 4),
-        usd_per_hour=round(per_s * 3600 * res.parallel, 4),
+        usd_per_hour=round(per_s * 3600 * count, 4),
         basis=basis,
         prices_as_of=provider.as_of,
         free=provider.free,

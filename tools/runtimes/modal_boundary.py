@@ -31,6 +31,9 @@ class ModalJob(BaseModel):
     timeout_s: int
     startup_timeout_s: int
     outputs: list[str]
+    parallel: int = Field(
+        default=1, ge=1, description="Containers of the engine's search trials at once."
+    )
     secret_env: dict[str, str] = Field(
         default_factory=dict,
         repr=False,

@@ -1,6 +1,7 @@
 """What runs inside the Modal container: the job's entry script, then its outputs onto the
-job's Volume. Imported there from the project's source mounted in the image; stdlib and
-``modal`` only.
+job's Volume; and, for an engine job with ``parallel`` > 1, its search trials, one per
+container (``run_trial``). Imported there from the project's source mounted in the image;
+stdlib and ``modal`` only at import (the engine is imported by the functions that use it).
 
 The Volume of a job (``mltrainer-<job>``) holds ``run/`` and ``input/`` (uploaded before the
 submission) and receives ``output/``. A Modal Dict (``mltrainer-submissions``) maps each job
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 MOUNT = "/mltrainer"
 SUBMISSIONS = "mltrainer-submissions"
@@ -39,6 +41,7 @@ def run_entry(job_id: str, entry: str, outputs: list[str]) -> dict[str, str]:
     scratch.mkdir(parents=True, exist_ok=True)
     data = root / "input"
     env = dict(os.environ, MLTRAINER_INPUT_DIR=str(data), MLTRAINER_OUTPUT_DIR=str(scratch))
+    env |= fanout_env(job_id)
     command = [
         sys.executable,
         str(root / "run" / entry),
@@ -53,6 +56,26 @@ def run_entry(job_id: str, entry: str, outputs: list[str]) -> dict[str, str]:
     if code != 0:
         raise RuntimeError(f"The script exited with code {code}; the end of its log says why.")
     return {"exit_code": "0"}
+
+
+def fanout_env(job_id: str) -> dict[str, str]:
+    """What tells the engine it runs in a Modal container: its search (with parallel > 1)
+    then fans out to ``run_trial`` of the job's app."""
+    from mltrainer.tools.training.engine.fanout import APP_ENV, FANOUT_ENV, VOLUME_ENV
+
+    return {FANOUT_ENV: "modal", APP_ENV: volume_name(job_id), VOLUME_ENV: volume_name(job_id)}
+
+
+def run_trial(volume: str, trial: Any, deadline: float) -> Any:
+    """The fan-out Modal function of an engine job with ``parallel`` > 1: one search trial
+    (a fanout.Trial) in its own container, on the Problem the job's engine wrote once to the
+    Volume ``volume``; returns its fanout.Outcome. ``deadline``: epoch seconds."""
+    import modal
+
+    from mltrainer.tools.training.engine.fanout import trial_in_container
+
+    reload = modal.Volume.from_name(volume).reload
+    return trial_in_container(Path(MOUNT), trial, deadline, reload=reload)
 
 
 def keep(scratch: Path, output: Path, outputs: list[str]) -> None:

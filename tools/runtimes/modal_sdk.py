@@ -1,7 +1,8 @@
 """The real ``ModalClient``: the ``modal`` SDK behind the boundary modal.py draws.
 
 A job becomes a deployed Modal app (``mltrainer-<job>``) with one function, ``run_entry``
-(modal_remote.py), whose image is Debian slim with this machine's Python version, the job's
+(modal_remote.py) -- and, for an engine job with ``parallel`` > 1, ``run_trial``, which the
+engine's search calls once per trial (tools/training/engine/fanout.py) -- whose image is Debian slim with this machine's Python version, the job's
 pinned requirements and the project's packages as local Python source (``mltrainer.tools``,
 ``.state``, ``.sandbox``: located package by package, see source.py). The function gets the
 requested GPU, a CPU and memory request equal to its limit (so the bill cannot exceed the
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mltrainer.state.errors import (
     InvalidInput,
@@ -30,8 +31,15 @@ from mltrainer.state.errors import (
 )
 from mltrainer.tools.runtimes.base import TransientRemoteError
 from mltrainer.tools.runtimes.modal_boundary import CallState, LogLine, ModalJob
-from mltrainer.tools.runtimes.modal_remote import MOUNT, SUBMISSIONS, run_entry, volume_name
+from mltrainer.tools.runtimes.modal_remote import (
+    MOUNT,
+    SUBMISSIONS,
+    run_entry,
+    run_trial,
+    volume_name,
+)
 from mltrainer.tools.runtimes.source import PACKAGES, shipped
+from mltrainer.tools.training.engine.fanout import TRIAL_FUNCTION
 
 if TYPE_CHECKING:
     import modal
@@ -39,7 +47,17 @@ if TYPE_CHECKING:
 FUNCTION = "run_entry"
 
 
-def build_app(job: ModalJob) -> tuple[modal.App, modal.Function, modal.Image, modal.Volume]:
+class ModalApp(NamedTuple):
+    """A job's Modal objects; ``trials`` is the fan-out function (``parallel`` > 1 only)."""
+
+    app: modal.App
+    function: modal.Function
+    image: modal.Image
+    volume: modal.Volume
+    trials: modal.Function | None
+
+
+def build_app(job: ModalJob) -> ModalApp:
     """The app, function, image and Volume of ``job``, built locally (no network)."""
     import modal
 
@@ -55,7 +73,11 @@ def build_app(job: ModalJob) -> tuple[modal.App, modal.Function, modal.Image, mo
     function = app.function(
         image=image, secrets=secrets, volumes={MOUNT: volume}, **function_options(job)
     )(run_entry)
-    return app, function, image, volume
+    trials = None
+    if job.parallel > 1:  # the engine's search fans out: one trial per container, no secrets
+        options = trial_options(job)
+        trials = app.function(image=image, volumes={MOUNT: volume}, **options)(run_trial)
+    return ModalApp(app, function, image, volume, trials)
 
 
 def function_options(job: ModalJob) -> dict[str, Any]:
@@ -72,6 +94,12 @@ def function_options(job: ModalJob) -> dict[str, Any]:
         "serialized": True,
         "name": FUNCTION,
     }
+
+
+def trial_options(job: ModalJob) -> dict[str, Any]:
+    """The fan-out function's: the job's resources for each trial's container, at most
+    ``parallel`` of them at once (what the estimate prices)."""
+    return {**function_options(job), "name": TRIAL_FUNCTION, "max_containers": job.parallel}
 
 
 class SdkModalClient:
@@ -122,7 +150,7 @@ class SdkModalClient:
         not run again: the new call is cancelled and the earlier one returned."""
         import modal
 
-        app, _, _, _ = build_app(job)
+        app = build_app(job).app
         with modal_errors():
             app.deploy(name=job.app_name, client=self._modal())
             function = modal.Function.from_name(job.app_name, FUNCTION, client=self._modal())

@@ -59,6 +59,12 @@ def fit_automl(
     if restored:
         plan.decide("resume", "plan restored", "a checkpoint of an earlier attempt exists")
     else:
+        if plan.parallel > 1 and plan.task in ("clustering", "forecast"):
+            plan.decide(
+                "search",
+                "one trial at a time",
+                f"parallel={plan.parallel} fans out the tabular search only, not {plan.task}",
+            )
         reporter.checkpoint("plan", {"plan": plan.model_dump(mode="json")})
     reporter.event(
         f"Plan: {plan.task}, metric {plan.metric}, {len(plan.columns)} features, "

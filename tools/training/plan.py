@@ -99,6 +99,9 @@ class TrainingPlan(BaseModel):
         "classes...), most important first.",
     )
     seed: int = 0
+    parallel: int = Field(
+        default=1, ge=1, description="Search trials evaluated at once (train_model's parallel)."
+    )
     instructions: str | None = None
     decisions: list[Decision] = Field(default_factory=list)
 

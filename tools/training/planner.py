@@ -245,6 +245,7 @@ def build_plan(
         time_column=request.time_column,
         horizon=request.horizon,
         seed=request.seed,
+        parallel=request.parallel,
         instructions=request.instructions,
         decisions=decisions,
         warnings=_headline(verdict, time_axis) + warnings,

@@ -1,252 +1,37 @@
-"""Cross-validated evaluation of candidates and the time-budgeted search over families.
+"""The time-budgeted search over families: rounds of trials, as wide as its evaluator.
 
-Each candidate is a (family, params) pair evaluated on the same folds, giving out-of-fold
-predictions (for ensembling) and per-fold scores. The search first tries each family's
-portfolio, then lets Optuna's TPE propose configurations, giving more trials to the families
-that are doing best and skipping those whose next fit would not finish in time.
-
-About 430 lines, kept together: the evaluation of one candidate and the loop that decides which
-to evaluate next share the Problem, the Candidate and the deadline rules.
+The search first tries each family's portfolio, then lets Optuna's TPE propose configurations,
+giving more trials to the families that are doing best and skipping those whose next fit would
+not finish in time. Each round picks as many trials as the evaluator (fanout.py) runs at once
+-- one here, N on worker processes or Modal containers -- and records their results in trial
+order, so a search of a given width gives the same candidates on every run with the same seed.
+A candidate's evaluation itself lives in trials.py.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from mltrainer.tools.training.engine import families as fam
-from mltrainer.tools.training.engine import fitting
-from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
-from mltrainer.tools.training.engine.metrics import MetricContext, score, utility
-from mltrainer.tools.training.engine.preprocess import build_preprocessor
-from mltrainer.tools.training.plan import ColumnPlan
-from mltrainer.tools.training.results import LeaderboardEntry
+from mltrainer.tools.training.engine.fanout import Evaluator, InProcess, Outcome, Trial
+from mltrainer.tools.training.engine.machine import release_memory
+from mltrainer.tools.training.engine.trials import (
+    BIG_MODELS,
+    Candidate,
+    CandidateSummary,
+    Problem,
+    evaluate,
+    fit_pipeline,
+)
 
-log = logging.getLogger(__name__)
-# Families whose fitted models grow with the rows (forests): fold models never kept.
-BIG_MODELS = ("random_forest", "extra_trees")
-LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall")
+# Re-exported: the rest of the engine (and its tests) import these from here.
+__all__ = ["Candidate", "CandidateSummary", "Problem", "Search", "evaluate", "fit_pipeline"]
 PATIENCE = 25  # trials without a better best score before the search stops
 IMPROVEMENT = 1e-4  # what counts as a better best score
-
-
-class CandidateSummary(LeaderboardEntry):
-    """A candidate as checkpointed: enough to evaluate its configuration again."""
-
-    facts: list[dict[str, Any]]
-
-
-@dataclass
-class Candidate:
-    id: int
-    family: str
-    params: dict[str, Any]
-    utility: float
-    cv_mean: float
-    cv_std: float
-    fit_time_s: float
-    oof: np.ndarray
-    facts: list[dict[str, Any]]
-    models: list[Any] | None = None
-
-    @property
-    def fold_seconds(self) -> float:
-        """Mean time of one fold's fit and predict (single-threaded)."""
-        return float(np.mean([f.get("seconds", 0.0) for f in self.facts])) if self.facts else 0.0
-
-    def predict_seconds(self, n_rows: int) -> float:
-        """Time for all fold models of this candidate to predict ``n_rows`` rows."""
-        return float(sum(f.get("predict_row_s", 0.0) for f in self.facts)) * n_rows
-
-    def entry(self, weight: float = 0.0) -> LeaderboardEntry:
-        """Its line on the leaderboard, with its weight in the final model."""
-        return LeaderboardEntry(
-            name=f"{self.family}#{self.id}",
-            family=self.family,
-            params=self.params,
-            cv_mean=self.cv_mean,
-            cv_std=self.cv_std,
-            fit_time_s=round(self.fit_time_s, 3),
-            weight=weight,
-        )
-
-    def summary(self) -> CandidateSummary:
-        return CandidateSummary(**self.entry().model_dump(), facts=self.facts)
-
-
-class _OutOfTime(Exception):
-    """The deadline passed before a fold could start."""
-
-
-@dataclass
-class Problem:
-    """Everything a candidate is evaluated on: encoded target, folds, metric."""
-
-    X: Any  # pandas DataFrame of the training rows
-    y: np.ndarray
-    weight: np.ndarray | None
-    splits: list[tuple[np.ndarray, np.ndarray]]
-    columns: list[ColumnPlan]
-    ctx: fam.FitContext
-    metric: str
-    metric_ctx: MetricContext
-    calendar: tuple[str, ...] = ()  # the time axis's calendar parts, when there is one
-    ordered: bool = False  # rows (and every fold's training rows) are in time order
-    mask: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.mask = np.zeros(len(self.y), dtype=bool)
-        for _, valid in self.splits:
-            self.mask[valid] = True
-
-    def oof_utility(self, oof: np.ndarray, rows: np.ndarray | None = None) -> float:
-        """The utility of out-of-fold predictions on ``rows`` (default: every validated row)."""
-        rows = self.mask if rows is None else rows
-        y, pred = self.y[rows], oof[rows]
-        value = utility(self.metric, score(self.metric, y, pred, self.metric_ctx))
-        if self.metric in LABEL_METRICS:  # ties on a step metric go to the better-calibrated
-            value -= 1e-3 * min(score("log_loss", y, pred, self.metric_ctx), 5.0)
-        return value
-
-    def pipeline(self, family: str, params: dict[str, Any]) -> tuple[Any, Any]:
-        from dataclasses import replace
-
-        style = fam.style(family)
-        elapsed = style == "linear" or bool(params.get("elapsed"))
-        prep, n_cat = build_preprocessor(
-            self.columns, style, self.ctx.task, self.ctx.seed, self.calendar, elapsed
-        )
-        # A forest's folds run one after another, each forest on every core (its trees in
-        # threads), so only one forest is in memory at a time.
-        n_jobs = n_workers() if family in BIG_MODELS else self.ctx.n_jobs
-        ctx = replace(self.ctx, categorical_positions=tuple(range(n_cat)), n_jobs=n_jobs)
-        return prep, fam.build_model(family, params, ctx)
-
-
-def fit_pipeline(
-    problem: Problem,
-    family: str,
-    params: dict[str, Any],
-    X: Any,
-    y: np.ndarray,
-    weight: np.ndarray | None,
-    deadline: float | None,
-) -> tuple[Any, dict[str, Any]]:
-    """Fit preprocessing and model on (X, y) only -- early stopping included, on an inner split
-    of these rows; returns the fitted Pipeline and its facts."""
-    from sklearn.pipeline import Pipeline
-
-    prep, model = problem.pipeline(family, params)
-    Xt = prep.fit_transform(X, y)
-    model, facts = fitting.fit_model(
-        family,
-        model,
-        Xt,
-        y,
-        weight,
-        deadline,
-        classification=problem.ctx.classification,
-        ordered=problem.ordered,
-        seed=problem.ctx.seed,
-        target_transform=bool(params.get("target_transform")),
-    )
-    return Pipeline([("prep", prep), ("model", model)]), facts
-
-
-def evaluate(
-    problem: Problem,
-    family: str,
-    params: dict[str, Any],
-    candidate_id: int,
-    deadline: float,
-    keep_models: bool = True,
-    folds: int | None = None,
-) -> Candidate | None:
-    """Cross-validate one configuration; None when the deadline cut it short.
-
-    With ``keep_models``, the candidate keeps its first fold's fitted pipeline (``models``).
-    """
-    classification = problem.ctx.classification
-    n = len(problem.y)
-    width = problem.ctx.n_classes if classification else 0
-    total = np.zeros((n, width)) if classification else np.zeros(n)
-    counts = np.zeros(n)
-    fold_scores: list[float] = []
-    models: list[Any] = []
-    facts: list[dict[str, Any]] = []
-    start = time.monotonic()
-
-    def run_fold(
-        item: tuple[int, tuple[np.ndarray, np.ndarray]],
-    ) -> tuple[Any, dict[str, Any], np.ndarray]:
-        index, (train_idx, valid_idx) = item
-        if time.monotonic() > deadline:
-            raise _OutOfTime
-        began = time.monotonic()
-        with threadpool_limits(limits=1):
-            X_tr, X_va = problem.X.iloc[train_idx], problem.X.iloc[valid_idx]
-            y_tr = problem.y[train_idx]
-            w_tr = problem.weight[train_idx] if problem.weight is not None else None
-            pipeline, fact = fit_pipeline(problem, family, params, X_tr, y_tr, w_tr, deadline)
-            fitted = time.monotonic()
-            pred = fitting.predict(pipeline, X_va, classification)
-            per_row = (time.monotonic() - fitted) / max(1, len(valid_idx))
-        if classification and pred.shape[1] != width:  # a class missing from this fold
-            full = np.zeros((len(valid_idx), width))
-            full[:, pipeline.classes_.astype(int)] = pred
-            pred = full
-        fact = {**fact, "seconds": round(time.monotonic() - began, 4), "predict_row_s": per_row}
-        # Only the first fold's model is kept (to publish, or as a last resort final model): the
-        # others are released here, so at most one per core is alive at a time.
-        return (pipeline if keep_models and index == 0 else None), fact, pred
-
-    try:
-        folds_to_run = list(enumerate(problem.splits[: folds or None]))
-        if family in BIG_MODELS:
-            results = [run_fold(fold) for fold in folds_to_run]
-        else:
-            results = parallel_map(run_fold, folds_to_run)
-    except _OutOfTime:
-        return None
-    finally:
-        release_memory()
-    for (_, valid_idx), (pipeline, fact, pred) in zip(problem.splits, results, strict=False):
-        total[valid_idx] += pred
-        counts[valid_idx] += 1
-        fold_scores.append(score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx))
-        facts.append(fact)
-        if pipeline is not None:
-            models.append(pipeline)
-    seen = counts > 0
-    oof = total.copy()
-    oof[seen] = (total[seen].T / counts[seen]).T if classification else total[seen] / counts[seen]
-    if classification:
-        oof[~seen] = 1.0 / width
-    mask_backup = problem.mask
-    if folds is not None:
-        problem.mask = seen
-    try:
-        value = problem.oof_utility(oof)
-    finally:
-        problem.mask = mask_backup
-    return Candidate(
-        id=candidate_id,
-        family=family,
-        params=params,
-        utility=value,
-        cv_mean=float(np.mean(fold_scores)),
-        cv_std=float(np.std(fold_scores)),
-        fit_time_s=time.monotonic() - start,
-        oof=oof,
-        facts=facts,
-        models=models if keep_models else None,
-    )
 
 
 class Search:
@@ -262,7 +47,9 @@ class Search:
         cancelled: Callable[[], bool],
         keep_top: int = 1,
         patience: int = PATIENCE,
+        evaluator: Evaluator | None = None,
     ) -> None:
+        """``evaluator``: where trials run, and how many at once (default: here, one)."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -274,15 +61,17 @@ class Search:
         self.cancelled = cancelled
         self.keep_top = keep_top
         self.patience = patience
+        self.evaluator = evaluator or InProcess(problem)
         self.candidates: list[Candidate] = []
         self.failures: dict[str, list[str]] = {}
         self.dropped: dict[str, str] = {}
         self.costs: dict[str, list[float]] = {}
         self.studies: dict[str, Any] = {}
         for i, name in enumerate(self.families):
-            sampler = optuna.samplers.TPESampler(
-                seed=seed + i, n_startup_trials=6, multivariate=True
-            )
+            options: dict[str, Any] = {"seed": seed + i, "n_startup_trials": 6}
+            if self.evaluator.width > 1:  # trials asked before the round's results are told
+                options["constant_liar"] = True  # (optuna's default, said for older versions)
+            sampler = optuna.samplers.TPESampler(multivariate=True, **options)
             study = optuna.create_study(direction="maximize", sampler=sampler)
             for config in fam.portfolio(name, problem.ctx):
                 study.enqueue_trial(config)
@@ -308,44 +97,50 @@ class Search:
 
     def replay(self, configs: list[tuple[str, dict[str, Any]]], deadline: float) -> None:
         """Evaluate known configurations (a resumed job's ensemble) instead of searching."""
-        for family, params in configs:
-            if self.cancelled() or time.monotonic() > deadline:
-                return
-            self._trial(family, deadline, params)
-
-    def _trial(self, family: str, deadline: float, fixed: dict[str, Any] | None = None) -> None:
-        study = self.studies[family]
-        trial: Any = None
-        if fixed is None:
-            trial = study.ask(fam.search_space(family, self.problem.ctx))
-        params = dict(fixed) if fixed is not None else dict(trial.params)
-        start = time.monotonic()
+        width = self.evaluator.width
         try:
-            # Forests grow with the rows: their fold models are dropped once they have predicted.
-            candidate = evaluate(
-                self.problem,
-                family,
-                params,
-                len(self.candidates),
-                deadline,
-                keep_models=family not in BIG_MODELS,
-            )
-        except MemoryError:
-            self.dropped[family] = "ran out of memory"
-            self.on_event(f"{family} dropped: ran out of memory")
+            for first in range(0, len(configs), width):
+                if self.cancelled() or time.monotonic() > deadline:
+                    return
+                chosen = configs[first : first + width]
+                self._round([_trial(f, p) for f, p in chosen], [None] * len(chosen), deadline)
+        finally:
+            self.evaluator.close()
+
+    def _ask(self, families: list[str], deadline: float) -> None:
+        """One round: a trial per family from its study, evaluated together."""
+        asked = [self.studies[f].ask(fam.search_space(f, self.problem.ctx)) for f in families]
+        trials = [_trial(f, t.params) for f, t in zip(families, asked, strict=True)]
+        self._round(trials, asked, deadline)
+
+    def _round(self, trials: list[Trial], asked: list[Any], deadline: float) -> None:
+        """Evaluate ``trials`` and record them in their order (``asked``: the Optuna trials,
+        None for replayed configurations), whatever order they finished in."""
+        outcomes = self.evaluator.evaluate(trials, deadline)
+        for trial, study_trial, outcome in zip(trials, asked, outcomes, strict=True):
+            self._record(trial.family, study_trial, outcome)
+
+    def _record(self, family: str, trial: Any, outcome: Outcome) -> None:
+        study = self.studies[family]
+        if outcome.out_of_memory:
             _tell(study, trial, None)
+            if family not in self.dropped:
+                self.dropped[family] = "ran out of memory"
+                self.on_event(f"{family} dropped: ran out of memory")
             return
-        except Exception as error:  # a family's own failure: recorded, retried, then dropped
-            self.failures.setdefault(family, []).append(f"{type(error).__name__}: {error}")
+        if outcome.error is not None:  # a family's own failure: recorded, retried, then dropped
+            self.failures.setdefault(family, []).append(outcome.error)
             _tell(study, trial, None)
-            if len(self.failures[family]) >= 2:
+            if len(self.failures[family]) >= 2 and family not in self.dropped:
                 self.dropped[family] = f"failed twice: {self.failures[family][-1][:300]}"
                 self.on_event(f"{family} dropped: {self.dropped[family]}")
             return
-        self.costs.setdefault(family, []).append(time.monotonic() - start)
+        self.costs.setdefault(family, []).append(outcome.seconds)
+        candidate = outcome.candidate
         if candidate is None:
             _tell(study, trial, None)
             return
+        candidate.id = len(self.candidates)  # numbered in trial order, wherever it ran
         _tell(study, trial, candidate.utility)
         self.candidates.append(candidate)
         self.on_candidate(candidate)
@@ -364,11 +159,12 @@ class Search:
                 candidate.models = None
             kept += 1
 
-    def _pick(self, remaining: float) -> str | None:
+    def _pick(self, remaining: float, picked: list[str]) -> str | None:
+        """The next family to try; ``picked``: those already in this round (not untried)."""
         alive = [f for f in self._alive() if self._expected_cost(f) <= remaining]
         if not alive:
             return None
-        untried = [f for f in alive if f not in self.costs]
+        untried = [f for f in alive if f not in self.costs and f not in picked]
         if self.problem.ctx.target_transform and "linear" in untried:
             return "linear"  # its first candidate is the transformed one: cheap, tried for sure
         if untried:
@@ -406,22 +202,30 @@ class Search:
         """Trials until the deadline or convergence: untried families first (in plan order), then
         the best. Returns why it stopped: "converged", "time", "cancelled" or "no family left".
 
-        ``deadline`` is re-read after every trial: it moves as the cost of the final refit of
-        the best models becomes known.
+        ``deadline`` is re-read after every round: it moves as the cost of the final refit of
+        the best models becomes known. A round is as many trials as the evaluator's width.
         """
-        while not self.cancelled():
-            if self.converged():
-                return "converged"
-            remaining = deadline() - time.monotonic()
-            if remaining <= 0:
-                return "time"
-            family = self._pick(remaining)
-            if family is None:
-                return "time"
-            self._trial(family, deadline())
-            if not self._alive():
-                return "no family left"
-        return "cancelled"
+        try:
+            while not self.cancelled():
+                if self.converged():
+                    return "converged"
+                remaining = deadline() - time.monotonic()
+                if remaining <= 0:
+                    return "time"
+                families: list[str] = []
+                while len(families) < self.evaluator.width:
+                    family = self._pick(remaining, families)
+                    if family is None:
+                        break
+                    families.append(family)
+                if not families:
+                    return "time"
+                self._ask(families, deadline())
+                if not self._alive():
+                    return "no family left"
+            return "cancelled"
+        finally:
+            self.evaluator.close()
 
 
 def _tell(study: Any, trial: Any, value: float | None) -> None:
@@ -437,3 +241,8 @@ def _failed() -> Any:
     import optuna
 
     return optuna.trial.TrialState.FAIL
+
+
+def _trial(family: str, params: dict[str, Any]) -> Trial:
+    # Forests grow with the rows: their fold models are dropped once they have predicted.
+    return Trial(family=family, params=dict(params), keep_models=family not in BIG_MODELS)

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from mltrainer.tools.training.engine import families as fam
 from mltrainer.tools.training.engine import fitting
 from mltrainer.tools.training.engine.ensemble import cross_fitted, greedy_selection
+from mltrainer.tools.training.engine.fanout import evaluator_for
 from mltrainer.tools.training.engine.importance import cost as importance_cost
 from mltrainer.tools.training.engine.machine import release_memory
 from mltrainer.tools.training.engine.metrics import score, utility
@@ -180,6 +181,13 @@ class TabularRun(TabularEnd):
         Returns why it stopped (a key of STOP_REASONS, or "replayed").
         """
         plan, reporter = self.plan, self.reporter
+        evaluator = evaluator_for(self.problem, plan.parallel)
+        if evaluator.width > 1:
+            plan.decide(
+                "search",
+                f"{evaluator.width} trials at a time on {evaluator.where}",
+                f"parallel={plan.parallel}; the ensemble and refit stay in this process",
+            )
         self.search = Search(
             self.problem,
             [f.name for f in plan.families],
@@ -187,6 +195,7 @@ class TabularRun(TabularEnd):
             on_candidate=self.on_candidate,
             on_event=lambda message: reporter.event(message, level="warning"),
             cancelled=reporter.cancelled,
+            evaluator=evaluator,
         )
         resumed = reporter.restore("ensemble")
         chosen = EnsembleCheckpoint.model_validate(resumed).members if resumed else []
