@@ -224,8 +224,10 @@ def register(mcp: MCPServer[AppContext]) -> None:
             Field(
                 ge=1,
                 le=1000,
-                description="Containers the search may use at once on a remote runtime "
-                "(checked against the provider's limit and counted in the cost estimate).",
+                description="Search trials evaluated at once (tabular tasks): worker "
+                "processes here (at most this machine's cores); on runtime='modal', N trial "
+                "containers beside the engine's own (N + 1 counted in the cost estimate and "
+                "Modal's limit); Kaggle accepts only 1. 1 (default): one trial at a time.",
             ),
         ] = 1,
         backbone: Annotated[
