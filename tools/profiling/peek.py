@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mltrainer.tools.profiling.formats import TableFormat
-from mltrainer.tools.profiling.reader import NULL_VALUES, read_table
+from mltrainer.tools.profiling.reader import NULL_VALUES, open_parquet, read_table
 from mltrainer.tools.profiling.sniff import open_text_stream, sniff
 
 Cell = str | int | float | bool | bytes | None
@@ -124,10 +124,9 @@ def _number(value: str, fmt: TableFormat) -> int | float | None:
 
 def _peek_parquet(path: Path, nrows: int, columns: Sequence[str] | None) -> TablePeek | None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = open_parquet(path, head=True)
         schema = parquet.schema_arrow
         index = set((schema.pandas_metadata or {}).get("index_columns") or []) - {None}
         names = [n for n in schema.names if n not in index]  # a stored pandas index is no column

@@ -34,10 +34,12 @@ from mltrainer.tools.profiling.sniff import (
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 BLOCK_BYTES = 16 << 20
 STREAM_BLOCK_BYTES = 2 << 20  # pyarrow reads ~40 blocks ahead: small blocks keep memory low
 MAX_BLOCK_BYTES = 256 << 20
+PARQUET_BUFFER_BYTES = 1 << 16  # a head read streams pages through this buffer
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "#N/A", "<NA>", "-nan"]
 _TYPE_CHANGE = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+)")
 _T = TypeVar("_T")
@@ -445,12 +447,22 @@ def _read_csv_pandas(
         ) from exc
 
 
-def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) -> pd.DataFrame:
-    import pyarrow as pa
+def open_parquet(path: Path, *, head: bool = False) -> pq.ParquetFile:
+    """A Parquet file; for reading its first rows (``head``), opened to stream pages: by
+    default pyarrow reads and decompresses the whole column chunks of a row group first, which
+    for a file written as one row group is the whole file for a 200-row look."""
     import pyarrow.parquet as pq
 
+    if head:
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+    return pq.ParquetFile(path)
+
+
+def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) -> pd.DataFrame:
+    import pyarrow as pa
+
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = open_parquet(path, head=nrows is not None)
         _check_columns(path, parquet.schema_arrow.names, columns)
         cols = list(columns) if columns else None
         if nrows is None:
