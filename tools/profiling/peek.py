@@ -126,7 +126,7 @@ def _peek_parquet(path: Path, nrows: int, columns: Sequence[str] | None) -> Tabl
     import pyarrow as pa
 
     try:
-        parquet = open_parquet(path, head=True)
+        parquet = open_parquet(path, stream=True)
         schema = parquet.schema_arrow
         index = set((schema.pandas_metadata or {}).get("index_columns") or []) - {None}
         names = [n for n in schema.names if n not in index]  # a stored pandas index is no column
