@@ -165,3 +165,33 @@ def test_the_deep_sniff_loads_a_table_only_when_a_layout_could_fit(
     from mltrainer.tools.deep.frames import may_have_layout
 
     assert may_have_layout(columns, values) is expected
+
+
+def test_a_text_only_peek_of_parquet_reads_no_numeric_column(tmp_path: Path) -> None:
+    """The deep sniff looks for image paths and bytes: numbers cannot be either."""
+    frame = pd.DataFrame({"x": [1.5, 2.5], "path": ["a.png", "b.png"], "blob": [b"\x89", b"\x89"]})
+    path = _parquet(frame, tmp_path / "mixed.parquet")
+    peek = peek_table(path, 10, text_only=True)
+    assert peek.columns == ["x", "path", "blob"]
+    assert peek.values == {"path": ["a.png", "b.png"], "blob": [b"\x89", b"\x89"]}
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_the_deep_sniff_still_finds_images_in_an_unnamed_column(
+    settings: Settings, tmp_path: Path, suffix: str
+) -> None:
+    """Image cells under a name no layout knows ('pixels') are found by their values."""
+    from mltrainer.state.secrets import SecretVault
+    from mltrainer.state.store import Store
+    from mltrainer.tools.jobs.deep import deep_task
+    from mltrainer.tools.training.request import TrainRequest
+
+    settings.ensure_dirs()
+    vault = SecretVault.for_settings(settings)
+    store = Store(settings.db_path, vault.masker())
+    cells = [{"bytes": b"\x89PNG", "path": None}] * 4 if suffix == ".parquet" else ["a.png"] * 4
+    frame = pd.DataFrame({"pixels": cells, "kind": [0, 1, 0, 1]})
+    path = tmp_path / f"images{suffix}"
+    _parquet(frame, path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    request = TrainRequest(dataset=str(path), target="kind")
+    assert deep_task(request, settings, store, vault) == "image_classification"

@@ -105,7 +105,7 @@ def _sniffed(path: Path) -> DeepLayout | None:
         from mltrainer.tools.profiling import read_table
         from mltrainer.tools.profiling.peek import peek_table
 
-        head = peek_table(path, SNIFF_ROWS)
+        head = peek_table(path, SNIFF_ROWS, text_only=True)
         if not may_have_layout(head.columns, head.values):
             return None
         return detect_frame_layout(read_table(path, nrows=SNIFF_ROWS), str(path))

@@ -17,10 +17,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mltrainer.tools.profiling.formats import TableFormat
 from mltrainer.tools.profiling.reader import NULL_VALUES, open_parquet, read_table
 from mltrainer.tools.profiling.sniff import open_text_stream, sniff
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Cell = str | int | float | bool | bytes | None
 _NULLS = frozenset(NULL_VALUES)
@@ -44,9 +48,12 @@ class TablePeek:
     numeric: dict[str, bool] = field(default_factory=dict)  # as pandas' is_numeric_dtype says
 
 
-def peek_table(path: Path, nrows: int, columns: Sequence[str] | None = None) -> TablePeek:
+def peek_table(
+    path: Path, nrows: int, columns: Sequence[str] | None = None, *, text_only: bool = False
+) -> TablePeek:
     """The columns of ``path`` and the first ``nrows`` values of ``columns`` (all when None;
-    names the table does not have are left out: the caller says which are unknown)."""
+    names the table does not have are left out: the caller says which are unknown).
+    ``text_only``: a Parquet file's numeric columns are not read (a CSV is parsed whole)."""
     path = Path(path)
     fmt = sniff(path)
     if fmt.kind == "csv":
@@ -54,7 +61,7 @@ def peek_table(path: Path, nrows: int, columns: Sequence[str] | None = None) -> 
         if peeked is not None:
             return peeked
     elif fmt.kind == "parquet":
-        peeked = _peek_parquet(path, nrows, columns)
+        peeked = _peek_parquet(path, nrows, columns, text_only)
         if peeked is not None:
             return peeked
     return _peek_frame(path, nrows, columns)
@@ -122,7 +129,9 @@ def _number(value: str, fmt: TableFormat) -> int | float | None:
     return None
 
 
-def _peek_parquet(path: Path, nrows: int, columns: Sequence[str] | None) -> TablePeek | None:
+def _peek_parquet(
+    path: Path, nrows: int, columns: Sequence[str] | None, text_only: bool = False
+) -> TablePeek | None:
     import pyarrow as pa
 
     try:
@@ -131,6 +140,8 @@ def _peek_parquet(path: Path, nrows: int, columns: Sequence[str] | None) -> Tabl
         index = set((schema.pandas_metadata or {}).get("index_columns") or []) - {None}
         names = [n for n in schema.names if n not in index]  # a stored pandas index is no column
         wanted = [c for c in columns if c in names] if columns is not None else names
+        if text_only:  # a dictionary page of every numeric column is memory the server keeps
+            wanted = [c for c in wanted if _is_text(schema.field(c).type)]
         batch = next(parquet.iter_batches(batch_size=nrows, columns=wanted), None)
     except (pa.ArrowInvalid, OSError):
         return None  # the full reader says what is wrong with the file
@@ -145,6 +156,20 @@ def _peek_parquet(path: Path, nrows: int, columns: Sequence[str] | None) -> Tabl
         plain = pa.types.is_integer(kind) or pa.types.is_floating(kind)
         peek.numeric[name] = plain or (pa.types.is_boolean(kind) and column.null_count == 0)
     return peek
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_struct(kind)  # {"bytes": ...} image cells
+    )
 
 
 def _peek_frame(path: Path, nrows: int, columns: Sequence[str] | None) -> TablePeek:
