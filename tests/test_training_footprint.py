@@ -20,12 +20,15 @@ from mltrainer.tools.training.footprint import FLOOR_BYTES, estimate, peak_bytes
 ROWS = 30_000
 
 
-def _table(tmp_path: Path, rows: int = ROWS) -> Path:
+def _table(tmp_path: Path, rows: int = ROWS, suffix: str = ".csv") -> Path:
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(10)})
     frame["label"] = np.where(frame["x0"] + rng.normal(scale=0.5, size=rows) > 0, "yes", "no")
-    path = tmp_path / "wide.csv"
-    frame.to_csv(path, index=False)
+    path = tmp_path / f"wide{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
     return path
 
 
@@ -37,10 +40,11 @@ def _cap_gb(path: Path, settings: Settings, share: float) -> float:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 async def test_a_table_over_the_memory_cap_is_sampled_and_the_decision_recorded(
-    home: Path, tmp_path: Path
+    home: Path, tmp_path: Path, suffix: str
 ) -> None:
-    path = _table(tmp_path)
+    path = _table(tmp_path, suffix=suffix)
     cap = _cap_gb(path, Settings(home=home), share=0.5)
     settings = Settings(home=home, max_memory_gb=cap)
     arguments = {"dataset": str(path), "target": "label", "time_budget_s": 8, "plots": False}
@@ -50,10 +54,11 @@ async def test_a_table_over_the_memory_cap_is_sampled_and_the_decision_recorded(
     assert job["status"] == "succeeded", job
     assert job["model_id"]
     text = log.model_dump_json()
-    decided = re.search(r"Sampled ([\d,]+) of about ([\d,]+) rows while loading", text)
+    decided = re.search(r"Sampled ([\d,]+) of (about )?([\d,]+) rows while loading", text)
     assert decided is not None, text
-    sampled, estimated = (int(g.replace(",", "")) for g in decided.groups())
+    sampled, estimated = (int(decided.group(i).replace(",", "")) for i in (1, 3))
     assert abs(estimated - ROWS) < 0.1 * ROWS and 0.3 * ROWS < sampled < 0.7 * ROWS
+    assert (decided.group(2) is None) == (suffix == ".parquet")  # Parquet's count is exact
     assert "MLTRAINER_MAX_MEMORY_GB" in text and f"Loaded {sampled} rows" in text
     # The reproducibility record says the model saw a sample, and of how many rows.
     manifest = json.loads((settings.models_dir / job["model_id"] / "manifest.json").read_text())
