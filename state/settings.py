@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     max_extract_entries: int = Field(
         default=100_000, description="Most files an archive may unpack to."
     )
+    max_memory_gb: float | None = Field(
+        default=None,
+        gt=0,
+        description="The most memory a local training job may plan for (its data and its "
+        "training together); unset: the memory free when the job loads its data. A table "
+        "estimated above it is sampled while it is read, or refused with what it would need.",
+    )
     job_max_attempts: int = Field(default=3, ge=1, description="Worker starts per job.")
     max_concurrent_jobs: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),

@@ -7,7 +7,7 @@ fits wins, in the order of ``LAYOUTS``; a table that fits none gets an error lis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,24 @@ def detect_frame(frame: pd.DataFrame, path: str) -> DeepLayout:
         f"{path} does not have a deep-learning layout (its columns: {shown}).",
         next_step=f"Expected {EXPECTED}. Rename the columns, or name the task and columns.",
     )
+
+
+def may_have_layout(columns: Sequence[str], values: Mapping[str, Sequence[object]]) -> bool:
+    """Whether any layout could fit a table with these columns and first values (missing ones
+    left out). False means every detector would find nothing, so the caller need not load the
+    table into pandas to learn it (the server sniffs every tabular train_model this way)."""
+    names = {str(c).lower(): str(c) for c in columns}
+
+    def both(first: tuple[str, ...], second: tuple[str, ...]) -> bool:
+        return _pick(names, first) is not None and _pick(names, second) is not None
+
+    if any(n in names for n in (*MESSAGES, *IMAGE, "translation")):
+        return True
+    if both(INSTRUCTION, RESPONSE) or both(TOKENS, TAGS) or both(TEXT, LABEL):
+        return True
+    if any(a in names and b in names for a, b in PAIRS) or _language_columns(names):
+        return True
+    return any(_images_in(list(values.get(c, ()))[:20]) for c in columns)
 
 
 def _pick(names: dict[str, str], candidates: tuple[str, ...]) -> str | None:
@@ -212,7 +230,11 @@ def _images(frame: pd.DataFrame, names: dict[str, str], path: str) -> DeepLayout
 
 
 def _image_values(series: pd.Series) -> bool:
-    sample = series.dropna().head(20).tolist()
+    return _images_in(series.dropna().head(20).tolist())
+
+
+def _images_in(sample: Sequence[object]) -> bool:
+    """Whether the first present values of a column are images (bytes) or image paths."""
     if not sample:
         return False
     if all(

@@ -24,6 +24,7 @@ from mltrainer.state.errors import DatasetError, InvalidInput, NotFound
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store, new_id
+from mltrainer.tools.deep.frames import may_have_layout
 from mltrainer.tools.deep.images import is_image
 from mltrainer.tools.deep.layouts import detect_frame_layout, detect_layout
 from mltrainer.tools.deep.memory import local_gpu_memory_gb
@@ -88,17 +89,25 @@ def deep_task(
         if path.is_dir() and any(is_image(p) for p in path.rglob("*")):
             raise  # images the tabular engine could not use either: the deep error says why
         return None  # not a deep layout: the tabular path reports what is wrong, if anything
+    if layout is None:
+        return None
     if layout.kind == "text_table" and not wants_network:
         return None
     return layout.tasks[0]
 
 
-def _sniffed(path: Path) -> DeepLayout:
+def _sniffed(path: Path) -> DeepLayout | None:
     """The layout of a folder or annotation file; of a table, from its first rows only (every
-    tabular train_model(task='auto') comes here: a large table is not read twice)."""
+    tabular train_model(task='auto') comes here: a large table is not read twice). None: a
+    table whose columns and first values fit no layout, told without loading it into pandas
+    (the server, which runs this, would hold pandas from then on)."""
     if path.is_file() and path.suffix.lower() in SNIFFED_TABLES:
         from mltrainer.tools.profiling import read_table
+        from mltrainer.tools.profiling.peek import peek_table
 
+        head = peek_table(path, SNIFF_ROWS, text_only=True)
+        if not may_have_layout(head.columns, head.values):
+            return None
         return detect_frame_layout(read_table(path, nrows=SNIFF_ROWS), str(path))
     return detect_layout(path)
 

@@ -101,9 +101,24 @@ def load_frame(path: Path) -> pd.DataFrame:
 def load(
     ctx: JobContext, request: TrainRequest, keep: list[pd.DataFrame] | None = None
 ) -> dict[str, Any]:
-    """Read the dataset once (into ``keep``, for the fit) and summarise it for the stage."""
+    """Read the dataset once (into ``keep``, for the fit) and summarise it for the stage.
+
+    Its memory footprint is estimated first (tools/training/footprint.py): a table too large
+    for the memory the job may use is sampled while it is read (the job's events say how many
+    rows of how many, and why), or refused before anything is loaded."""
+    from mltrainer.tools.profiling.scan import stream
+    from mltrainer.tools.training.footprint import plan_load
+
     path = Path(request.dataset)
-    frame = load_frame(path)
+    plan = plan_load(path, ctx.settings)
+    if plan.sample_rows is None:
+        frame = load_frame(path)
+    else:  # one streaming pass keeps a uniform sample; the whole table is never held
+        streamed = stream(path, plan.format, plan.sample_rows, request.seed, ctx.store.masker)
+        if streamed.bad.count:
+            raise streamed.bad.error(path.name)  # read_table's rule: bad rows are an error
+        frame = streamed.frame
+        ctx.event(plan.decision(), level="warning")
     if keep is not None:
         keep.append(frame)
     ctx.event(f"Loaded {len(frame)} rows × {frame.shape[1]} columns.", progress=0.01)
@@ -113,6 +128,7 @@ def load(
         rows=len(frame),
         columns=[str(c) for c in frame.columns],
         sha256=sha256_file(path),
+        sampled_from=plan.sampled_from,
     )
     return summary.model_dump(mode="json")
 

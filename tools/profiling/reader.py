@@ -34,10 +34,12 @@ from mltrainer.tools.profiling.sniff import (
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 BLOCK_BYTES = 16 << 20
 STREAM_BLOCK_BYTES = 2 << 20  # pyarrow reads ~40 blocks ahead: small blocks keep memory low
 MAX_BLOCK_BYTES = 256 << 20
+PARQUET_BUFFER_BYTES = 1 << 16  # a head read streams pages through this buffer
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "#N/A", "<NA>", "-nan"]
 _TYPE_CHANGE = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+)")
 _T = TypeVar("_T")
@@ -68,6 +70,10 @@ class BadRows:
             text = clip(row.text, 200, self.masker, ellipsis="")
             self.samples.append(BadRow(row.number, row.actual_columns, text))
         return "skip"
+
+    def reset(self) -> None:
+        """Forget what an attempt saw: a retried read reports its own bad rows."""
+        self.count, self.samples = 0, []
 
     def describe(self) -> str:
         shown = ", ".join(
@@ -189,7 +195,7 @@ def csv_options(
     }
 
 
-def _input(path: Path, fmt: TableFormat) -> Any:
+def arrow_source(path: Path, fmt: TableFormat) -> Any:
     """What pyarrow reads: the file, decompressed on the fly when it is compressed."""
     import pyarrow as pa
 
@@ -214,10 +220,10 @@ def _read_csv_arrow(
             path,
             fmt,
             lambda fmt, types, block: csv.read_csv(
-                _input(path, fmt),
+                arrow_source(path, fmt),
                 **csv_options(fmt, columns=columns, bad=bad, column_types=types, block_size=block),
             ),
-            reset=lambda: _reset(bad),
+            reset=bad.reset,
             masker=bad.masker,
         )
 
@@ -225,7 +231,7 @@ def _read_csv_arrow(
         batches, total = [], 0
         block = min(block, max(1 << 16, nrows * 256))
         options = csv_options(fmt, columns=columns, bad=bad, column_types=types, block_size=block)
-        with csv.open_csv(_input(path, fmt), **options) as reader:
+        with csv.open_csv(arrow_source(path, fmt), **options) as reader:
             for batch in reader:
                 batches.append(batch)
                 total += batch.num_rows
@@ -234,11 +240,7 @@ def _read_csv_arrow(
             schema = reader.schema
         return pa.Table.from_batches(batches, schema=schema).slice(0, nrows)
 
-    return with_csv_retries(path, fmt, head, reset=lambda: _reset(bad), masker=bad.masker)
-
-
-def _reset(bad: BadRows) -> None:
-    bad.count, bad.samples = 0, []
+    return with_csv_retries(path, fmt, head, reset=bad.reset, masker=bad.masker)
 
 
 def with_csv_retries(
@@ -344,7 +346,7 @@ def locate_bad_rows(path: Path, fmt: TableFormat, masker: Masker | None = None) 
     options["convert_options"] = csv.ConvertOptions(
         include_columns=fmt.column_names[:1], column_types={fmt.column_names[0]: pa.string()}
     )
-    with csv.open_csv(_input(path, fmt), **options) as reader:
+    with csv.open_csv(arrow_source(path, fmt), **options) as reader:
         for _ in reader:
             pass
     return bad
@@ -402,7 +404,7 @@ def iter_csv_batches(
     from pyarrow import csv
 
     options = csv_options(fmt, bad=bad, column_types=column_types, block_size=block_size)
-    source = _input(path, fmt)
+    source = arrow_source(path, fmt)
     if byte_range is not None:
         source = pa.PythonFile(RangeFile(path, *byte_range), mode="r")
         read = options["read_options"]
@@ -445,12 +447,22 @@ def _read_csv_pandas(
         ) from exc
 
 
-def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) -> pd.DataFrame:
-    import pyarrow as pa
+def open_parquet(path: Path, *, stream: bool = False) -> pq.ParquetFile:
+    """A Parquet file; for reading its first rows or a sample (``stream``), opened to stream
+    pages: by default pyarrow reads and decompresses the whole column chunks of a row group
+    first, which for a file written as one row group is the whole file for a 200-row look."""
     import pyarrow.parquet as pq
 
+    if stream:
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+    return pq.ParquetFile(path)
+
+
+def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) -> pd.DataFrame:
+    import pyarrow as pa
+
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = open_parquet(path, stream=nrows is not None)
         _check_columns(path, parquet.schema_arrow.names, columns)
         cols = list(columns) if columns else None
         if nrows is None:

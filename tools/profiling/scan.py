@@ -19,6 +19,7 @@ from mltrainer.tools.profiling.reader import (
     BadRows,
     iter_csv_batches,
     locate_bad_rows,
+    open_parquet,
     read_frame,
     split_ranges,
     with_csv_retries,
@@ -67,16 +68,29 @@ def load(
     """The file whole when small, else one streaming pass; data quoted in bad-row reports and
     errors is masked with ``masker`` before it is shortened."""
     big = size * (COMPRESSION_RATIO if fmt.compression else 1) > FULL_READ_BYTES
-    if big and fmt.kind == "csv" and not fmt.thousands:
-        return _stream_csv(path, fmt, size, sample_rows, seed, masker)
-    if big and fmt.kind == "parquet":
-        return _stream_parquet(path, sample_rows, seed)
+    if big and can_stream(fmt):
+        return stream(path, fmt, sample_rows, seed, masker)
     frame, bad = read_frame(path, fmt, masker=masker)
     n_rows = len(frame)
     missing = {str(c): int(v) for c, v in frame.isna().sum().items()}
     if n_rows > sample_rows:
         frame = frame.sample(sample_rows, random_state=seed).sort_index()
     return Loaded(frame, n_rows, missing, bad, sampled=n_rows > sample_rows)
+
+
+def can_stream(fmt: TableFormat) -> bool:
+    """Whether the file can be read in one streaming pass (a sample without the whole)."""
+    return fmt.kind == "parquet" or (fmt.kind == "csv" and not fmt.thousands)
+
+
+def stream(
+    path: Path, fmt: TableFormat, sample_rows: int, seed: int = 0, masker: Masker | None = None
+) -> Loaded:
+    """One streaming pass: exact counts, and a uniform sample of ``sample_rows`` rows; the
+    whole table is never held (training samples a table too large for memory this way)."""
+    if fmt.kind == "parquet":
+        return _stream_parquet(path, sample_rows, seed)
+    return _stream_csv(path, fmt, path.stat().st_size, sample_rows, seed, masker)
 
 
 def estimate_rows(path: Path, fmt: TableFormat, size: int) -> int:
@@ -133,10 +147,6 @@ def _stream_csv(
 
     def scan_range(index: int) -> tuple[_Scan, BadRows]:
         bad = BadRows(masker=masker)
-
-        def reset() -> None:
-            bad.count, bad.samples = 0, []
-
         scan = with_csv_retries(
             path,
             fmt,
@@ -146,7 +156,7 @@ def _stream_csv(
                 sample_rows,
                 seed + index,
             ),
-            reset=reset,
+            reset=bad.reset,
             block_size=STREAM_BLOCK_BYTES,
             masker=masker,
         )
@@ -195,9 +205,7 @@ def _cast_column(table: pa.Table, name: str, target: pa.DataType) -> pa.Table:
 
 
 def _stream_parquet(path: Path, sample_rows: int, seed: int) -> Loaded:
-    import pyarrow.parquet as pq
-
-    parquet = pq.ParquetFile(path)
+    parquet = open_parquet(path, stream=True)  # pages stream: no row group is held whole
     estimated = parquet.metadata.num_rows
     batches = parquet.iter_batches(batch_size=1 << 16)
     scan = sample_batches(batches, estimated, sample_rows, seed)

@@ -40,6 +40,11 @@ class DataSummary(BaseModel):
     rows: int
     columns: list[str]
     sha256: str
+    sampled_from: int | None = Field(
+        default=None,
+        description="The table's rows (estimated for CSV) when only a sample of ``rows`` was "
+        "loaded because all of them would not fit in memory.",
+    )
 
 
 class RunManifest(BaseModel):

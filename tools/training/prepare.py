@@ -1,19 +1,21 @@
 """Checks a training or prediction request against its data before any job starts, so that
-a bad path or an unknown column is a clear error at once, not a failed job later."""
+a bad path or an unknown column is a clear error at once, not a failed job later.
+
+This runs in the server process, which stays up: the data is looked at with `peek_table`
+(the columns and the target's first values, read without pandas), so that checking one request
+does not leave the server holding pandas and pyarrow for the rest of its life.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mltrainer.state.errors import InvalidInput
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
+from mltrainer.tools.profiling.peek import Cell, TablePeek, peek_table
 from mltrainer.tools.training.request import TrainRequest
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 HEAD_ROWS = 200
 MIN_LABELLED_ROWS = 10
@@ -29,11 +31,10 @@ def resolve_dataset(dataset: str, settings: Settings, store: Store, vault: Secre
 def prepare_train_request(
     request: TrainRequest, settings: Settings, store: Store, vault: SecretVault
 ) -> TrainRequest:
-    from mltrainer.tools.profiling import read_table
-
     path = resolve_dataset(request.dataset, settings, store, vault)
-    head = read_table(path, nrows=HEAD_ROWS)
-    columns = [str(c) for c in head.columns]
+    wanted = [request.target] if request.target is not None else []
+    head = peek_table(path, HEAD_ROWS, columns=wanted)
+    columns = head.columns
     if request.task == "clustering":
         if request.target is not None and request.target not in columns:
             raise _unknown_column("target", request.target, columns)
@@ -52,31 +53,32 @@ def prepare_train_request(
         unknown = [c for c in getattr(request, field) if c not in columns]
         if unknown:
             raise _unknown_column(field, unknown[0], columns)
-    if request.target is not None and head[request.target].isna().all():
+    if request.target is not None and all(v is None for v in head.values[request.target]):
         raise InvalidInput(
-            f"The target column '{request.target}' is empty in the first {len(head)} rows.",
+            f"The target column '{request.target}' is empty in the first {head.rows} rows.",
             next_step="Check that this is the right column and file.",
         )
-    whole_file = len(head) < HEAD_ROWS
+    whole_file = head.rows < HEAD_ROWS
     if whole_file and request.target is not None and request.task != "clustering":
-        _check_size(head[request.target])
+        _check_size(request.target, head.values[request.target])
     models = _check_models(request.models)
     metric = _check_metric(request, head)
     update = {"dataset": str(path), "dataset_ref": request.dataset, "models": models}
     return request.model_copy(update={**update, "metric": metric})
 
 
-def _check_size(target: pd.Series) -> None:
-    labelled = int(target.notna().sum())
+def _check_size(target: str, values: list[Cell]) -> None:
+    present = [v for v in values if v is not None]
+    labelled = len(present)
     if labelled < MIN_LABELLED_ROWS:
         raise InvalidInput(
             f"The dataset has only {labelled} row(s) with a target value; at least "
             f"{MIN_LABELLED_ROWS} are needed to train and to measure the model honestly.",
             next_step="Use a larger dataset.",
         )
-    if target.nunique() < 2:
+    if len(set(present)) < 2:
         raise InvalidInput(
-            f"The target '{target.name}' has a single value ({target.dropna().iloc[0]!r}): "
+            f"The target '{target}' has a single value ({present[0]!r}): "
             "there is nothing to learn.",
             next_step="Choose another target column, or use task='clustering' without a target.",
         )
@@ -96,7 +98,7 @@ def _check_models(models: list[str] | None) -> list[str] | None:
     return models
 
 
-def _check_metric(request: TrainRequest, head: pd.DataFrame) -> str | None:
+def _check_metric(request: TrainRequest, head: TablePeek) -> str | None:
     from mltrainer.tools.training.engine import metrics
 
     if request.metric is None:
@@ -123,16 +125,13 @@ def _check_metric(request: TrainRequest, head: pd.DataFrame) -> str | None:
     return name
 
 
-def _task_kind(request: TrainRequest, head: pd.DataFrame) -> str | None:
+def _task_kind(request: TrainRequest, head: TablePeek) -> str | None:
     """The family of the task, when the request or the target's type settles it."""
-    import pandas as pd
-
     if request.task in ("binary", "multiclass", "text_classification"):
         return "classification"
     if request.task != "auto":
         return request.task
-    target = head[request.target] if request.target is not None else None
-    if target is not None and not pd.api.types.is_numeric_dtype(target):
+    if request.target is not None and not head.numeric[request.target]:
         return "classification"
     return None
 
