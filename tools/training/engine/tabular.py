@@ -40,6 +40,17 @@ if TYPE_CHECKING:
 
 SEARCH_SHARE = 0.85  # of the budget; the rest is ensemble, holdout, refit, importance
 POOL_SIZE = 12  # candidates the ensemble may choose from
+# The baseline (#17): fitted on BASELINE_ROWS_PER_S rows a second of budget, within
+# BASELINE_ROWS, fewer beyond BASELINE_CLASSES classes (a boosting round is a tree per class);
+# its boosting stops after BASELINE_SHARE of the budget, at least BASELINE_MIN_S and at most
+# BASELINE_MAX_S seconds, so the first model arrives within 10 s of the call.
+BASELINE_ROWS = (5000, 20000)
+BASELINE_ROWS_PER_S = 1000
+BASELINE_CLASSES = 5
+BASELINE_SHARE = 0.2
+BASELINE_MIN_S = 1.0
+BASELINE_MAX_S = 4.0
+GUARANTEE_SHARE = 0.25  # how long past the deadline the one guaranteed candidate may start folds
 STOP_REASONS = {
     "converged": "the best score stopped improving; the same data, settings and seed give the "
     "same candidates and model on any machine",
@@ -123,7 +134,7 @@ class TabularRun(TabularEnd):
 
     # -- baseline ---------------------------------------------------------------------------
     def fit_baseline(self) -> None:
-        """A fast model on the first fold, published at once."""
+        """A fast model on a sample of the first fold, published at once."""
         plan = self.plan
         family = next(
             (f.name for f in plan.families if f.name in ("hist_gradient_boosting", "linear")),
@@ -135,29 +146,57 @@ class TabularRun(TabularEnd):
         model, value, used = found
         self.baseline = model, value
         self.publish(f"baseline {used}", self.blend([[model]], [1.0]), value, force=True)
-        plan.decide("baseline", used, f"validation {plan.metric} {value:.4f} on the first fold")
+        reason = f"validation {plan.metric} {value:.4f} on the first fold"
+        fold_rows, sample = len(self.problem.splits[0][0]), self.baseline_rows()
+        if fold_rows > sample:
+            reason += f", fitted on {sample} of its {fold_rows} rows (a first model in seconds)"
+        plan.decide("baseline", used, reason)
         self.reporter.event(f"Baseline {used}: {plan.metric} {value:.4f}", progress=0.08)
 
+    def baseline_rows(self) -> int:
+        """How many of the first fold's training rows the baseline fits on: enough for a usable
+        model, few enough that its fit takes a second or two on a loaded machine (#17). A
+        boosting round grows a tree per class, so many classes get fewer rows."""
+        cap = float(np.clip(BASELINE_ROWS_PER_S * self.budget, *BASELINE_ROWS))
+        ctx = self.problem.ctx
+        if ctx.task == "multiclass" and ctx.n_classes > BASELINE_CLASSES:
+            cap *= BASELINE_CLASSES / ctx.n_classes
+        return max(BASELINE_ROWS[0] // 2, int(cap))
+
+    def baseline_deadline(self) -> float:
+        """When the baseline's boosting stops: a share of the budget from now, at most a few
+        seconds and not past the budget's end (but a second at least, for a usable model), so
+        the first model comes within seconds and the search keeps its time."""
+        now = time.monotonic()
+        allowed = min(BASELINE_SHARE * self.budget, BASELINE_MAX_S, self.end - now)
+        return now + max(BASELINE_MIN_S, allowed)
+
     def _baseline_model(self, family: str) -> tuple[Any, float, str] | None:
-        """A quick model on the first fold; on failure, retried once smaller and simpler."""
+        """A quick model on a sample of the first fold; on failure, retried once with a linear
+        model on fewer rows."""
         problem, plan = self.problem, self.plan
         train_idx, valid_idx = problem.splits[0]
-        attempts = [(family, train_idx)]
-        if family != "linear" or len(train_idx) > 5000:
-            rng = np.random.default_rng(plan.seed)
-            small = np.sort(rng.choice(train_idx, size=min(len(train_idx), 5000), replace=False))
-            attempts.append(("linear", small))
-        for name, rows in attempts:
+        rng = np.random.default_rng(plan.seed)
+        cap = self.baseline_rows()
+        rows = train_idx
+        if len(train_idx) > cap:
+            rows = np.sort(rng.choice(train_idx, size=cap, replace=False))
+        attempts = [(family, rows)]
+        if family != "linear" or len(rows) > BASELINE_ROWS[0]:
+            size = min(len(rows), BASELINE_ROWS[0])
+            attempts.append(("linear", np.sort(rng.choice(rows, size=size, replace=False))))
+        deadline = self.baseline_deadline()
+        for name, fit_rows in attempts:
             try:
                 with threadpool_limits(limits=1):
                     model, _ = fit_pipeline(
                         problem,
                         name,
                         fam.portfolio(name, problem.ctx)[0],
-                        problem.X.iloc[rows],
-                        problem.y[rows],
-                        problem.weight[rows] if problem.weight is not None else None,
-                        self.end,
+                        problem.X.iloc[fit_rows],
+                        problem.y[fit_rows],
+                        problem.weight[fit_rows] if problem.weight is not None else None,
+                        deadline,
                     )
                 pred = fitting.predict(model, problem.X.iloc[valid_idx], problem.ctx.classification)
             except (MemoryError, ValueError, TypeError, RuntimeError) as error:
@@ -202,9 +241,28 @@ class TabularRun(TabularEnd):
         else:
             stopped = self.search.run(self.search_deadline)
             plan.decide("search", f"stopped: {stopped}", STOP_REASONS[stopped])
+            if stopped == "time" and not self.search.candidates:
+                self.guarantee_candidate()
         for family, reason in self.search.dropped.items():
             plan.decide("search", f"drop {family}", reason)
         return stopped
+
+    def guarantee_candidate(self) -> None:
+        """The clock left the search without a candidate: the cheapest family's first portfolio
+        configuration is cross-validated anyway, past the search deadline, so that no job ends
+        with only the baseline (fitted on one fold's sample) because the machine was slow (#17).
+        Its folds may start until the budget's end or a quarter budget from now."""
+        alive = [f.name for f in self.plan.families if f.name not in self.search.dropped]
+        if not alive:
+            return
+        cheapest = min(alive, key=lambda name: fam.RELATIVE_COST.get(name, 1.0))
+        self.plan.decide(
+            "search",
+            f"one {cheapest} candidate past the search deadline",
+            "the search ran out of time before any candidate was cross-validated",
+        )
+        deadline = max(self.end, time.monotonic() + GUARANTEE_SHARE * self.budget)
+        self.search.replay([(cheapest, fam.portfolio(cheapest, self.problem.ctx)[0])], deadline)
 
     def on_candidate(self, candidate: Candidate) -> None:
         plan = self.plan
