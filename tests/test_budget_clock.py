@@ -62,17 +62,38 @@ def test_resumed_attempt_starts_its_budget_afresh() -> None:
 def test_a_search_the_clock_left_without_time_still_cross_validates_one_candidate() -> None:
     """The budget began long ago (a slow worker start, a loaded machine): the search deadline
     has passed before it starts, yet the cheapest family's first configuration is evaluated,
-    so the final model is a searched one, not the baseline alone."""
+    so the final model is a searched one, not the baseline alone. (Only linear models: the
+    baseline is the same configuration on the same fold, so it cannot beat the candidate.)"""
     frame = mixed_classification(rows=300)
     long_ago = time.monotonic() - 3600
     reporter = RecordingReporter()
-    result = fit_automl(frame, request(target="label"), reporter, clock_start=long_ago)
+    result = fit_automl(
+        frame, request(target="label", models=["linear"]), reporter, clock_start=long_ago
+    )
 
     assert result.search_stopped == "time"
     assert any("candidate past the search deadline" in d for d in decisions(result, "search"))
     assert len(result.leaderboard) == 1 and result.leaderboard[0].family == "linear"
+    assert result.leaderboard[0].weight == 1.0
     assert "keep the baseline" not in decisions(result, "search")
     assert reporter.candidates() == 1
+
+
+def xor_frame(rows: int = 400) -> pd.DataFrame:
+    """A label no linear model can learn (the sign of a product) and trees learn at once."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=rows), rng.normal(size=rows)
+    return pd.DataFrame({"a": a, "b": b, "label": np.where(a * b > 0, "yes", "no")})
+
+
+def test_a_better_baseline_is_kept_over_the_guaranteed_candidate_which_stays_listed() -> None:
+    long_ago = time.monotonic() - 3600
+    result = fit_automl(xor_frame(), request(target="label"), NullReporter(), clock_start=long_ago)
+
+    (kept,) = [d for d in result.decisions if d.decision == "keep the baseline"]
+    assert "run past the deadline" in kept.reason and "first fold" in kept.reason
+    assert len(result.leaderboard) == 1 and result.leaderboard[0].weight == 0.0
+    assert result.holdout["roc_auc"] > 0.8  # the trees' baseline, not the linear candidate
 
 
 def test_a_search_with_time_gets_no_extra_candidate() -> None:
@@ -106,7 +127,7 @@ def test_the_baseline_fits_on_a_sample_and_says_so() -> None:
     frame = mixed_classification(rows=12_000)
     result = fit_automl(frame, request(target="label"), NullReporter())
     (said,) = [d.reason for d in result.decisions if d.stage == "baseline"]
-    assert "fitted on 5000 of its" in said
+    assert f"fitted on {tabular.BASELINE_ROWS[0]} of its" in said
 
 
 def letters(rows: int, classes: int) -> pd.DataFrame:
@@ -118,7 +139,7 @@ def letters(rows: int, classes: int) -> pd.DataFrame:
 def test_many_classes_give_the_baseline_fewer_rows() -> None:
     two = run_for(letters(600, 2), target="label", time_budget_s=15)
     many = run_for(letters(600, 12), target="label", time_budget_s=15)
-    assert two.baseline_rows() == 15_000
+    assert two.baseline_rows() == 15 * tabular.BASELINE_ROWS_PER_S
     assert many.baseline_rows() < two.baseline_rows()
     assert many.baseline_rows() >= tabular.BASELINE_ROWS[0] // 2
 
