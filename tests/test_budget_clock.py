@@ -17,7 +17,7 @@ from mltrainer.state.models import JobRecord, utcnow
 from mltrainer.state.settings import Settings
 from mltrainer.tools.jobs.train import AFTER_FIT_ROW_S, AFTER_FIT_S, CHARGED_SHARE, budget_clock
 from mltrainer.tools.training.automl import fit_automl
-from mltrainer.tools.training.engine import tabular
+from mltrainer.tools.training.engine import tabular_start as tabular
 from mltrainer.tools.training.engine.tabular import TabularRun
 from mltrainer.tools.training.planner import build_plan
 from mltrainer.tools.training.progress import NullReporter
@@ -115,6 +115,38 @@ async def test_a_five_second_job_through_the_client_has_a_leaderboard(
         )
     assert done["status"] == "succeeded", done
     assert len(done["result"]["leaderboard"]) >= 1, done["result"]["decisions"]
+
+
+def test_a_guaranteed_candidate_that_would_overrun_the_budget_is_not_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large or many-class data on a short budget: the baseline's own fit says the cheapest
+    candidate would take longer than allowed (here: any time at all), so the baseline stays
+    and the decisions say why."""
+    monkeypatch.setattr(tabular, "GUARANTEE_SHARE", 0.0)
+    monkeypatch.setattr(tabular, "GUARANTEE_MIN_S", 0.0)
+    long_ago = time.monotonic() - 3600
+    frame = mixed_classification(rows=300)
+    result = fit_automl(frame, request(target="label"), NullReporter(), clock_start=long_ago)
+
+    (skipped,) = [d for d in result.decisions if "past the search deadline" in d.decision]
+    assert (
+        skipped.decision.startswith("no linear candidate") and "would take about" in skipped.reason
+    )
+    assert "keep the baseline" in decisions(result, "search")
+    assert result.leaderboard == []
+
+
+def test_the_guarantee_estimate_grows_with_the_baseline_time_and_the_rows() -> None:
+    run = run_for(mixed_classification(rows=600), target="label", time_budget_s=15)
+    assert run.guarantee_estimate("linear") == 0.0  # no baseline yet: nothing to go by
+    run.baseline_cost = (1.0, 100, "hist_gradient_boosting")
+    one = run.guarantee_estimate("linear")
+    run.baseline_cost = (2.0, 100, "hist_gradient_boosting")
+    assert run.guarantee_estimate("linear") == pytest.approx(2 * one)
+    run.baseline_cost = (1.0, 50, "hist_gradient_boosting")
+    assert run.guarantee_estimate("linear") == pytest.approx(2 * one)
+    assert run.guarantee_estimate("random_forest") > one  # a dearer family
 
 
 # -- the baseline ------------------------------------------------------------------------------
