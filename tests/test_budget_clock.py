@@ -149,6 +149,18 @@ def test_the_guarantee_estimate_grows_with_the_baseline_time_and_the_rows() -> N
     assert run.guarantee_estimate("random_forest") > one  # a dearer family
 
 
+def test_clustering_whose_clock_ran_out_still_compares_the_first_cluster_counts() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.repeat([[0.0, 0.0], [8.0, 8.0], [0.0, 8.0]], 40, axis=0)
+    points = centres + rng.normal(scale=0.5, size=centres.shape)
+    frame = pd.DataFrame(points, columns=["a", "b"])
+    long_ago = time.monotonic() - 3600
+    result = fit_automl(frame, request(task="clustering"), NullReporter(), clock_start=long_ago)
+
+    assert result.holdout["n_clusters"] == 3  # three well-separated blobs
+    assert {e.params["n_clusters"] for e in result.leaderboard} >= {2, 3, 4}
+
+
 # -- the baseline ------------------------------------------------------------------------------
 def run_for(frame: pd.DataFrame, **fields: object) -> TabularRun:
     plan = build_plan(frame, request(**fields), None)
