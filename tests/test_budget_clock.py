@@ -72,7 +72,9 @@ def test_a_search_the_clock_left_without_time_still_cross_validates_one_candidat
     )
 
     assert result.search_stopped == "time"
-    assert any("candidate past the search deadline" in d for d in decisions(result, "search"))
+    said = decisions(result, "search")
+    assert "not started" in said  # no candidate could end in time: none was begun in vain
+    assert any("candidate past the search deadline" in d for d in said)
     assert len(result.leaderboard) == 1 and result.leaderboard[0].family == "linear"
     assert result.leaderboard[0].weight == 1.0
     assert "keep the baseline" not in decisions(result, "search")
@@ -99,7 +101,10 @@ def test_a_better_baseline_is_kept_over_the_guaranteed_candidate_which_stays_lis
 def test_a_search_with_time_gets_no_extra_candidate() -> None:
     frame = mixed_classification(rows=300)
     result = fit_automl(frame, request(target="label", time_budget_s=20), NullReporter())
-    assert not any("past the search deadline" in d for d in decisions(result, "search"))
+    said = decisions(result, "search")
+    assert "not started" not in said
+    assert not any("past the search deadline" in d for d in said)
+    assert len(result.leaderboard) > 1
 
 
 @pytest.mark.anyio

@@ -150,13 +150,31 @@ class TabularRun(TabularStart):
             self.search.replay(configs, self.end - 0.1 * self.budget)
             stopped = "replayed"
         else:
-            stopped = self.search.run(self.search_deadline)
+            stopped = self.search.run(self.search_deadline) if self.search_has_time() else "time"
             plan.decide("search", f"stopped: {stopped}", STOP_REASONS[stopped])
             if stopped == "time" and not self.search.candidates:
                 self.guarantee_candidate()
         for family, reason in self.search.dropped.items():
             plan.decide("search", f"drop {family}", reason)
         return stopped
+
+    def search_has_time(self) -> bool:
+        """Whether a fold of the search's first candidate can end before the search deadline,
+        judged from the baseline's fit (the same family and configuration on fewer rows, so a
+        lower bound): a candidate the deadline cuts short costs its time and gives nothing."""
+        if self.baseline_cost is None:
+            return True
+        seconds, rows, _ = self.baseline_cost
+        fold = seconds * len(self.problem.splits[0][0]) / max(1, rows)
+        left = self.search_deadline() - time.monotonic()
+        if fold <= left:
+            return True
+        self.plan.decide(
+            "search",
+            "not started",
+            f"a fold would take about {fold:.1f}s (from the baseline's fit), {left:.1f}s remain",
+        )
+        return False
 
     def on_candidate(self, candidate: Candidate) -> None:
         plan = self.plan
