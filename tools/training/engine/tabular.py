@@ -3,8 +3,9 @@
 holdout split → folds → fast baseline (published) → budgeted search (better models published)
 → greedy ensemble on out-of-fold predictions (its merit judged by nested cross-fitting) →
 calibration and decision rule out of fold → holdout scores → refit on all rows if time allows.
-Each phase is a method of :class:`TabularRun`; what they share is its fields. The end of the run
-(holdout, refit, importance, the result) is its base class, in tabular_end.py.
+Each phase is a method of :class:`TabularRun`; what they share is its fields. Its start (the
+baseline, the candidate guaranteed when the clock leaves the search none) is its base class, in
+tabular_start.py; the end (holdout, refit, importance, the result) that one's, in tabular_end.py.
 """
 
 from __future__ import annotations
