@@ -40,13 +40,17 @@ def fit_automl(
     reporter: Reporter,
     *,
     verdict: Verdict | None = None,
+    clock_start: float | None = None,
 ) -> AutoMLResult:
     """Train the best model the time budget allows for ``request`` on ``frame``.
 
     ``verdict`` is the judge's verdict on the columns (the job's profile stage); without it the
-    frame is judged here, the same way.
+    frame is judged here, the same way. ``clock_start`` (``time.monotonic()`` scale) is when the
+    budget began: a job passes the moment of the call less a reserve for what follows the fit,
+    so that loading, profiling and saving are inside the budget (#17); without it the budget
+    starts here, library loading excluded.
     """
-    start = time.monotonic()
+    start = time.monotonic() if clock_start is None else clock_start
     restored = reporter.restore("plan")
     plan = (
         TrainingPlan.model_validate(restored["plan"])
@@ -55,7 +59,8 @@ def fit_automl(
     )
     loading = time.monotonic()
     _load_native_libraries(plan)
-    start += time.monotonic() - loading  # loading, not training: the budget does not count it
+    if clock_start is None:  # loading, not training: this budget does not count it
+        start += time.monotonic() - loading
     if restored:
         plan.decide("resume", "plan restored", "a checkpoint of an earlier attempt exists")
     else:

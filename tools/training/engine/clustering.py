@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SILHOUETTE_SAMPLE = 3000
+# k = 2..MIN_K are tried whatever the clock (a cancel still stops them): the budget counts from
+# the call, so a slow start must not leave a silhouette nothing to compare with (#17).
+MIN_K = 4
 
 
 def fit_clustering(
@@ -42,7 +45,7 @@ def fit_clustering(
     stopped = "converged"  # every k tried: the same data and seed give the same clusters
     for k in range(2, max_k + 1):
         if reporter.cancelled() or (
-            best is not None and time.monotonic() > end - 0.2 * (plan.time.total_s)
+            k > MIN_K and best is not None and time.monotonic() > end - 0.2 * (plan.time.total_s)
         ):
             plan.decide("clustering", f"stopped at k={k - 1}", "the time budget or a cancel")
             stopped = "cancelled" if reporter.cancelled() else "time"

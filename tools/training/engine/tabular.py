@@ -3,34 +3,32 @@
 holdout split → folds → fast baseline (published) → budgeted search (better models published)
 → greedy ensemble on out-of-fold predictions (its merit judged by nested cross-fitting) →
 calibration and decision rule out of fold → holdout scores → refit on all rows if time allows.
-Each phase is a method of :class:`TabularRun`; what they share is its fields. The end of the run
-(holdout, refit, importance, the result) is its base class, in tabular_end.py.
+Each phase is a method of :class:`TabularRun`; what they share is its fields. Its start (the
+baseline, the candidate guaranteed when the clock leaves the search none) is its base class, in
+tabular_start.py; the end (holdout, refit, importance, the result) that one's, in tabular_end.py.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel
-from threadpoolctl import threadpool_limits
 
-from mltrainer.tools.training.engine import families as fam
-from mltrainer.tools.training.engine import fitting
 from mltrainer.tools.training.engine.ensemble import cross_fitted, greedy_selection
 from mltrainer.tools.training.engine.fanout import evaluator_for
 from mltrainer.tools.training.engine.importance import cost as importance_cost
 from mltrainer.tools.training.engine.machine import release_memory
-from mltrainer.tools.training.engine.metrics import score, utility
+from mltrainer.tools.training.engine.metrics import utility
 from mltrainer.tools.training.engine.search import (
     Candidate,
     CandidateSummary,
     Search,
-    fit_pipeline,
 )
 from mltrainer.tools.training.engine.tabular_data import TabularData
-from mltrainer.tools.training.engine.tabular_end import Member, TabularEnd
+from mltrainer.tools.training.engine.tabular_end import Member
+from mltrainer.tools.training.engine.tabular_start import TabularStart
 from mltrainer.tools.training.plan import TrainingPlan
 from mltrainer.tools.training.progress import Reporter
 
@@ -68,7 +66,7 @@ def fit_tabular(
     return TabularRun(frame, plan, reporter, start).run()
 
 
-class TabularRun(TabularEnd):
+class TabularRun(TabularStart):
     """One supervised tabular training, phase by phase.
 
     ``search`` is made once the baseline is published (building it imports optuna).
@@ -87,6 +85,8 @@ class TabularRun(TabularEnd):
         self.published_utility = -np.inf
         self.published_at = 0.0
         self.baseline = None
+        self.guaranteed = False
+        self.baseline_cost = None
         self.final = None
         self.stopped = ""
         self.selection = ""
@@ -104,6 +104,9 @@ class TabularRun(TabularEnd):
         self.stopped = self.run_search()
         if not self.search.candidates:
             return self.keep_baseline()
+        better = self.baseline_beats_the_guaranteed()
+        if better:
+            return self.keep_baseline(better)
         members = self.fit_chosen(self.choose_members())
         self.tune()
         return self.finish(members)
@@ -121,58 +124,6 @@ class TabularRun(TabularEnd):
                 f"{len(self.data.train)} training rows would leave too few trials in the budget",
             )
         return rows
-
-    # -- baseline ---------------------------------------------------------------------------
-    def fit_baseline(self) -> None:
-        """A fast model on the first fold, published at once."""
-        plan = self.plan
-        family = next(
-            (f.name for f in plan.families if f.name in ("hist_gradient_boosting", "linear")),
-            plan.families[0].name,
-        )
-        found = self._baseline_model(family)
-        if found is None:
-            return
-        model, value, used = found
-        self.baseline = model, value
-        self.publish(f"baseline {used}", self.blend([[model]], [1.0]), value, force=True)
-        plan.decide("baseline", used, f"validation {plan.metric} {value:.4f} on the first fold")
-        self.reporter.event(f"Baseline {used}: {plan.metric} {value:.4f}", progress=0.08)
-
-    def _baseline_model(self, family: str) -> tuple[Any, float, str] | None:
-        """A quick model on the first fold; on failure, retried once smaller and simpler."""
-        problem, plan = self.problem, self.plan
-        train_idx, valid_idx = problem.splits[0]
-        attempts = [(family, train_idx)]
-        if family != "linear" or len(train_idx) > 5000:
-            rng = np.random.default_rng(plan.seed)
-            small = np.sort(rng.choice(train_idx, size=min(len(train_idx), 5000), replace=False))
-            attempts.append(("linear", small))
-        for name, rows in attempts:
-            try:
-                with threadpool_limits(limits=1):
-                    model, _ = fit_pipeline(
-                        problem,
-                        name,
-                        fam.portfolio(name, problem.ctx)[0],
-                        problem.X.iloc[rows],
-                        problem.y[rows],
-                        problem.weight[rows] if problem.weight is not None else None,
-                        self.end,
-                    )
-                pred = fitting.predict(model, problem.X.iloc[valid_idx], problem.ctx.classification)
-            except (MemoryError, ValueError, TypeError, RuntimeError) as error:
-                plan.decide(
-                    "baseline",
-                    f"{name} failed",
-                    f"{type(error).__name__}: {str(error)[:200]}; retrying smaller and simpler",
-                )
-                continue
-            if problem.ctx.classification and pred.shape[1] != problem.ctx.n_classes:
-                continue
-            value = score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx)
-            return model, value, name
-        return None
 
     # -- search -----------------------------------------------------------------------------
     def run_search(self) -> str:
@@ -209,11 +160,31 @@ class TabularRun(TabularEnd):
             self.search.replay(configs, self.end - 0.1 * self.budget)
             stopped = "replayed"
         else:
-            stopped = self.search.run(self.search_deadline)
+            stopped = self.search.run(self.search_deadline) if self.search_has_time() else "time"
             plan.decide("search", f"stopped: {stopped}", STOP_REASONS[stopped])
+            if stopped == "time" and not self.search.candidates:
+                self.guarantee_candidate()
         for family, reason in self.search.dropped.items():
             plan.decide("search", f"drop {family}", reason)
         return stopped
+
+    def search_has_time(self) -> bool:
+        """Whether a fold of the search's first candidate can end before the search deadline,
+        judged from the baseline's fit (the same family and configuration on fewer rows, so a
+        lower bound): a candidate the deadline cuts short costs its time and gives nothing."""
+        if self.baseline_cost is None:
+            return True
+        seconds, rows, _ = self.baseline_cost
+        fold = seconds * len(self.problem.splits[0][0]) / max(1, rows)
+        left = self.search_deadline() - time.monotonic()
+        if fold <= left:
+            return True
+        self.plan.decide(
+            "search",
+            "not started",
+            f"a fold would take about {fold:.1f}s (from the baseline's fit), {left:.1f}s remain",
+        )
+        return False
 
     def on_candidate(self, candidate: Candidate) -> None:
         plan = self.plan

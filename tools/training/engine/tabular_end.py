@@ -154,15 +154,16 @@ class TabularEnd:
             data.metric_ctx = replace(data.metric_ctx, class_weights=tuple(tuning.class_weights))
 
     # -- the end ----------------------------------------------------------------------------
-    def keep_baseline(self) -> AutoMLResult:
-        """No candidate finished: the baseline (fitted on the first fold's training rows)."""
+    def keep_baseline(self, why: str = "no search candidate finished in time") -> AutoMLResult:
+        """No candidate finished (or none beat it): the baseline (fitted on the first fold's
+        training rows)."""
         if self.baseline is None:
             raise InvalidInput(
                 "No model could be trained in the time budget.",
                 next_step="Raise time_budget_s or allow more model families.",
             )
-        self.plan.decide("search", "keep the baseline", "no candidate finished in time")
-        self.selection = "the baseline alone: no search candidate finished in time"
+        self.plan.decide("search", "keep the baseline", why)
+        self.selection = f"the baseline alone: {why}"
         model, value = self.baseline
         self.final = self.blend([[model]], [1.0])
         holdout = self.holdout(self.final)

@@ -1,0 +1,200 @@
+"""The time budget is a promise from the call (#17): the engine's clock starts when the job was
+created, less what the stages after the fit need, with at most a quarter of the budget charged;
+the search always gets one cross-validated candidate; the baseline fits on a sample, within a
+deadline of its own, so the first model comes within seconds."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltrainer.state.models import JobRecord, utcnow
+from mltrainer.state.settings import Settings
+from mltrainer.tools.jobs.train import AFTER_FIT_ROW_S, AFTER_FIT_S, CHARGED_SHARE, budget_clock
+from mltrainer.tools.training.automl import fit_automl
+from mltrainer.tools.training.engine import tabular_start as tabular
+from mltrainer.tools.training.engine.tabular import TabularRun
+from mltrainer.tools.training.planner import build_plan
+from mltrainer.tools.training.progress import NullReporter
+from mltrainer.tools.training.request import TrainRequest
+from tests.conftest import connect, payload, train_until_done
+from tests.engine_fixtures import RecordingReporter, mixed_classification
+
+
+def request(**fields: object) -> TrainRequest:
+    return TrainRequest.model_validate({"dataset": "test", "time_budget_s": 5, **fields})
+
+
+def decisions(result: object, stage: str) -> list[str]:
+    return [d.decision for d in result.decisions if d.stage == stage]  # type: ignore[attr-defined]
+
+
+# -- the clock ---------------------------------------------------------------------------------
+def test_budget_counts_the_seconds_before_the_fit_and_after_it() -> None:
+    job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(seconds=4))
+    clock = budget_clock(job, 300, rows=10_000)
+    assert clock is not None
+    charged = time.monotonic() - clock
+    # 4 s since the call and the reserve for saving; the clock only moves on, so never less.
+    assert charged >= 4 + AFTER_FIT_S + 10_000 * AFTER_FIT_ROW_S
+
+
+def test_budget_charges_at_most_a_quarter_so_the_search_keeps_the_rest() -> None:
+    job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(hours=1))
+    clock = budget_clock(job, 60, rows=100)
+    assert clock is not None
+    assert CHARGED_SHARE <= 0.25
+    charged = time.monotonic() - clock
+    assert 60 * CHARGED_SHARE <= charged < 60 * CHARGED_SHARE + 60  # generous: a loaded machine
+
+
+def test_resumed_attempt_starts_its_budget_afresh() -> None:
+    job = JobRecord(id="job_x", kind="train", attempt=2, created_at=utcnow() - timedelta(hours=1))
+    assert budget_clock(job, 60, rows=100) is None
+
+
+# -- the guaranteed candidate ------------------------------------------------------------------
+def test_a_search_the_clock_left_without_time_still_cross_validates_one_candidate() -> None:
+    """The budget began long ago (a slow worker start, a loaded machine): the search deadline
+    has passed before it starts, yet the cheapest family's first configuration is evaluated,
+    so the final model is a searched one, not the baseline alone. (Only linear models: the
+    baseline is the same configuration on the same fold, so it cannot beat the candidate.)"""
+    frame = mixed_classification(rows=300)
+    long_ago = time.monotonic() - 3600
+    reporter = RecordingReporter()
+    result = fit_automl(
+        frame, request(target="label", models=["linear"]), reporter, clock_start=long_ago
+    )
+
+    assert result.search_stopped == "time"
+    said = decisions(result, "search")
+    assert "not started" in said  # no candidate could end in time: none was begun in vain
+    assert any("candidate past the search deadline" in d for d in said)
+    assert len(result.leaderboard) == 1 and result.leaderboard[0].family == "linear"
+    assert result.leaderboard[0].weight == 1.0
+    assert "keep the baseline" not in decisions(result, "search")
+    assert reporter.candidates() == 1
+
+
+def xor_frame(rows: int = 400) -> pd.DataFrame:
+    """A label no linear model can learn (the sign of a product) and trees learn at once."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=rows), rng.normal(size=rows)
+    return pd.DataFrame({"a": a, "b": b, "label": np.where(a * b > 0, "yes", "no")})
+
+
+def test_a_better_baseline_is_kept_over_the_guaranteed_candidate_which_stays_listed() -> None:
+    long_ago = time.monotonic() - 3600
+    result = fit_automl(xor_frame(), request(target="label"), NullReporter(), clock_start=long_ago)
+
+    (kept,) = [d for d in result.decisions if d.decision == "keep the baseline"]
+    assert "run past the deadline" in kept.reason and "first fold" in kept.reason
+    assert len(result.leaderboard) == 1 and result.leaderboard[0].weight == 0.0
+    assert result.holdout["roc_auc"] > 0.8  # the trees' baseline, not the linear candidate
+
+
+def test_a_search_with_time_gets_no_extra_candidate() -> None:
+    frame = mixed_classification(rows=300)
+    result = fit_automl(frame, request(target="label", time_budget_s=20), NullReporter())
+    said = decisions(result, "search")
+    assert "not started" not in said
+    assert not any("past the search deadline" in d for d in said)
+    assert len(result.leaderboard) > 1
+
+
+@pytest.mark.anyio
+async def test_a_five_second_job_through_the_client_has_a_leaderboard(
+    settings: Settings, churn_csv: Path
+) -> None:
+    async with connect("memory", settings) as client:
+        done = payload(
+            await train_until_done(
+                client,
+                {"dataset": str(churn_csv), "target": "label", "time_budget_s": 5, "plots": False},
+            )
+        )
+    assert done["status"] == "succeeded", done
+    assert len(done["result"]["leaderboard"]) >= 1, done["result"]["decisions"]
+
+
+def test_a_guaranteed_candidate_that_would_overrun_the_budget_is_not_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large or many-class data on a short budget: the baseline's own fit says the cheapest
+    candidate would take longer than allowed (here: any time at all), so the baseline stays
+    and the decisions say why."""
+    monkeypatch.setattr(tabular, "GUARANTEE_SHARE", 0.0)
+    monkeypatch.setattr(tabular, "GUARANTEE_MIN_S", 0.0)
+    long_ago = time.monotonic() - 3600
+    frame = mixed_classification(rows=300)
+    result = fit_automl(frame, request(target="label"), NullReporter(), clock_start=long_ago)
+
+    (skipped,) = [d for d in result.decisions if "past the search deadline" in d.decision]
+    assert (
+        skipped.decision.startswith("no linear candidate") and "would take about" in skipped.reason
+    )
+    assert "keep the baseline" in decisions(result, "search")
+    assert result.leaderboard == []
+
+
+def test_the_guarantee_estimate_grows_with_the_baseline_time_and_the_rows() -> None:
+    run = run_for(mixed_classification(rows=600), target="label", time_budget_s=15)
+    assert run.guarantee_estimate("linear") == 0.0  # no baseline yet: nothing to go by
+    run.baseline_cost = (1.0, 100, "hist_gradient_boosting")
+    one = run.guarantee_estimate("linear")
+    run.baseline_cost = (2.0, 100, "hist_gradient_boosting")
+    assert run.guarantee_estimate("linear") == pytest.approx(2 * one)
+    run.baseline_cost = (1.0, 50, "hist_gradient_boosting")
+    assert run.guarantee_estimate("linear") == pytest.approx(2 * one)
+    assert run.guarantee_estimate("random_forest") > one  # a dearer family
+
+
+def test_clustering_whose_clock_ran_out_still_compares_the_first_cluster_counts() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.repeat([[0.0, 0.0], [8.0, 8.0], [0.0, 8.0]], 40, axis=0)
+    points = centres + rng.normal(scale=0.5, size=centres.shape)
+    frame = pd.DataFrame(points, columns=["a", "b"])
+    long_ago = time.monotonic() - 3600
+    result = fit_automl(frame, request(task="clustering"), NullReporter(), clock_start=long_ago)
+
+    assert result.holdout["n_clusters"] == 3  # three well-separated blobs
+    assert {e.params["n_clusters"] for e in result.leaderboard} >= {2, 3, 4}
+
+
+# -- the baseline ------------------------------------------------------------------------------
+def run_for(frame: pd.DataFrame, **fields: object) -> TabularRun:
+    plan = build_plan(frame, request(**fields), None)
+    return TabularRun(frame, plan, NullReporter(), time.monotonic())
+
+
+def test_the_baseline_fits_on_a_sample_and_says_so() -> None:
+    frame = mixed_classification(rows=12_000)
+    result = fit_automl(frame, request(target="label"), NullReporter())
+    (said,) = [d.reason for d in result.decisions if d.stage == "baseline"]
+    assert f"fitted on {tabular.BASELINE_ROWS[0]} of its" in said
+
+
+def letters(rows: int, classes: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, classes, rows)
+    return pd.DataFrame({"x": label + rng.normal(size=rows), "label": label.astype(str)})
+
+
+def test_many_classes_give_the_baseline_fewer_rows() -> None:
+    two = run_for(letters(600, 2), target="label", time_budget_s=15)
+    many = run_for(letters(600, 12), target="label", time_budget_s=15)
+    assert two.baseline_rows() == 15 * tabular.BASELINE_ROWS_PER_S
+    assert many.baseline_rows() < two.baseline_rows()
+    assert many.baseline_rows() >= tabular.BASELINE_ROWS[0] // 2
+
+
+def test_the_baseline_deadline_is_seconds_away_and_never_already_past() -> None:
+    run = run_for(mixed_classification(rows=300), target="label", time_budget_s=600)
+    assert run.baseline_deadline() - time.monotonic() <= tabular.BASELINE_MAX_S
+    run.end = time.monotonic() - 60  # the budget has run out: a usable model all the same
+    assert run.baseline_deadline() - time.monotonic() > tabular.BASELINE_MIN_S / 2

@@ -1,0 +1,185 @@
+"""The start of a supervised tabular run: the anytime baseline and the one guaranteed candidate.
+
+The baseline is fitted on a sample of the first fold within a deadline of its own, so the first
+usable model comes within seconds of the call and cannot overrun the budget (#17). When the
+clock leaves the search no candidate, the cheapest family's first configuration is
+cross-validated anyway (unless the baseline's own fit says it would overrun the budget by
+half), and the baseline is kept over it only when it scores better on the same rows. The run's
+middle is :class:`~mltrainer.tools.training.engine.tabular.TabularRun`; its end is the base
+class, in tabular_end.py.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from mltrainer.tools.training.engine import families as fam
+from mltrainer.tools.training.engine import fitting
+from mltrainer.tools.training.engine.machine import n_workers
+from mltrainer.tools.training.engine.metrics import score, utility
+from mltrainer.tools.training.engine.search import fit_pipeline
+from mltrainer.tools.training.engine.tabular_end import TabularEnd
+
+# The baseline (#17): fitted on BASELINE_ROWS_PER_S rows a second of budget, within
+# BASELINE_ROWS, fewer beyond BASELINE_CLASSES classes (a boosting round is a tree per class);
+# its boosting stops after BASELINE_SHARE of the budget, at least BASELINE_MIN_S and at most
+# BASELINE_MAX_S seconds, so the first model arrives within 10 s of the call.
+BASELINE_ROWS = (5000, 20000)
+BASELINE_ROWS_PER_S = 500
+BASELINE_CLASSES = 5
+BASELINE_SHARE = 0.15
+BASELINE_MIN_S = 1.0
+BASELINE_MAX_S = 3.0
+GUARANTEE_SHARE = 0.25  # how long past the deadline the one guaranteed candidate may start folds
+GUARANTEE_MIN_S = 3.0  # ... and may be expected to take, at least (small data, short budgets)
+
+
+class TabularStart(TabularEnd):
+    """The baseline and the guaranteed candidate of a :class:`TabularRun`."""
+
+    guaranteed: bool  # the search's one candidate ran past its deadline
+    baseline_cost: tuple[float, int, str] | None  # the baseline's seconds, rows and family
+
+    # -- baseline ---------------------------------------------------------------------------
+    def fit_baseline(self) -> None:
+        """A fast model on a sample of the first fold, published at once."""
+        plan = self.plan
+        family = next(
+            (f.name for f in plan.families if f.name in ("hist_gradient_boosting", "linear")),
+            plan.families[0].name,
+        )
+        began = time.monotonic()
+        found = self._baseline_model(family)
+        if found is None:
+            return
+        model, value, used = found
+        self.baseline = model, value
+        fitted_rows = min(len(self.problem.splits[0][0]), self.baseline_rows())
+        self.baseline_cost = time.monotonic() - began, fitted_rows, used
+        self.publish(f"baseline {used}", self.blend([[model]], [1.0]), value, force=True)
+        reason = f"validation {plan.metric} {value:.4f} on the first fold"
+        fold_rows, sample = len(self.problem.splits[0][0]), self.baseline_rows()
+        if fold_rows > sample:
+            reason += f", fitted on {sample} of its {fold_rows} rows (a first model in seconds)"
+        plan.decide("baseline", used, reason)
+        self.reporter.event(f"Baseline {used}: {plan.metric} {value:.4f}", progress=0.08)
+
+    def baseline_rows(self) -> int:
+        """How many of the first fold's training rows the baseline fits on: enough for a usable
+        model, few enough that its fit takes a second or two on a loaded machine (#17). A
+        boosting round grows a tree per class, so many classes get fewer rows."""
+        cap = float(np.clip(BASELINE_ROWS_PER_S * self.budget, *BASELINE_ROWS))
+        ctx = self.problem.ctx
+        if ctx.task == "multiclass" and ctx.n_classes > BASELINE_CLASSES:
+            cap *= BASELINE_CLASSES / ctx.n_classes
+        return max(BASELINE_ROWS[0] // 2, int(cap))
+
+    def baseline_deadline(self) -> float:
+        """When the baseline's boosting stops: a share of the budget from now, at most a few
+        seconds and not past the budget's end (but a second at least, for a usable model), so
+        the first model comes within seconds and the search keeps its time."""
+        now = time.monotonic()
+        allowed = min(BASELINE_SHARE * self.budget, BASELINE_MAX_S, self.end - now)
+        return now + max(BASELINE_MIN_S, allowed)
+
+    def _baseline_model(self, family: str) -> tuple[Any, float, str] | None:
+        """A quick model on a sample of the first fold; on failure, retried once with a linear
+        model on fewer rows."""
+        problem, plan = self.problem, self.plan
+        train_idx, valid_idx = problem.splits[0]
+        rng = np.random.default_rng(plan.seed)
+        cap = self.baseline_rows()
+        rows = train_idx
+        if len(train_idx) > cap:
+            rows = np.sort(rng.choice(train_idx, size=cap, replace=False))
+        attempts = [(family, rows)]
+        if family != "linear" or len(rows) > BASELINE_ROWS[0]:
+            size = min(len(rows), BASELINE_ROWS[0])
+            attempts.append(("linear", np.sort(rng.choice(rows, size=size, replace=False))))
+        deadline = self.baseline_deadline()
+        for name, fit_rows in attempts:
+            try:
+                with threadpool_limits(limits=1):
+                    model, _ = fit_pipeline(
+                        problem,
+                        name,
+                        fam.portfolio(name, problem.ctx)[0],
+                        problem.X.iloc[fit_rows],
+                        problem.y[fit_rows],
+                        problem.weight[fit_rows] if problem.weight is not None else None,
+                        deadline,
+                    )
+                pred = fitting.predict(model, problem.X.iloc[valid_idx], problem.ctx.classification)
+            except (MemoryError, ValueError, TypeError, RuntimeError) as error:
+                plan.decide(
+                    "baseline",
+                    f"{name} failed",
+                    f"{type(error).__name__}: {str(error)[:200]}; retrying smaller and simpler",
+                )
+                continue
+            if problem.ctx.classification and pred.shape[1] != problem.ctx.n_classes:
+                continue
+            value = score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx)
+            return model, value, name
+        return None
+
+    def guarantee_candidate(self) -> None:
+        """The clock left the search without a candidate: the cheapest family's first portfolio
+        configuration is cross-validated anyway, past the search deadline, so that no job ends
+        with only the baseline (fitted on one fold's sample) because the machine was slow (#17).
+        Its folds may start until the budget's end or a quarter budget from now. Not when it
+        would take more than that (large or many-class data on a short budget, where the
+        baseline's own fit says it would overrun the budget by half): the baseline stays."""
+        alive = [f.name for f in self.plan.families if f.name not in self.search.dropped]
+        if not alive:
+            return
+        cheapest = min(alive, key=lambda name: fam.RELATIVE_COST.get(name, 1.0))
+        estimate = self.guarantee_estimate(cheapest)
+        if estimate > max(GUARANTEE_SHARE * self.budget, GUARANTEE_MIN_S):
+            self.plan.decide(
+                "search",
+                f"no {cheapest} candidate past the search deadline",
+                f"it would take about {estimate:.1f}s (from the baseline's fit), past the budget",
+            )
+            return
+        self.plan.decide(
+            "search",
+            f"one {cheapest} candidate past the search deadline",
+            "the search ran out of time before any candidate was cross-validated",
+        )
+        self.guaranteed = True
+        deadline = max(self.end, time.monotonic() + GUARANTEE_SHARE * self.budget)
+        self.search.replay([(cheapest, fam.portfolio(cheapest, self.problem.ctx)[0])], deadline)
+
+    def guarantee_estimate(self, family: str) -> float:
+        """Seconds to cross-validate ``family``'s first configuration, from the baseline's own
+        fit: scaled to a fold's rows and by the families' relative costs, the folds shared by
+        the workers. 0 when there is no baseline to go by."""
+        if self.baseline_cost is None:
+            return 0.0
+        seconds, rows, used = self.baseline_cost
+        relative = fam.RELATIVE_COST.get(family, 1.0) / fam.RELATIVE_COST.get(used, 1.0)
+        per_fold = seconds * len(self.problem.splits[0][0]) / max(1, rows) * relative
+        return per_fold * -(-len(self.problem.splits) // n_workers())
+
+    def baseline_beats_the_guaranteed(self) -> str:
+        """Why the baseline is kept over the one candidate the clock left (the guaranteed one),
+        or "": kept when it scores better on the first fold's validation rows, which both were
+        validated on and neither was fitted on. The candidate stays on the leaderboard."""
+        if not self.guaranteed or self.baseline is None or len(self.search.candidates) != 1:
+            return ""
+        problem, (_, value) = self.problem, self.baseline
+        valid = problem.splits[0][1]
+        candidate = self.search.candidates[0]
+        theirs = score(problem.metric, problem.y[valid], candidate.oof[valid], problem.metric_ctx)
+        if utility(problem.metric, value) <= utility(problem.metric, theirs):
+            return ""
+        return (
+            f"the only search candidate ({candidate.family}, run past the deadline) scored "
+            f"{self.plan.metric} {theirs:.4f} on the first fold's validation rows, the baseline "
+            f"{value:.4f}"
+        )
