@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,3 +117,24 @@ def test_the_peak_model_covers_the_benchmarks_measured_worker_peaks(
     assert estimated >= 0.95 * measured_mb, (estimated, measured_mb)
     assert estimated <= 2 * measured_mb, (estimated, measured_mb)
     assert frame_bytes_for(peak_bytes(frame_mb * MB)) == pytest.approx(frame_mb * MB)
+
+
+def test_a_sampled_table_is_the_same_sample_each_time_the_job_reads_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """A resumed attempt, and each round of iterate, read the table again: they train on the
+    rows the load stage sampled, not on the whole table the memory cap refused."""
+    from types import SimpleNamespace
+
+    from mltrainer.state.masking import Masker
+    from mltrainer.tools.jobs.train import read_data
+    from mltrainer.tools.training.request import TrainRequest
+
+    path = _table(tmp_path, suffix=".parquet")
+    settings = Settings(home=home, max_memory_gb=_cap_gb(path, Settings(home=home), share=0.5))
+    ctx: Any = SimpleNamespace(settings=settings, store=SimpleNamespace(masker=Masker()))
+    request = TrainRequest(dataset=str(path), target="label", seed=7)
+    first, plan = read_data(ctx, request)
+    again, _ = read_data(ctx, request)
+    assert plan.sample_rows is not None and 0.3 * ROWS < len(first) < 0.7 * ROWS
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), again.reset_index(drop=True))

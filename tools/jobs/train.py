@@ -34,6 +34,8 @@ from mltrainer.tools.training.request import TrainRequest
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mltrainer.tools.training.footprint import LoadPlan
+
 
 class ProfileSummary(BaseModel):
     """What the profile stage keeps: the judge's verdict (the planner acts on it), its warnings
@@ -68,7 +70,8 @@ def train(ctx: JobContext) -> TrainOutcome:
     profiled = ProfileSummary.model_validate(ctx.stage("profile", lambda: profile(ctx, request)))
 
     def run() -> dict[str, Any]:
-        frame = loaded.pop() if loaded else None  # none when an earlier attempt loaded it
+        # None when an earlier attempt loaded it; kept for the rounds of iterate only.
+        frame = (loaded[0] if request.iterate else loaded.pop()) if loaded else None
         clock = budget_clock(ctx.job, request.time_budget_s, data.rows)
         done = fit(ctx, request, publisher, data, profiled, frame, clock_start=clock)
         return done.model_dump(mode="json")
@@ -81,7 +84,7 @@ def train(ctx: JobContext) -> TrainOutcome:
         ctx.on_publish(trial)
 
         def run_round() -> dict[str, Any]:
-            done = fit(ctx, changed, trial, data, profiled)
+            done = fit(ctx, changed, trial, data, profiled, loaded[0] if loaded else None)
             return done.model_copy(
                 update={"rows": data.rows, "data_sha256": data.sha256}
             ).model_dump(mode="json")
@@ -105,10 +108,22 @@ def done_message(outcome: TrainOutcome) -> str:
     return text
 
 
-def load_frame(path: Path) -> pd.DataFrame:
+def read_data(ctx: JobContext, request: TrainRequest) -> tuple[pd.DataFrame, LoadPlan]:
+    """The table as the job trains on it: whole, or the seeded sample its memory footprint
+    calls for, read in one streaming pass that never holds the whole table. The same seed
+    gives the same rows, so a resumed attempt and each round of iterate train on them too."""
     from mltrainer.tools.profiling import read_table
+    from mltrainer.tools.profiling.scan import stream
+    from mltrainer.tools.training.footprint import plan_load
 
-    return read_table(path)
+    path = Path(request.dataset)
+    plan = plan_load(path, ctx.settings)
+    if plan.sample_rows is None:
+        return read_table(path), plan
+    streamed = stream(path, plan.format, plan.sample_rows, request.seed, ctx.store.masker)
+    if streamed.bad.count:
+        raise streamed.bad.error(path.name)  # read_table's rule: bad rows are an error
+    return streamed.frame, plan
 
 
 def load(
@@ -119,18 +134,9 @@ def load(
     Its memory footprint is estimated first (tools/training/footprint.py): a table too large
     for the memory the job may use is sampled while it is read (the job's events say how many
     rows of how many, and why), or refused before anything is loaded."""
-    from mltrainer.tools.profiling.scan import stream
-    from mltrainer.tools.training.footprint import plan_load
-
     path = Path(request.dataset)
-    plan = plan_load(path, ctx.settings)
-    if plan.sample_rows is None:
-        frame = load_frame(path)
-    else:  # one streaming pass keeps a uniform sample; the whole table is never held
-        streamed = stream(path, plan.format, plan.sample_rows, request.seed, ctx.store.masker)
-        if streamed.bad.count:
-            raise streamed.bad.error(path.name)  # read_table's rule: bad rows are an error
-        frame = streamed.frame
+    frame, plan = read_data(ctx, request)
+    if plan.sample_rows is not None:
         ctx.event(plan.decision(), level="warning")
     if keep is not None:
         keep.append(frame)
@@ -187,7 +193,7 @@ def fit(
     from mltrainer.tools.training.automl import fit_automl
 
     if frame is None:
-        frame = load_frame(Path(request.dataset))
+        frame, _ = read_data(ctx, request)
     publisher.inputs = describe_inputs(
         frame, [str(c) for c in frame.columns if str(c) != request.target]
     )
