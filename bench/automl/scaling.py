@@ -1,7 +1,7 @@
 """The scaling curve (issue #17): time, peak memory and test score against rows, to a PNG.
 
-    python -m bench.automl.run --out-dir bench/automl/scaling --budget 60 \\
-        --datasets mixed_10k,mixed_100k,mixed_1m --contestants served,flaml,xgboost
+    python -m bench.automl.run --out-dir bench/automl/scaling --budget 60 --timeout 1500 \\
+        --datasets mixed_10k,mixed_100k,mixed_1m,mixed_10m --contestants served,flaml,xgboost
     python -m bench.automl.scaling bench/automl/scaling      # → scaling.png and scaling.md
 
 The table is the generated mixed table (``bench.automl.synthetic.mixed``: 50 columns of
