@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mltrainer.tools.training.progress import NullReporter, PublishedModel
+from mltrainer.tools.training.request import TrainRequest
 
 
 def mixed_classification(rows: int = 400, seed: int = 0, classes: int = 2) -> pd.DataFrame:
@@ -114,3 +115,23 @@ class RecordingReporter(NullReporter):
             or (self.cancel_after_publish and bool(self.published))
             or (after is not None and self.candidates() >= after)
         )
+
+
+def assert_converges_the_same(
+    frame: pd.DataFrame, request: TrainRequest, decision: tuple[str, str]
+) -> None:
+    """Two fits of ``request`` whose searches converge, each recording ``decision`` (stage,
+    decision), end the same: leaderboard, CV and held-out scores, and predictions."""
+    from mltrainer.tools.training.automl import fit_automl
+
+    def run() -> tuple[object, ...]:
+        result = fit_automl(frame, request, NullReporter())
+        assert result.search_stopped == "converged", result.decisions[-5:]
+        assert decision in [(d.stage, d.decision) for d in result.decisions]
+        proba = result.estimator.predict_proba(frame[result.features])
+        board = [(e.name, e.params, e.cv_mean, e.weight) for e in result.leaderboard]
+        return board, result.cv_mean, result.holdout, proba
+
+    first, second = run(), run()
+    assert first[:3] == second[:3]
+    assert np.array_equal(first[3], second[3])

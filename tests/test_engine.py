@@ -17,6 +17,7 @@ from mltrainer.tools.training.request import TrainRequest
 from mltrainer.tools.training.trusted import checked_types
 from tests.engine_fixtures import (
     RecordingReporter,
+    assert_converges_the_same,
     mixed_classification,
     regression_frame,
     series_frame,
@@ -334,17 +335,8 @@ def test_same_data_settings_and_seed_give_the_same_model_and_scores() -> None:
     # A budget far beyond what convergence needs, so that a busy machine still converges.
     settings = {"target": "label", "time_budget_s": 120, "models": ["linear", "knn"], "seed": 3}
 
-    def run() -> tuple[object, ...]:
-        result = fit_automl(frame, request(**settings), NullReporter())
-        assert result.search_stopped == "converged", result.decisions[-5:]
-        assert any(d.decision == "stopped: converged" for d in result.decisions)
-        proba = result.estimator.predict_proba(frame[result.features])
-        board = [(e.name, e.params, e.cv_mean, e.weight) for e in result.leaderboard]
-        return board, result.cv_mean, result.holdout, proba
-
-    first, second = run(), run()
-    assert first[:3] == second[:3]
-    assert np.array_equal(first[3], second[3])
+    stopped = ("search", "stopped: converged")
+    assert_converges_the_same(frame, request(**settings), stopped)
 
 
 def test_the_engine_uses_the_cores_the_job_was_given(monkeypatch: pytest.MonkeyPatch) -> None:

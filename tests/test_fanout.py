@@ -23,7 +23,7 @@ from mltrainer.tools.training.automl import fit_automl
 from mltrainer.tools.training.engine.fanout import InProcess, Processes, Trial
 from mltrainer.tools.training.engine.search import Search
 from mltrainer.tools.training.progress import NullReporter
-from tests.engine_fixtures import mixed_classification
+from tests.engine_fixtures import assert_converges_the_same, mixed_classification
 from tests.fanout_fixtures import killed_on_knn, problem_of, request
 
 SPAWNED = "multiprocessing.spawn"  # in a spawned worker's command line
@@ -119,18 +119,8 @@ def test_a_parallel_search_that_converges_ends_the_same_on_every_run() -> None:
     frame = mixed_classification(rows=300)
     settings = {"target": "label", "time_budget_s": 240, "models": ["linear", "knn"], "seed": 3}
 
-    def run() -> tuple[object, ...]:
-        result = fit_automl(frame, request(**settings, parallel=2), NullReporter())
-        assert result.search_stopped == "converged", result.decisions[-5:]
-        decisions = [(d.stage, d.decision) for d in result.decisions]
-        assert ("search", "2 trials at a time on worker processes on this machine") in decisions
-        proba = result.estimator.predict_proba(frame[result.features])
-        board = [(e.name, e.params, e.cv_mean, e.weight) for e in result.leaderboard]
-        return board, result.cv_mean, result.holdout, proba
-
-    first, second = run(), run()
-    assert first[:3] == second[:3]
-    assert np.array_equal(first[3], second[3])
+    fanned_out = ("search", "2 trials at a time on worker processes on this machine")
+    assert_converges_the_same(frame, request(**settings, parallel=2), fanned_out)
 
 
 @pytest.mark.slow

@@ -12,24 +12,14 @@ from pathlib import Path
 import pytest
 from conftest import connect, error_text, payload, train_until_done
 from fakes.kaggle import KEY, USERNAME, FakeKaggle
-from fakes.modal import FakeModal, enable, fast_settings
+from fakes.modal import FakeModal
 from runtime_kaggle_fixtures import KaggleEnv, make_spec, start_kaggle
 
 from mltrainer.state.settings import Settings
 from mltrainer.tools.runtimes.base import Resources
 
-pytest_plugins = ["runtime_kaggle_fixtures"]
+pytest_plugins = ["runtime_kaggle_fixtures", "modal_fixtures"]
 FANNED_OUT = ("search", "2 trials at a time on worker processes on this machine")
-
-
-@pytest.fixture
-def fake_modal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
-    return enable(tmp_path / "modal-cloud", monkeypatch)
-
-
-@pytest.fixture
-def modal_settings(home: Path, fake_modal: FakeModal) -> Settings:
-    return fast_settings(home)
 
 
 def test_a_parallel_job_gets_a_fan_out_function_with_its_resources(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import connect, error_text, payload
-from fakes.modal import FakeModal, enable, fast_settings
+from fakes.modal import FakeModal, fast_settings
 
 from mltrainer.state.settings import Settings
 
@@ -29,15 +29,7 @@ MISSING_COLUMN = GOOD.replace('frame["x1"]', 'frame["no_such_column"]')
 WRITES_NOTHING = GOOD.replace("(out / ", "print(").replace(".write_text(", ", (")
 MISSING_IMPORT = "import not_a_module_anywhere_xyz\n" + GOOD
 
-
-@pytest.fixture
-def fake_modal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
-    return enable(tmp_path / "modal-cloud", monkeypatch)
-
-
-@pytest.fixture
-def modal_settings(home: Path, fake_modal: FakeModal) -> Settings:
-    return fast_settings(home)
+pytest_plugins = ["modal_fixtures"]
 
 
 def nothing_sent(fake: FakeModal) -> None:

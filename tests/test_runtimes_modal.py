@@ -9,19 +9,11 @@ from typing import Any
 
 import pytest
 from conftest import connect, payload, train_until_done
-from fakes.modal import FakeModal, enable, fast_settings
+from fakes.modal import FakeModal
 
 from mltrainer.state.settings import Settings
 
-
-@pytest.fixture
-def fake_modal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
-    return enable(tmp_path / "modal-cloud", monkeypatch)
-
-
-@pytest.fixture
-def modal_settings(home: Path, fake_modal: FakeModal) -> Settings:
-    return fast_settings(home)
+pytest_plugins = ["modal_fixtures"]
 
 
 @pytest.mark.anyio

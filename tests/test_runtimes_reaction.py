@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 from conftest import connect, payload, train_until_done
-from fakes.modal import FakeModal, enable, fast_settings
+from fakes.modal import FakeModal, fast_settings
 
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.runtimes.reaction import react
 from mltrainer.tools.training.request import TrainRequest
 
-
-@pytest.fixture
-def fake_modal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
-    return enable(tmp_path / "modal-cloud", monkeypatch)
+pytest_plugins = ["modal_fixtures"]
 
 
 def events(settings: Settings, job_id: str) -> list[str]:

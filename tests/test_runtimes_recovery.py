@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import connect, payload, server_process
-from fakes.modal import SETTING, FakeModal, enable, fast_settings
+from fakes.modal import SETTING, FakeModal, fast_settings
 
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
@@ -34,6 +34,8 @@ print("read", len(frame), "rows", flush=True)
 """
 TERMINAL = ("succeeded", "failed", "cancelled")
 
+pytest_plugins = ["modal_fixtures"]
+
 
 def wait_until(predicate: Any, timeout: float = 240.0, every: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
@@ -43,11 +45,6 @@ def wait_until(predicate: Any, timeout: float = 240.0, every: float = 0.1) -> An
             return value
         time.sleep(every)
     raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def fake_modal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModal:
-    return enable(tmp_path / "modal-cloud", monkeypatch)
 
 
 @contextmanager

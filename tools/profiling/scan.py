@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 
 from mltrainer.state.masking import Masker
 from mltrainer.tools.profiling.formats import TableFormat
+from mltrainer.tools.profiling.pieces import iter_csv_batches, split_ranges
 from mltrainer.tools.profiling.reader import (
     STREAM_BLOCK_BYTES,
     BadRows,
-    iter_csv_batches,
     locate_bad_rows,
     open_parquet,
     read_frame,
-    split_ranges,
     with_csv_retries,
 )
 from mltrainer.tools.profiling.sniff import read_head
