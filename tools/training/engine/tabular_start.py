@@ -3,8 +3,8 @@
 The baseline is fitted on a sample of the first fold within a deadline of its own, so the first
 usable model comes within seconds of the call and cannot overrun the budget (#17). When the
 clock leaves the search no candidate, the cheapest family's first configuration is
-cross-validated anyway (unless the baseline's own fit says it would overrun the budget by
-half), and the baseline is kept over it only when it scores better on the same rows. The run's
+cross-validated anyway (unless the baseline's own fit says it would take more than a quarter
+of the budget), and the baseline is kept over it only when it scores better on the same rows. The run's
 middle is :class:`~mltrainer.tools.training.engine.tabular.TabularRun`; its end is the base
 class, in tabular_end.py.
 """
@@ -58,11 +58,10 @@ class TabularStart(TabularEnd):
             return
         model, value, used = found
         self.baseline = model, value
-        fitted_rows = min(len(self.problem.splits[0][0]), self.baseline_rows())
-        self.baseline_cost = time.monotonic() - began, fitted_rows, used
+        fold_rows, sample = len(self.problem.splits[0][0]), self.baseline_rows()
+        self.baseline_cost = time.monotonic() - began, min(fold_rows, sample), used
         self.publish(f"baseline {used}", self.blend([[model]], [1.0]), value, force=True)
         reason = f"validation {plan.metric} {value:.4f} on the first fold"
-        fold_rows, sample = len(self.problem.splits[0][0]), self.baseline_rows()
         if fold_rows > sample:
             reason += f", fitted on {sample} of its {fold_rows} rows (a first model in seconds)"
         plan.decide("baseline", used, reason)
@@ -131,9 +130,9 @@ class TabularStart(TabularEnd):
         """The clock left the search without a candidate: the cheapest family's first portfolio
         configuration is cross-validated anyway, past the search deadline, so that no job ends
         with only the baseline (fitted on one fold's sample) because the machine was slow (#17).
-        Its folds may start until the budget's end or a quarter budget from now. Not when it
-        would take more than that (large or many-class data on a short budget, where the
-        baseline's own fit says it would overrun the budget by half): the baseline stays."""
+        Its folds may start until the budget's end or a quarter budget from now. Not when the
+        baseline's own fit says it would take longer than that (large or many-class data on a
+        short budget): the baseline stays."""
         alive = [f.name for f in self.plan.families if f.name not in self.search.dropped]
         if not alive:
             return
