@@ -92,5 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     return run(job_id, attempt, settings)
 
 
+def exit_now(code: int) -> None:
+    """End the process once the job is recorded, without tearing its heap down object by object
+    (a second or more after a large training: memory the next call's work could use)."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

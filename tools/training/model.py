@@ -30,7 +30,7 @@ from mltrainer.tools.training.inputs import (
     coerce,
     forecast_in_history,
 )
-from mltrainer.tools.training.trusted import LEGACY_MODULES, checked_types
+from mltrainer.tools.training.trusted import LEGACY_MODULES, checked_types, skops_io
 from mltrainer.tools.training.versions import library_versions
 
 if TYPE_CHECKING:
@@ -104,10 +104,8 @@ def model_record(meta: ModelMeta, job_id: str, folder: Path, file_sha256: str) -
 
 def save_model(folder: Path, estimator: Any, meta: ModelMeta, masker: Masker) -> SavedModel:
     """Write model.skops (readable by its owner only) and meta.json (masked) into ``folder``."""
-    import skops.io as sio
-
     private_dir(folder)
-    data = sio.dumps(estimator)
+    data = skops_io().dumps(estimator)
     found = checked_types(data, MODEL_FILE)  # never save what could not be loaded again
     meta = meta.model_copy(
         update={"library_versions": library_versions(), "trusted_types": sorted(found)}
@@ -215,8 +213,6 @@ def load_model(folder: Path, *, sha256: str | None) -> LoadedModel:
     refused. None only for a model the store has no hash of (saved by an earlier version): then
     the allow-list alone guards the load.
     """
-    import skops.io as sio
-
     meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
     if not meta_path.is_file() or not model_path.is_file():
         raise NotFound(
@@ -227,7 +223,7 @@ def load_model(folder: Path, *, sha256: str | None) -> LoadedModel:
     meta = ModelMeta.model_validate_json(meta_path.read_text())
     with _legacy_module_names():
         trusted = checked_types(data, str(model_path))
-        estimator = sio.loads(data, trusted=trusted)
+        estimator = skops_io().loads(data, trusted=trusted)
     return LoadedModel(estimator, meta, hashlib.sha256(data).hexdigest())
 
 

@@ -11,7 +11,10 @@ family and task and checks that this list is exactly what the engine's models ho
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Iterable
+from types import ModuleType
 
 from mltrainer.state.errors import UntrustedModel
 
@@ -22,6 +25,7 @@ LEGACY_MODULES = {"tools.training.engine.custom": CUSTOM_MODULE}
 
 TRUSTED_TYPES: tuple[str, ...] = (
     # The engine's own classes (engine/custom), under their stable module name.
+    f"{CUSTOM_MODULE}.AsFloat",
     f"{CUSTOM_MODULE}.BlendModel",
     f"{CUSTOM_MODULE}.ChangeRegressor",
     f"{CUSTOM_MODULE}.DatetimeFeatures",
@@ -59,14 +63,38 @@ def refused_types(names: Iterable[str]) -> list[str]:
     return sorted({name for name in names if current_name(name) not in allowed})
 
 
+_import_lock = threading.Lock()
+
+
+def skops_io() -> ModuleType:
+    """``skops.io``, imported without importing torch.
+
+    Importing skops lists scikit-learn's estimators, which imports every scikit-learn package,
+    among them its array-API wrapper of torch: where torch is installed (the ``deep`` extra),
+    the first model saved or loaded in a process would import it, 200 MB and 2 s in the worker
+    and in the server, for a library no model of the engine holds. While skops is imported,
+    torch reads as absent (``sys.modules["torch"] = None``); the listing skips the wrapper
+    that then fails to import, and the wrapper holds no estimator, so skops trusts the same
+    types either way. A process that imported torch already pays nothing more.
+    """
+    with _import_lock:
+        if "skops.io" not in sys.modules and "torch" not in sys.modules:
+            sys.modules["torch"] = None  # type: ignore[assignment]
+            try:
+                import skops.io
+            finally:
+                if sys.modules.get("torch", "absent") is None:
+                    del sys.modules["torch"]
+        import skops.io
+    return skops.io
+
+
 def checked_types(data: bytes, source: str) -> list[str]:
     """The types of a skops file (its bytes) to pass to ``skops.io.loads(trusted=...)``.
 
     Raises :class:`UntrustedModel` when any of them is not on the allow-list.
     """
-    import skops.io as sio
-
-    found = sio.get_untrusted_types(data=data)
+    found = skops_io().get_untrusted_types(data=data)
     refused = refused_types(found)
     if refused:
         shown = ", ".join(refused[:3]) + (" ..." if len(refused) > 3 else "")

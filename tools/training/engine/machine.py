@@ -79,6 +79,12 @@ def _libc() -> Any:
     return _MALLOC[0]
 
 
+def threads_each(n_items: int) -> int:
+    """The threads each of ``n_items`` models fitted side by side (``parallel_map``) may use:
+    the cores shared among them, at least one."""
+    return max(1, n_workers() // max(1, n_items))
+
+
 def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     """Run ``fn`` over ``items`` on one thread per core; each model itself uses one thread.
 

@@ -39,7 +39,12 @@ def build_preprocessor(
         TargetEncoder,
     )
 
-    from mltrainer.tools.training.engine.custom import DatetimeFeatures, Stringify, TextTfidf
+    from mltrainer.tools.training.engine.custom import (
+        AsFloat,
+        DatetimeFeatures,
+        Stringify,
+        TextTfidf,
+    )
 
     folds = KFold(n_splits=5, shuffle=True, random_state=seed)
     by_kind: dict[str, list[str]] = {}
@@ -73,7 +78,7 @@ def build_preprocessor(
             )
             n_categorical = len(categorical)
         if by_kind.get("numeric"):
-            parts.append(("num", "passthrough", by_kind["numeric"]))
+            parts.append(("num", AsFloat(), by_kind["numeric"]))
         if by_kind.get("high_cardinality"):
             parts.append(
                 (
@@ -92,7 +97,9 @@ def build_preprocessor(
                 (
                     "num",
                     make_pipeline(
-                        SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                        AsFloat(),
+                        SimpleImputer(strategy="median", add_indicator=True),
+                        StandardScaler(),
                     ),
                     by_kind["numeric"],
                 )

@@ -25,10 +25,16 @@ from mltrainer.tools.training.engine import families as fam
 from mltrainer.tools.training.engine import importance as imp
 from mltrainer.tools.training.engine.calibration import tune
 from mltrainer.tools.training.engine.custom import BlendModel, calibrate_proba
-from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
+from mltrainer.tools.training.engine.machine import (
+    n_workers,
+    parallel_map,
+    release_memory,
+    threads_each,
+)
 from mltrainer.tools.training.engine.metrics import companions, score, utility
 from mltrainer.tools.training.engine.search import Candidate, Problem, Search, fit_pipeline
 from mltrainer.tools.training.engine.tabular_data import TabularData
+from mltrainer.tools.training.engine.trials import side_by_side
 from mltrainer.tools.training.plan import TrainingPlan
 from mltrainer.tools.training.progress import PublishedModel, Reporter
 from mltrainer.tools.training.results import (
@@ -105,8 +111,9 @@ class TabularEnd:
         )
 
     def fit_members(self, members: list[Member], rows: np.ndarray) -> list[list[Any]]:
-        """Each member fitted once on ``rows`` of the labelled data, one per core (in time
-        order when there is one: early stopping then watches the latest rows)."""
+        """Each member fitted once on ``rows`` of the labelled data (in time order when there
+        is one: early stopping then watches the latest rows): side by side, one per core, or
+        on large data one at a time, each on every core."""
         data, problem, end = self.data, self.problem, self.end
         order = data.time_order(rows)
         if order is not None:
@@ -115,15 +122,20 @@ class TabularEnd:
         y = data.y[rows]
         weight = data.weight[rows] if data.weight is not None else None
 
+        together = side_by_side(len(rows), X.shape[1])
+        threads = threads_each(len(members)) if together else n_workers()
+
         def fit(member: Member) -> list[Any]:
             candidate = member[0]
             params = fam.refit_params(candidate.family, candidate.params, candidate.facts)
-            with threadpool_limits(limits=1):
-                model, _ = fit_pipeline(problem, candidate.family, params, X, y, weight, end)
+            with threadpool_limits(limits=threads):
+                model, _ = fit_pipeline(
+                    problem, candidate.family, params, X, y, weight, end, threads
+                )
             release_memory()
             return [model]
 
-        return parallel_map(fit, members)
+        return parallel_map(fit, members) if together else [fit(member) for member in members]
 
     def refit_estimate(self, members: list[Candidate], n_rows: int | None = None) -> float:
         """Seconds to fit these candidates on ``n_rows`` rows (default: all), in parallel, from

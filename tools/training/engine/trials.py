@@ -27,7 +27,16 @@ from mltrainer.tools.training.results import LeaderboardEntry
 log = logging.getLogger(__name__)
 # Families whose fitted models grow with the rows (forests): fold models never kept.
 BIG_MODELS = ("random_forest", "extra_trees")
+# Folds of more training cells (rows x columns) than this run one at a time, the model on every
+# core: side by side, each core's fold held its own copies of the data (mixed_100k's 45k x 50
+# folds: 150 MB each), and a model this large uses its threads well.
+SIDE_BY_SIDE_CELLS = 1_000_000
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1", "precision", "recall")
+
+
+def side_by_side(rows: int, columns: int) -> bool:
+    """Whether models fitted on this many rows and columns run side by side, one per core."""
+    return rows * columns <= SIDE_BY_SIDE_CELLS
 
 
 class CandidateSummary(LeaderboardEntry):
@@ -108,7 +117,17 @@ class Problem:
             value -= 1e-3 * min(score("log_loss", y, pred, self.metric_ctx), 5.0)
         return value
 
-    def pipeline(self, family: str, params: dict[str, Any]) -> tuple[Any, Any]:
+    def fold_threads(self, family: str) -> int:
+        """1: this family's folds run side by side, one thread each; more: one fold at a time,
+        on that many threads. Forests and large folds go one at a time, so one fold's model and
+        copies of the data are in memory, not one per core."""
+        rows = max((len(train) for train, _ in self.splits), default=0)
+        if family in BIG_MODELS or not side_by_side(rows, self.X.shape[1]):
+            return n_workers()
+        return 1
+
+    def pipeline(self, family: str, params: dict[str, Any], threads: int = 1) -> tuple[Any, Any]:
+        """The unfitted preprocessing and model; the model uses ``threads`` threads."""
         from dataclasses import replace
 
         style = fam.style(family)
@@ -116,10 +135,7 @@ class Problem:
         prep, n_cat = build_preprocessor(
             self.columns, style, self.ctx.task, self.ctx.seed, self.calendar, elapsed
         )
-        # A forest's folds run one after another, each forest on every core (its trees in
-        # threads), so only one forest is in memory at a time.
-        n_jobs = n_workers() if family in BIG_MODELS else self.ctx.n_jobs
-        ctx = replace(self.ctx, categorical_positions=tuple(range(n_cat)), n_jobs=n_jobs)
+        ctx = replace(self.ctx, categorical_positions=tuple(range(n_cat)), n_jobs=threads)
         return prep, fam.build_model(family, params, ctx)
 
 
@@ -131,12 +147,14 @@ def fit_pipeline(
     y: np.ndarray,
     weight: np.ndarray | None,
     deadline: float | None,
+    threads: int = 1,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit preprocessing and model on (X, y) only -- early stopping included, on an inner split
-    of these rows; returns the fitted Pipeline and its facts."""
+    of these rows; returns the fitted Pipeline and its facts. The model is built for ``threads``
+    threads (XGBoost's, a forest's); the caller limits the native pools to as many."""
     from sklearn.pipeline import Pipeline
 
-    prep, model = problem.pipeline(family, params)
+    prep, model = problem.pipeline(family, params, threads)
     Xt = prep.fit_transform(X, y)
     model, facts = fitting.fit_model(
         family,
@@ -175,6 +193,7 @@ def evaluate(
     models: list[Any] = []
     facts: list[dict[str, Any]] = []
     start = time.monotonic()
+    threads = problem.fold_threads(family)
 
     def run_fold(
         item: tuple[int, tuple[np.ndarray, np.ndarray]],
@@ -183,11 +202,13 @@ def evaluate(
         if time.monotonic() > deadline:
             raise _OutOfTime
         began = time.monotonic()
-        with threadpool_limits(limits=1):
+        with threadpool_limits(limits=threads):
             X_tr, X_va = problem.X.iloc[train_idx], problem.X.iloc[valid_idx]
             y_tr = problem.y[train_idx]
             w_tr = problem.weight[train_idx] if problem.weight is not None else None
-            pipeline, fact = fit_pipeline(problem, family, params, X_tr, y_tr, w_tr, deadline)
+            pipeline, fact = fit_pipeline(
+                problem, family, params, X_tr, y_tr, w_tr, deadline, threads
+            )
             fitted = time.monotonic()
             pred = fitting.predict(pipeline, X_va, classification)
             per_row = (time.monotonic() - fitted) / max(1, len(valid_idx))
@@ -202,7 +223,7 @@ def evaluate(
 
     try:
         folds_to_run = list(enumerate(problem.splits[: folds or None]))
-        if family in BIG_MODELS:
+        if threads > 1:
             results = [run_fold(fold) for fold in folds_to_run]
         else:
             results = parallel_map(run_fold, folds_to_run)

@@ -18,7 +18,12 @@ from mltrainer.tools.training.engine.custom.boosting import (
     XGBModel,
     XGBRegressorModel,
 )
-from mltrainer.tools.training.engine.custom.columns import DatetimeFeatures, Stringify, TextTfidf
+from mltrainer.tools.training.engine.custom.columns import (
+    AsFloat,
+    DatetimeFeatures,
+    Stringify,
+    TextTfidf,
+)
 from mltrainer.tools.training.engine.custom.series import (
     SERIES_FEATURE,
     ChangeRegressor,
@@ -37,6 +42,7 @@ SOURCE_MODULES = ("columns", "boosting", "blend", "series", "target")
 
 # The classes a saved model may hold (and the one base class they share).
 CLASSES: tuple[type, ...] = (
+    AsFloat,
     BlendModel,
     ChangeRegressor,
     DatetimeFeatures,
@@ -57,6 +63,7 @@ __all__ = [
     "CLASSES",
     "SERIES_FEATURE",
     "SOURCE_MODULES",
+    "AsFloat",
     "BlendModel",
     "ChangeRegressor",
     "DatetimeFeatures",

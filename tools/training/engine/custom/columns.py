@@ -126,6 +126,18 @@ class TextTfidf(BaseEstimator, TransformerMixin):
         return self.vectorizer_.transform(self._text(X))
 
 
+class AsFloat(BaseEstimator, TransformerMixin):
+    """Numeric and true/false columns as one float array, missing values as NaN. numpy would
+    first turn a frame of floats and booleans into Python objects, 32 bytes a cell (115 MB
+    for 75k rows x 41 columns, against this array's 24 MB)."""
+
+    def fit(self, X: Any, y: Any = None) -> AsFloat:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        return pd.DataFrame(X).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 class Stringify(BaseEstimator, TransformerMixin):
     """Categories as strings (missing as ``"<NA>"``), so encoders see one uniform type."""
 

@@ -1,0 +1,82 @@
+"""What the engine holds in memory while it fits (#17).
+
+The promises: numbers and true/false columns reach the models as one float array, never as a
+frame of Python objects first; large folds (and forests) are fitted one at a time, each on every
+core, so one fold's copies of the data are in memory instead of one per core, and such a fold
+scores as it does side by side.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltrainer.tools.training.engine import trials
+from mltrainer.tools.training.engine.machine import CORES_ENV, n_workers
+from mltrainer.tools.training.engine.tabular_data import TabularData
+from mltrainer.tools.training.engine.trials import evaluate
+from mltrainer.tools.training.planner import build_plan
+from tests.fanout_fixtures import problem_of, request
+
+
+def numbers_and_flags(rows: int = 20_000) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(20)})
+    frame["flag"] = rng.random(rows) < 0.3
+    frame["count"] = pd.array(rng.integers(0, 9, size=rows), dtype="Int64")
+    frame.loc[::7, "count"] = pd.NA
+    frame.loc[::5, "x3"] = np.nan
+    frame["label"] = np.where(frame["x0"] + frame["flag"] > 0.5, "yes", "no")
+    return frame
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "linear"])
+def test_numbers_and_flags_reach_the_model_as_one_float_array(family: str) -> None:
+    frame = numbers_and_flags()
+    plan = build_plan(frame, request(target="label"))
+    data = TabularData(frame, plan)
+    problem = data.problem(data.train)
+    prep, _ = problem.pipeline(family, {})
+    X = problem.X
+    tracemalloc.start()
+    try:
+        out = prep.fit_transform(X, problem.y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.dtype == np.float64
+    if family == "hist_gradient_boosting":  # missing values stay missing for the trees
+        assert np.isnan(out).sum() == X["x3"].isna().sum() + X["count"].isna().sum()
+    # A frame of floats and booleans made into Python objects first took 32 bytes a cell.
+    assert peak < 4 * out.nbytes, (peak, out.nbytes)
+
+
+def test_large_folds_and_forests_run_one_at_a_time_on_every_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = problem_of(rows=300, models=("hist_gradient_boosting", "random_forest"))
+    monkeypatch.setenv(CORES_ENV, "2")
+    cores = n_workers()
+    assert problem.fold_threads("hist_gradient_boosting") == 1  # small: side by side
+    assert problem.fold_threads("random_forest") == cores
+    monkeypatch.setattr(trials, "SIDE_BY_SIDE_CELLS", 100)  # these folds are now "large"
+    assert problem.fold_threads("hist_gradient_boosting") == cores
+    monkeypatch.setenv(CORES_ENV, "1")  # a fan-out worker's single core
+    assert problem.fold_threads("hist_gradient_boosting") == 1
+
+
+def test_a_large_fold_scores_as_it_does_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    problem = problem_of(rows=400, models=("linear",))
+    params = {"C": 1.0}
+    side_by_side = evaluate(problem, "linear", params, 0, time.monotonic() + 120)
+    monkeypatch.setattr(trials, "SIDE_BY_SIDE_CELLS", 100)
+    monkeypatch.setenv(CORES_ENV, "2")
+    assert problem.fold_threads("linear") == min(2, n_workers())
+    one_at_a_time = evaluate(problem, "linear", params, 0, time.monotonic() + 120)
+    assert side_by_side is not None and one_at_a_time is not None
+    assert one_at_a_time.cv_mean == pytest.approx(side_by_side.cv_mean)
+    assert np.allclose(one_at_a_time.oof, side_by_side.oof)
