@@ -34,13 +34,17 @@ def numbers_and_flags(rows: int = 20_000) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("family", ["hist_gradient_boosting", "linear"])
-def test_numbers_and_flags_reach_the_model_as_one_float_array(family: str) -> None:
+@pytest.mark.parametrize(
+    ("family", "params"), [("hist_gradient_boosting", {}), ("linear", {"C": 1.0})]
+)
+def test_numbers_and_flags_reach_the_model_as_one_float_array(
+    family: str, params: dict[str, float]
+) -> None:
     frame = numbers_and_flags()
     plan = build_plan(frame, request(target="label"))
     data = TabularData(frame, plan)
     problem = data.problem(data.train)
-    prep, _ = problem.pipeline(family, {})
+    prep, _ = problem.pipeline(family, params)
     X = problem.X
     tracemalloc.start()
     try:
@@ -49,10 +53,11 @@ def test_numbers_and_flags_reach_the_model_as_one_float_array(family: str) -> No
     finally:
         tracemalloc.stop()
     assert out.dtype == np.float64
-    if family == "hist_gradient_boosting":  # missing values stay missing for the trees
+    if family == "hist_gradient_boosting":  # numbers pass to the trees as they are
         assert np.isnan(out).sum() == X["x3"].isna().sum() + X["count"].isna().sum()
-    # A frame of floats and booleans made into Python objects first took 32 bytes a cell.
-    assert peak < 4 * out.nbytes, (peak, out.nbytes)
+        # A frame of floats and booleans made into Python objects first took 32 bytes a cell:
+        # 5 times this array at least.
+        assert peak < 3 * out.nbytes, (peak, out.nbytes)
 
 
 def test_large_folds_and_forests_run_one_at_a_time_on_every_core(

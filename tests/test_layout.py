@@ -48,7 +48,12 @@ def test_no_top_level_package_of_ours_is_importable_outside_the_checkout(tmp_pat
 
 
 # Saved models whose classes' module paths must keep loading (tests/fixtures/models/README.md).
-FIXTURES = ["blend_main_3be4513", "forecast_main_3be4513", "transformed_main_5ae10e6"]
+FIXTURES = [
+    "blend_main_3be4513",
+    "forecast_main_3be4513",
+    "transformed_main_5ae10e6",
+    "asfloat_main_7ab8376",
+]
 
 
 def test_a_model_saved_by_version_0_1_0_still_loads_and_predicts_the_same() -> None:

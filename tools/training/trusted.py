@@ -11,6 +11,7 @@ family and task and checks that this list is exactly what the engine's models ho
 
 from __future__ import annotations
 
+import importlib.abc
 import sys
 import threading
 from collections.abc import Iterable
@@ -66,6 +67,19 @@ def refused_types(names: Iterable[str]) -> list[str]:
 _import_lock = threading.Lock()
 
 
+class _TorchAbsent(importlib.abc.MetaPathFinder):
+    """Makes torch absent to one thread: its imports of torch fail as if it were not
+    installed; other threads, and ``sys.modules``, are untouched."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] == "torch" and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named {name!r} (while importing skops)")
+        return None
+
+
 def skops_io() -> ModuleType:
     """``skops.io``, imported without importing torch.
 
@@ -73,18 +87,18 @@ def skops_io() -> ModuleType:
     among them its array-API wrapper of torch: where torch is installed (the ``deep`` extra),
     the first model saved or loaded in a process would import it, 200 MB and 2 s in the worker
     and in the server, for a library no model of the engine holds. While skops is imported,
-    torch reads as absent (``sys.modules["torch"] = None``); the listing skips the wrapper
-    that then fails to import, and the wrapper holds no estimator, so skops trusts the same
-    types either way. A process that imported torch already pays nothing more.
+    torch is absent to the importing thread; the listing skips the wrapper that then fails to
+    import, and the wrapper holds no estimator, so skops trusts the same types either way. A
+    process that imported torch already pays nothing more.
     """
     with _import_lock:
         if "skops.io" not in sys.modules and "torch" not in sys.modules:
-            sys.modules["torch"] = None  # type: ignore[assignment]
+            finder = _TorchAbsent()
+            sys.meta_path.insert(0, finder)
             try:
                 import skops.io
             finally:
-                if sys.modules.get("torch", "absent") is None:
-                    del sys.modules["torch"]
+                sys.meta_path.remove(finder)
         import skops.io
     return skops.io
 
