@@ -3,22 +3,26 @@
 The promises: numbers and true/false columns reach the models as one float array, never as a
 frame of Python objects first; large folds (and forests) are fitted one at a time, each on every
 core, so one fold's copies of the data are in memory instead of one per core, and such a fold
-scores as it does side by side.
+scores as it does side by side; predict scores many rows a chunk at a time, with the
+same result.
 """
 
 from __future__ import annotations
 
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from mltrainer.tools.training import model as model_module
 from mltrainer.tools.training.engine import trials
 from mltrainer.tools.training.engine.machine import CORES_ENV, n_workers
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.engine.trials import evaluate
+from mltrainer.tools.training.model import load_model
 from mltrainer.tools.training.planner import build_plan
 from tests.fanout_fixtures import problem_of, request
 
@@ -85,3 +89,19 @@ def test_a_large_fold_scores_as_it_does_side_by_side(monkeypatch: pytest.MonkeyP
     assert side_by_side is not None and one_at_a_time is not None
     assert one_at_a_time.cv_mean == pytest.approx(side_by_side.cv_mean)
     assert np.allclose(one_at_a_time.oof, side_by_side.oof)
+
+
+def test_predict_scores_rows_in_chunks_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model's pipeline copies only PREDICT_CHUNK_ROWS rows at a time; the predictions, the
+    probabilities and a threshold's decisions are those of one pass over every row."""
+    folder = Path(__file__).parent / "fixtures" / "models" / "asfloat_main_7ab8376"
+    model = load_model(folder, sha256=None)
+    rows = pd.read_csv(folder / "input.csv")
+    whole = model.predict_frame(rows, threshold=0.3)
+    monkeypatch.setattr(model_module, "PREDICT_CHUNK_ROWS", 3)
+    chunked = model.predict_frame(rows, threshold=0.3)
+    pd.testing.assert_frame_equal(chunked, whole)
+    expected = pd.read_csv(folder / "expected.csv")
+    pd.testing.assert_frame_equal(model.predict_frame(rows), expected, check_dtype=False)

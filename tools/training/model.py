@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MODEL_FILE = "model.skops"
+# Rows a model scores at a time: its pipeline's copies of the rows (encoded, as floats, per
+# member of an ensemble) stay this size however many rows are predicted.
+PREDICT_CHUNK_ROWS = 100_000
 META_FILE = "meta.json"
 CLASSIFICATION = ("binary", "multiclass", "text_classification")
 _legacy_lock = threading.Lock()
@@ -140,6 +143,28 @@ class LoadedModel:
             )
         self._check_threshold(threshold)
         features = coerce(self.meta.inputs, frame[self.meta.features])
+        # A forecast's rows depend on one another (each step feeds the next): scored at once.
+        step = len(features) if self.meta.task == "forecast" else PREDICT_CHUNK_ROWS
+        scored = [
+            self._score(features.iloc[start : start + step])
+            for start in range(0, max(len(features), 1), max(step, 1))
+        ]
+        predicted = np.concatenate([labels for labels, _ in scored])
+        proba = None if scored[0][1] is None else np.vstack([p for _, p in scored])
+        classes = self.meta.classes or [str(c) for c in getattr(self.estimator, "classes_", [])]
+        if threshold is not None and proba is not None:
+            positive = classes.index(str(self.meta.positive_class))
+            labels = self.estimator.classes_
+            chosen = proba[:, positive] >= threshold
+            predicted = np.where(chosen, labels[positive], labels[1 - positive])
+        out = pd.DataFrame({"prediction": predicted}, index=frame.index)
+        if proba is not None:
+            for i, label in enumerate(classes):
+                out[f"proba_{label}"] = proba[:, i]
+        return out.reset_index(drop=True)
+
+    def _score(self, features: pd.DataFrame) -> tuple[Any, Any]:
+        """The model's predictions for these rows, and its class probabilities (or None)."""
         try:
             predicted = self.estimator.predict(features)
             proba = (
@@ -153,17 +178,7 @@ class LoadedModel:
                 next_step="Predict on rows shaped like the training data (same columns, types "
                 "and, for forecasts, known series ids).",
             ) from error
-        classes = self.meta.classes or [str(c) for c in getattr(self.estimator, "classes_", [])]
-        if threshold is not None and proba is not None:
-            positive = classes.index(str(self.meta.positive_class))
-            labels = self.estimator.classes_
-            chosen = proba[:, positive] >= threshold
-            predicted = np.where(chosen, labels[positive], labels[1 - positive])
-        out = pd.DataFrame({"prediction": predicted}, index=frame.index)
-        if proba is not None:
-            for i, label in enumerate(classes):
-                out[f"proba_{label}"] = proba[:, i]
-        return out.reset_index(drop=True)
+        return predicted, proba
 
     def _check_threshold(self, threshold: float | None) -> None:
         if threshold is None:
