@@ -31,7 +31,8 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def snapshot(workspace: Path) -> Snapshot:
-    """(mtime_ns, size) of every regular file under the workspace, never following symlinks."""
+    """(mtime_ns, size) of every file under the workspace, never following symlinks; what
+    vanishes while it is read is left out."""
     seen: Snapshot = {}
     stack = [workspace]
     while stack and len(seen) < MAX_SCAN_ENTRIES:
@@ -44,11 +45,14 @@ def snapshot(workspace: Path) -> Snapshot:
             rel = os.path.relpath(entry.path, workspace)
             if rel == INTERNAL_DIR:
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            else:
-                stat = entry.stat(follow_symlinks=False)
-                seen[rel] = (stat.st_mtime_ns, stat.st_size)
+            try:  # a file may vanish meanwhile (the session closed, or the code deleted it)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                    continue
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            seen[rel] = (info.st_mtime_ns, info.st_size)
     return seen
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sandbox_fixtures import bwrap, make_manager, wait_until
@@ -251,6 +253,33 @@ def test_closing_a_busy_session_ends_its_call(bwrap: SandboxManager) -> None:
     result, _ = results[0]
     assert result.status == "killed" and result.session_lost
     assert "closed or reset" in (result.reason or "")
+
+
+def test_a_workspace_emptied_while_it_is_listed_gives_what_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race above, made certain: a closed session's folder goes as its call ends."""
+    from mltrainer.sandbox import paths
+
+    (tmp_path / "kept.txt").write_text("kept")
+    (tmp_path / "gone.txt").write_text("gone")
+    (tmp_path / "gone_dir").mkdir()
+    listed = os.scandir
+
+    def then_delete(directory: Any) -> Any:
+        if directory != tmp_path:
+            return listed(directory)
+        with listed(directory) as entries:
+            found = list(entries)
+        for entry in found:
+            if entry.name == "gone_dir":
+                shutil.rmtree(entry.path)
+            elif entry.name == "gone.txt":
+                os.remove(entry.path)
+        return found
+
+    monkeypatch.setattr(paths.os, "scandir", then_delete)
+    assert set(paths.snapshot(tmp_path)) == {"kept.txt"}
 
 
 def test_network_opt_in_when_the_person_enabled_it(home: Path) -> None:
