@@ -1,10 +1,11 @@
 """The time budget is a promise from the call (#17): the engine's clock starts when the job was
-created, less what the stages after the fit need, with at most a quarter of the budget charged;
+created, less what the stages after the fit need, leaving the engine a floor of its own;
 the search always gets one cross-validated candidate; the baseline fits on a sample, within a
 deadline of its own, so the first model comes within seconds."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,13 @@ import pytest
 
 from mltrainer.state.models import JobRecord, utcnow
 from mltrainer.state.settings import Settings
-from mltrainer.tools.jobs.train import AFTER_FIT_ROW_S, AFTER_FIT_S, CHARGED_SHARE, budget_clock
+from mltrainer.tools.jobs.train import (
+    AFTER_FIT_ROW_S,
+    AFTER_FIT_S,
+    CHARGED_SHARE,
+    ENGINE_FLOOR_S,
+    budget_clock,
+)
 from mltrainer.tools.training.automl import fit_automl
 from mltrainer.tools.training.engine import tabular_start as tabular
 from mltrainer.tools.training.engine.tabular import TabularRun
@@ -44,13 +51,20 @@ def test_budget_counts_the_seconds_before_the_fit_and_after_it() -> None:
     assert charged >= 4 + AFTER_FIT_S + 10_000 * AFTER_FIT_ROW_S
 
 
-def test_budget_charges_at_most_a_quarter_so_the_search_keeps_the_rest() -> None:
+@pytest.mark.parametrize(
+    ("budget", "kept"), [(5, 3.75), (10, 7.5), (15, ENGINE_FLOOR_S), (60, 7.5)]
+)
+def test_budget_leaves_the_engine_its_floor_however_slow_the_start(
+    budget: float, kept: float
+) -> None:
+    """An hour since the call: all but the engine's floor is charged (three quarters of a
+    budget shorter than twice the floor stay with the engine)."""
+    assert ENGINE_FLOOR_S == 7.5 and CHARGED_SHARE == 0.25
     job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(hours=1))
-    clock = budget_clock(job, 60, rows=100)
+    clock = budget_clock(job, budget, rows=100)
     assert clock is not None
-    assert CHARGED_SHARE <= 0.25
-    charged = time.monotonic() - clock
-    assert 60 * CHARGED_SHARE <= charged < 60 * CHARGED_SHARE + 60  # generous: a loaded machine
+    left = clock + budget - time.monotonic()
+    assert kept - 1 < left <= kept  # generous: a loaded machine
 
 
 def test_resumed_attempt_starts_its_budget_afresh() -> None:
@@ -198,3 +212,110 @@ def test_the_baseline_deadline_is_seconds_away_and_never_already_past() -> None:
     assert run.baseline_deadline() - time.monotonic() <= tabular.BASELINE_MAX_S
     run.end = time.monotonic() - 60  # the budget has run out: a usable model all the same
     assert run.baseline_deadline() - time.monotonic() > tabular.BASELINE_MIN_S / 2
+
+
+# -- the final fit on large data -----------------------------------------------------------------
+def fit_costing(
+    monkeypatch: pytest.MonkeyPatch, times_the_time_left: float, **fields: object
+) -> object:
+    """A run whose fit on every training row would take ``times_the_time_left`` times the time
+    left (the estimate is the engine's one seam with the clock): 6000 rows, searched on 1000."""
+    frame = mixed_classification(rows=6000)
+    plan = build_plan(frame, request(target="label", models=["linear"], time_budget_s=20, **fields))
+    plan.max_search_rows = 1000
+
+    def estimate(run: TabularRun, members: object, n_rows: int | None = None) -> float:
+        share = (n_rows or len(run.data.y)) / len(run.data.train)
+        return times_the_time_left * max(run.time_to_fit(), 1.0) * share
+
+    monkeypatch.setattr(TabularRun, "refit_estimate", estimate)
+    return TabularRun(frame, plan, NullReporter(), time.monotonic()).run()
+
+
+def sampled_fit(result: object) -> tuple[int, str]:
+    """How many training rows the final fit had, by the decision that says so, and its reason."""
+    (said,) = [
+        d
+        for d in result.decisions  # type: ignore[attr-defined]
+        if d.stage == "ensemble" and " fitted on " in d.decision
+    ]
+    match = re.search(r"fitted on (\d+) of 4800 training rows$", said.decision)
+    assert match, said.decision
+    return int(match.group(1)), said.reason
+
+
+def test_no_time_to_fit_every_training_row_fits_as_many_as_time_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = fit_costing(monkeypatch, 2.0)
+    rows, reason = sampled_fit(result)
+    assert 2200 <= rows <= 2400  # half, less what the clock moved on meanwhile
+    assert "the time left fits about this many" in reason
+    assert not result.refit  # type: ignore[attr-defined]
+    assert result.holdout["roc_auc"] > 0.8  # type: ignore[attr-defined]
+
+
+def test_rows_in_time_order_give_the_latest_to_the_final_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fitted_on: list[np.ndarray] = []
+    fit_members = TabularRun.fit_members
+
+    def recording(run: TabularRun, members: object, rows: np.ndarray) -> object:
+        fitted_on.append(rows)
+        return fit_members(run, members, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TabularRun, "fit_members", recording)
+    result = fit_costing(monkeypatch, 2.0, time_column="day")
+    count = sampled_fit(result)[0]
+    assert 2200 <= count <= 2400
+    # the days are the rows' order: the training rows are the first 4800, the latest are last
+    (final,) = [rows for rows in fitted_on if len(rows) == count]
+    assert list(final) == list(range(4800 - count, 4800))
+    assert result.holdout["roc_auc"] > 0.8  # type: ignore[attr-defined]
+
+
+def test_too_little_time_for_more_rows_keeps_the_first_fold_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = fit_costing(monkeypatch, 100.0)
+    decided = [d.decision for d in result.decisions if d.stage == "ensemble"]  # type: ignore[attr-defined]
+    assert "linear#0 as fitted on its first fold" in decided
+    assert not any("training rows" in d for d in decided)
+
+
+# -- the kept baseline, grown --------------------------------------------------------------------
+def baseline_run(seconds_left: float) -> tuple[TabularRun, tuple[float, int, str]]:
+    """A fitted baseline (5000 of a fold's 16000 rows) and ``seconds_left`` times its own fit
+    time before the boosting must stop."""
+    run = run_for(mixed_classification(rows=25_000), target="label", models=["linear"])
+    run.fit_baseline()
+    assert run.baseline_cost is not None
+    seconds = run.baseline_cost[0]
+    run.end = time.monotonic() + seconds * seconds_left + tabular.GROW_RESERVE * run.budget
+    return run, run.baseline_cost
+
+
+def test_a_kept_baseline_is_refitted_on_as_many_rows_as_the_time_left_fits() -> None:
+    run, (_, rows, family) = baseline_run(seconds_left=2.5)
+    before = run.baseline
+    assert before is not None and rows == 5000
+    run.grow_baseline()
+
+    (said,) = [d for d in run.plan.decisions if d.stage == "baseline"][1:]
+    grown = re.search(r"refitted on (\d+)", said.decision + said.reason)
+    assert grown, said
+    assert 7500 <= int(grown.group(1)) <= 12_500  # 1.5 to 2.5 times the baseline's rows
+    assert run.baseline is not None
+    if said.decision.startswith(f"{family} refitted"):  # better on the same validation rows
+        assert run.baseline[1] > before[1] and run.baseline[0] is not before[0]
+    else:
+        assert said.decision == "kept as fitted on 5000 rows" and run.baseline is before
+
+
+def test_a_baseline_with_no_time_for_more_rows_stays_as_it_is() -> None:
+    run, _ = baseline_run(seconds_left=1.0)  # fits fewer than 1.5 times its rows
+    before = run.baseline
+    run.grow_baseline()
+    assert run.baseline is before
+    assert len([d for d in run.plan.decisions if d.stage == "baseline"]) == 1

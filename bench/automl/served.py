@@ -86,7 +86,7 @@ async def _train_and_predict(run: Any, folder: Path) -> Predictions:
             raise RuntimeError(f"predict failed: {predicted.content}")
         path = (predicted.structured_content or {})["predictions_path"]
     result = job.get("result") or {}
-    stages, spawn_s = _stage_seconds(folder / "home", job["job_id"])
+    stages, spawn_s, timeline = _stage_seconds(folder / "home", job["job_id"])
     notes = {
         "stages_s": stages,
         "call_to_worker_s": spawn_s,
@@ -96,12 +96,17 @@ async def _train_and_predict(run: Any, folder: Path) -> Predictions:
         "model": result.get("model_name") or result.get("model"),
         "stopped": result.get("search_stopped"),
         "refit": result.get("refit"),
+        "timeline": timeline,
+        "decisions": [
+            f"{d['stage']}: {d['decision']} ({d['reason']})" for d in result.get("decisions", [])
+        ],
     }
     return _predictions(spec.task, pd.read_csv(path), notes)
 
 
-def _stage_seconds(home: Path, job_id: str) -> tuple[dict[str, float], float | None]:
-    """How long each stage of the job took, and from the job's creation to its first stage."""
+def _stage_seconds(home: Path, job_id: str) -> tuple[dict[str, float], float | None, list[str]]:
+    """How long each stage of the job took, from the job's creation to its first stage, and its
+    events, each at its seconds since the creation (where the budget went)."""
     from mltrainer.state.secrets import SecretVault
     from mltrainer.state.settings import Settings
     from mltrainer.state.store import Store
@@ -113,7 +118,11 @@ def _stage_seconds(home: Path, job_id: str) -> tuple[dict[str, float], float | N
     seconds = {s.name: round((s.finished_at - s.started_at).total_seconds(), 2) for s in stages}
     first = min((s.started_at for s in stages), default=None)
     spawn = None if first is None else round((first - job.created_at).total_seconds(), 2)
-    return seconds, spawn
+    timeline = [
+        f"{(e.at - job.created_at).total_seconds():6.2f} s {e.message}"
+        for e in store.events(job_id)
+    ]
+    return seconds, spawn, timeline
 
 
 def _predictions(task: str, frame: pd.DataFrame, notes: dict[str, Any]) -> Predictions:

@@ -51,9 +51,11 @@ class ProfileSummary(BaseModel):
 # benchmark: about 3 s on small data beyond the engine's deadline, more with rows.
 AFTER_FIT_S = 3.0
 AFTER_FIT_ROW_S = 2e-5
-# At most this share of the budget is charged for what comes before and after the fit, so the
-# baseline and the search keep three quarters of it even when the machine is loaded (#17).
+# What is charged for the stages before and after the fit leaves the engine at least
+# ENGINE_FLOOR_S of the budget (a baseline and a candidate on 100k rows), or three quarters of a
+# budget too short for that (#17): beyond it, everything is charged, so the call ends in time.
 CHARGED_SHARE = 0.25
+ENGINE_FLOOR_S = 7.5
 
 
 def run_train_job(ctx: JobContext) -> dict[str, Any]:
@@ -169,14 +171,15 @@ def profile(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
 def budget_clock(job: JobRecord, budget_s: float, rows: int) -> float | None:
     """When the fit's budget began, on the ``time.monotonic()`` scale: the call itself (the
     job's creation), less what the stages after the fit need (saving the model, its report, the
-    held-out rows), so that the whole call ends within the budget (#17). What is charged is
-    capped at CHARGED_SHARE of the budget, so the search keeps the rest however slow the start
+    held-out rows), so that the whole call ends within the budget (#17). What is charged leaves
+    the engine ENGINE_FLOOR_S, or three quarters of a shorter budget, however slow the start
     was. A resumed attempt (``None``) starts its budget afresh: its call is long past."""
     if job.attempt > 1:
         return None
     spent = max(0.0, (utcnow() - job.created_at).total_seconds())
     after_fit = AFTER_FIT_S + rows * AFTER_FIT_ROW_S
-    charged = min(spent + after_fit, CHARGED_SHARE * budget_s)
+    cap = max(CHARGED_SHARE * budget_s, budget_s - ENGINE_FLOOR_S)
+    charged = min(spent + after_fit, cap)
     return time.monotonic() - charged
 
 

@@ -28,17 +28,20 @@ from mltrainer.tools.training.engine.search import (
 )
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.engine.tabular_end import Member
-from mltrainer.tools.training.engine.tabular_start import TabularStart
+from mltrainer.tools.training.engine.tabular_start import NO_CANDIDATE, TabularStart
 from mltrainer.tools.training.plan import TrainingPlan
 from mltrainer.tools.training.progress import Reporter
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mltrainer.tools.training.engine.custom import BlendModel
     from mltrainer.tools.training.results import AutoMLResult
 
 SEARCH_SHARE = 0.85  # of the budget; the rest is ensemble, holdout, refit, importance
 POOL_SIZE = 12  # candidates the ensemble may choose from
+# a final fit on a sample of the training rows is worth it from this many times the fold rows
+MORE_ROWS = 1.25
 STOP_REASONS = {
     "converged": "the best score stopped improving; the same data, settings and seed give the "
     "same candidates and model on any machine",
@@ -102,11 +105,10 @@ class TabularRun(TabularStart):
         )
         self.fit_baseline()
         self.stopped = self.run_search()
-        if not self.search.candidates:
-            return self.keep_baseline()
-        better = self.baseline_beats_the_guaranteed()
-        if better:
-            return self.keep_baseline(better)
+        kept = self.baseline_beats_the_guaranteed() if self.search.candidates else NO_CANDIDATE
+        if kept:
+            self.grow_baseline()
+            return self.keep_baseline(kept)
         members = self.fit_chosen(self.choose_members())
         self.tune()
         return self.finish(members)
@@ -274,8 +276,8 @@ class TabularRun(TabularStart):
         holdout score is known); returns the members used.
 
         Fold models are not kept (memory): each member is fitted again, once, on every training
-        row. When that would not finish in time, the best candidate whose first fold model was
-        kept is used as it is.
+        row. When that would not finish in time, the best alone is fitted on as many training
+        rows as the time left allows (see ``fit_what_time_allows``).
         """
         plan, search = self.plan, self.search
         fallback = next(
@@ -288,7 +290,7 @@ class TabularRun(TabularStart):
             if not option:
                 continue
             estimate = self.refit_estimate([c for c, _ in option], len(self.data.train))
-            if fallback is None or estimate <= self.end - time.monotonic() - 0.03 * self.budget:
+            if fallback is None or estimate <= self.time_to_fit():
                 if option is not members:
                     plan.decide(
                         "ensemble",
@@ -302,19 +304,48 @@ class TabularRun(TabularStart):
                 break
         else:
             assert fallback is not None  # the loop ends without a break only with a fallback
-            plan.decide(
-                "ensemble",
-                f"{fallback.family}#{fallback.id} as fitted on its first fold",
-                "no time to fit the chosen models on all training rows",
-            )
-            option = [(fallback, 1.0)]
-            chosen = self.blend([fallback.models or []], [1.0])
-            self.chosen_oof = fallback.oof
+            option, chosen = self.fit_what_time_allows(members[0][0], fallback)
         for candidate in search.candidates:  # nothing needs the fold models from here on
             candidate.models = None
         release_memory(collect=True)
         self.final = chosen
         return option
+
+    def time_to_fit(self) -> float:
+        """Seconds a fit of the chosen models may take: what is left, less a margin."""
+        return self.end - time.monotonic() - 0.03 * self.budget
+
+    def fit_what_time_allows(
+        self, best: Candidate, fallback: Candidate
+    ) -> tuple[list[Member], BlendModel]:
+        """No time to fit on every training row (large data): the best candidate on as many of
+        them as the time left allows (the latest ones when rows have a time order), when that is
+        clearly more than its first fold model saw; else that fold model as it is."""
+        plan, train = self.plan, self.data.train
+        estimate = self.refit_estimate([best], len(train))
+        affordable = min(len(train), int(len(train) * self.time_to_fit() / max(estimate, 1e-9)))
+        if affordable >= MORE_ROWS * len(self.problem.splits[0][0]):
+            order = self.data.time_order(train)
+            if order is not None:
+                rows = np.sort(train[order][-affordable:])
+            else:
+                rng = np.random.default_rng(self.plan.seed)
+                rows = np.sort(rng.choice(train, size=affordable, replace=False))
+            plan.decide(
+                "ensemble",
+                f"{best.family}#{best.id} fitted on {affordable} of {len(train)} training rows",
+                f"a fit on all of them would take about {estimate:.0f}s; the time left fits "
+                "about this many",
+            )
+            self.chosen_oof = best.oof
+            return [(best, 1.0)], self.blend(self.fit_members([(best, 1.0)], rows), [1.0])
+        plan.decide(
+            "ensemble",
+            f"{fallback.family}#{fallback.id} as fitted on its first fold",
+            "no time to fit the chosen models on all training rows",
+        )
+        self.chosen_oof = fallback.oof
+        return [(fallback, 1.0)], self.blend([fallback.models or []], [1.0])
 
 
 def metric_value(metric: str, value_utility: float) -> float:

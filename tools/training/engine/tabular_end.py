@@ -166,7 +166,7 @@ class TabularEnd:
             data.metric_ctx = replace(data.metric_ctx, class_weights=tuple(tuning.class_weights))
 
     # -- the end ----------------------------------------------------------------------------
-    def keep_baseline(self, why: str = "no search candidate finished in time") -> AutoMLResult:
+    def keep_baseline(self, why: str) -> AutoMLResult:
         """No candidate finished (or none beat it): the baseline (fitted on the first fold's
         training rows)."""
         if self.baseline is None:

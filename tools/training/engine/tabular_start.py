@@ -36,6 +36,11 @@ BASELINE_MIN_S = 1.0
 BASELINE_MAX_S = 3.0
 GUARANTEE_SHARE = 0.25  # how long past the deadline the one guaranteed candidate may start folds
 GUARANTEE_MIN_S = 3.0  # ... and may be expected to take, at least (small data, short budgets)
+NO_CANDIDATE = "no search candidate finished in time"
+# The kept baseline is fitted again when the time left fits GROW_ROWS times its rows or more;
+# its boosting stops GROW_RESERVE of the budget before the end (holdout, importance).
+GROW_ROWS = 1.5
+GROW_RESERVE = 0.1
 
 
 class TabularStart(TabularEnd):
@@ -89,7 +94,7 @@ class TabularStart(TabularEnd):
         """A quick model on a sample of the first fold; on failure, retried once with a linear
         model on fewer rows."""
         problem, plan = self.problem, self.plan
-        train_idx, valid_idx = problem.splits[0]
+        train_idx = problem.splits[0][0]
         rng = np.random.default_rng(plan.seed)
         cap = self.baseline_rows()
         rows = train_idx
@@ -102,17 +107,7 @@ class TabularStart(TabularEnd):
         deadline = self.baseline_deadline()
         for name, fit_rows in attempts:
             try:
-                with threadpool_limits(limits=1):
-                    model, _ = fit_pipeline(
-                        problem,
-                        name,
-                        fam.portfolio(name, problem.ctx)[0],
-                        problem.X.iloc[fit_rows],
-                        problem.y[fit_rows],
-                        problem.weight[fit_rows] if problem.weight is not None else None,
-                        deadline,
-                    )
-                pred = fitting.predict(model, problem.X.iloc[valid_idx], problem.ctx.classification)
+                found = self._on_first_fold(name, fit_rows, deadline, threads=1)
             except (MemoryError, ValueError, TypeError, RuntimeError) as error:
                 plan.decide(
                     "baseline",
@@ -120,11 +115,71 @@ class TabularStart(TabularEnd):
                     f"{type(error).__name__}: {str(error)[:200]}; retrying smaller and simpler",
                 )
                 continue
-            if problem.ctx.classification and pred.shape[1] != problem.ctx.n_classes:
-                continue
-            value = score(problem.metric, problem.y[valid_idx], pred, problem.metric_ctx)
-            return model, value, name
+            if found is not None:
+                return *found, name
         return None
+
+    def _on_first_fold(
+        self, family: str, rows: np.ndarray, deadline: float, threads: int
+    ) -> tuple[Any, float] | None:
+        """``family``'s first configuration fitted on ``rows`` of the first fold's training
+        rows, and its score on that fold's validation rows; None when it misses a class."""
+        problem = self.problem
+        valid = problem.splits[0][1]
+        with threadpool_limits(limits=threads):
+            model, _ = fit_pipeline(
+                problem,
+                family,
+                fam.portfolio(family, problem.ctx)[0],
+                problem.X.iloc[rows],
+                problem.y[rows],
+                problem.weight[rows] if problem.weight is not None else None,
+                deadline,
+                threads,
+            )
+        pred = fitting.predict(model, problem.X.iloc[valid], problem.ctx.classification)
+        if problem.ctx.classification and pred.shape[1] != problem.ctx.n_classes:
+            return None
+        return model, score(problem.metric, problem.y[valid], pred, problem.metric_ctx)
+
+    def grow_baseline(self) -> None:
+        """The baseline is what the run ends with (large or many-class data on a short budget,
+        the search gave nothing better): its configuration is fitted again on as many of the
+        first fold's training rows as the time left fits, its boosting stopped before the end,
+        and replaces it when it scores better on the same validation rows, which neither saw."""
+        if self.baseline is None or self.baseline_cost is None:
+            return
+        plan = self.plan
+        seconds, rows, family = self.baseline_cost
+        fold_rows = self.problem.splits[0][0]
+        deadline = self.end - GROW_RESERVE * self.budget
+        affordable = min(len(fold_rows), int(rows * (deadline - time.monotonic()) / seconds))
+        if affordable < GROW_ROWS * rows:
+            return
+        rng = np.random.default_rng(plan.seed)
+        sample = np.sort(rng.choice(fold_rows, size=affordable, replace=False))
+        try:
+            found = self._on_first_fold(family, sample, deadline, threads=n_workers())
+        except (MemoryError, ValueError, TypeError, RuntimeError) as error:
+            found = None
+            plan.decide("baseline", "not refitted", f"{type(error).__name__}: {str(error)[:200]}")
+        if found is None:
+            return
+        before = self.baseline[1]
+        compared = (
+            f"validation {plan.metric} {found[1]:.4f}, before {before:.4f}, on the first fold"
+        )
+        if utility(plan.metric, found[1]) <= utility(plan.metric, before):
+            plan.decide(
+                "baseline",
+                f"kept as fitted on {rows} rows",
+                f"refitted on {affordable}: {compared}",
+            )
+            return
+        self.baseline = found
+        plan.decide(
+            "baseline", f"{family} refitted on {affordable} of {len(fold_rows)} rows", compared
+        )
 
     def guarantee_candidate(self) -> None:
         """The clock left the search without a candidate: the cheapest family's first portfolio
