@@ -106,12 +106,13 @@ def test_the_estimate_counts_parquet_rows_exactly_and_csv_rows_closely(tmp_path:
 
 @pytest.mark.parametrize(
     ("frame_mb", "measured_mb"),
-    [(0.02, 313), (4.5, 371), (30.2, 670), (302, 801)],  # penguins, glyphs26, mixed_100k, 1m
+    # penguins, glyphs26, mixed_100k, 1m at 60 s; 1m at 300 s, its final fit on 411k rows
+    [(0.02, 313), (4.5, 371), (30.2, 670), (302, 801), (302, 1303)],
 )
 def test_the_peak_model_covers_the_benchmarks_measured_worker_peaks(
     frame_mb: float, measured_mb: float
 ) -> None:
-    """bench/automl's served runs at 60 s: never under the measured peak by more than 5 %,
+    """bench/automl's served runs: never under the measured worker peak by more than 5 %,
     and its inverse gives back the frame."""
     estimated = peak_bytes(frame_mb * MB) / MB
     assert estimated >= 0.95 * measured_mb, (estimated, measured_mb)
