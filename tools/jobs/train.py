@@ -205,6 +205,7 @@ def fit(
     except TrainingCancelled:
         raise JobCancelled from None
     ctx.check_cancelled()
+    ctx.event("Saving the final model and its report.")
     if publisher.estimator is not result.estimator:
         publisher(result.estimator, final_model(result))
     final = publisher.best

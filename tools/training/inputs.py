@@ -99,10 +99,10 @@ def describe_inputs(frame: pd.DataFrame, features: list[str]) -> InputProfile:
             if len(days):
                 entry.low, entry.high = float(days.min()), float(days.max())
         elif kind == "categorical":
-            distinct = values.astype(str).unique()
+            distinct = values.unique()  # then text: a str per distinct value, not one per row
             entry.complete = len(distinct) <= MAX_CATEGORIES
             if entry.complete:
-                entry.categories = sorted(digest(v) for v in distinct)
+                entry.categories = sorted({digest(v) for v in distinct})
         out.append(entry)
     return InputProfile(rows=len(frame), features=out)
 
