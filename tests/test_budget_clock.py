@@ -286,7 +286,7 @@ def test_too_little_time_for_more_rows_keeps_the_first_fold_model(
 
 # -- the kept baseline, grown --------------------------------------------------------------------
 def baseline_run(seconds_left: float) -> tuple[TabularRun, tuple[float, int, str]]:
-    """A fitted baseline (5000 of a fold's 16000 rows) and ``seconds_left`` times its own fit
+    """A fitted baseline (5000 of a fold's 15000 rows) and ``seconds_left`` times its own fit
     time before the boosting must stop."""
     run = run_for(mixed_classification(rows=25_000), target="label", models=["linear"])
     run.fit_baseline()
@@ -319,3 +319,12 @@ def test_a_baseline_with_no_time_for_more_rows_stays_as_it_is() -> None:
     run.grow_baseline()
     assert run.baseline is before
     assert len([d for d in run.plan.decisions if d.stage == "baseline"]) == 1
+
+
+def test_a_baseline_the_clock_timed_at_zero_seconds_is_grown_without_error() -> None:
+    """A coarse clock (Windows') can time a small baseline's fit at 0 s."""
+    run, (_, rows, family) = baseline_run(seconds_left=2.5)
+    run.baseline_cost = (0.0, rows, family)
+    run.grow_baseline()
+    said = [d for d in run.plan.decisions if d.stage == "baseline"][1:]
+    assert len(said) == 1 and "refitted on 15000" in said[0].decision + said[0].reason

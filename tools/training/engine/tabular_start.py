@@ -153,7 +153,9 @@ class TabularStart(TabularEnd):
         seconds, rows, family = self.baseline_cost
         fold_rows = self.problem.splits[0][0]
         deadline = self.end - GROW_RESERVE * self.budget
-        affordable = min(len(fold_rows), int(rows * (deadline - time.monotonic()) / seconds))
+        # a coarse clock (Windows ticks every 15.6 ms) may time a small baseline at 0 s
+        left = deadline - time.monotonic()
+        affordable = min(len(fold_rows), int(rows * left / max(seconds, 1e-3)))
         if affordable < GROW_ROWS * rows:
             return
         rng = np.random.default_rng(plan.seed)
