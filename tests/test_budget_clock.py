@@ -54,7 +54,9 @@ def test_budget_counts_the_seconds_before_the_fit_and_after_it() -> None:
 def test_the_reserve_for_saving_grows_with_rows_as_measured() -> None:
     """7.5M rows took 8 s to save and report: a 300 s call 15 s in leaves the engine most of
     its budget (a reserve of 2e-5 s a row kept 153 s back, and the job ended at 133 s)."""
-    job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(seconds=15))
+    job = JobRecord(
+        id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(seconds=15)
+    )
     clock = budget_clock(job, 300, rows=7_500_000)
     assert clock is not None
     left = clock + 300 - time.monotonic()
