@@ -61,7 +61,7 @@ def test_numbers_and_flags_reach_the_model_as_one_float_array(
         assert out.dtype == np.float32
         assert np.isnan(out).sum() == X["x3"].isna().sum() + X["count"].isna().sum()
         # A frame of floats and booleans made into Python objects first took 32 bytes a cell:
-        # 10 times this array at least.
+        # 8 times this float32 array at least.
         assert peak < 3 * out.nbytes, (peak, out.nbytes)
     else:  # scaled and one-hot columns keep float64 for the solvers
         assert out.dtype == np.float64
