@@ -15,6 +15,16 @@ import traceback
 from pathlib import Path
 
 
+def _portable(text: str) -> str:
+    """A traceback without this machine's paths: files under site-packages and the repository
+    are named from there (records are committed)."""
+    import site
+
+    for root in [*site.getsitepackages(), str(Path(__file__).resolve().parents[2])]:
+        text = text.replace(root.rstrip("/") + "/", "")
+    return text
+
+
 def peak_rss_mb() -> float:
     """This process's high-water RSS (VmHWM), with its waited-for children's, in MB."""
     peak_kb = 0.0
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         record.update(
             status="error",
             message=f"{type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc()[-4000:],
+            traceback=_portable(traceback.format_exc()[-4000:]),
             fit_s=round(time.perf_counter() - started, 2),
         )
     record["child_peak_mb"] = round(peak_rss_mb(), 1)
