@@ -10,7 +10,6 @@ from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.datasets import cache
-from mltrainer.tools.datasets.fetch import cached_record, fetch
 from mltrainer.tools.datasets.refs import parse_ref
 
 TABULAR_SUFFIXES = (
@@ -39,6 +38,10 @@ def resolve_table(ref_or_path: str, store: Store, settings: Settings, vault: Sec
             return path
         names = [n for n in policy.visible(path, cache.walk_files(path)) if is_tabular(n)]
         return policy.check_member(path, _pick(names, ref_or_path, parsed.text))
+    # Here, not at the top: the sources' clients (httpx, kaggle's, the Hub's) cost the server
+    # ~8 MB, and a local file needs none of them.
+    from mltrainer.tools.datasets.fetch import cached_record, fetch
+
     if parsed.dataset_id:
         record = cached_record(store, parsed.dataset_id)
     else:

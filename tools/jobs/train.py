@@ -24,6 +24,7 @@ from mltrainer.tools.jobs.rounds import iterate
 from mltrainer.tools.profiling.judge import Verdict, verdict_of
 from mltrainer.tools.profiling.models import ProfileWarning
 from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary
+from mltrainer.tools.training.engine.machine import release_memory, tune_allocator
 from mltrainer.tools.training.finish import final_model, meta_for, outcome_update, write_report
 from mltrainer.tools.training.inputs import InputProfile, describe_inputs
 from mltrainer.tools.training.model import MODEL_FILE, SavedModel, model_record, save_model
@@ -69,9 +70,12 @@ def train(ctx: JobContext) -> TrainOutcome:
     request = TrainRequest.model_validate(ctx.job.request)  # once, from the stored job
     publisher = ModelPublisher(ctx, request)
     ctx.on_publish(publisher)
+    tune_allocator()  # before the data is read: what reading and profiling free goes back
     loaded: list[pd.DataFrame] = []  # what the load stage read: the fit reuses it (read once)
     data = DataSummary.model_validate(ctx.stage("load", lambda: load(ctx, request, loaded)))
+    release_memory()
     profiled = ProfileSummary.model_validate(ctx.stage("profile", lambda: profile(ctx, request)))
+    release_memory(collect=True)
 
     def run() -> dict[str, Any]:
         # None when an earlier attempt loaded it; kept for the rounds of iterate only.

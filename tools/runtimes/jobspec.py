@@ -142,7 +142,6 @@ def resolve_input(dataset: str, settings: Settings, store: Store, vault: SecretV
     a dataset_id, or a reference downloaded first. A folder is shipped whole, so it must hold
     nothing the path guard refuses (keys, .env files)."""
     from mltrainer.state.guard import PathPolicy
-    from mltrainer.tools.datasets.fetch import cached_record, fetch
     from mltrainer.tools.datasets.refs import parse_ref
 
     policy = PathPolicy(settings)
@@ -150,6 +149,8 @@ def resolve_input(dataset: str, settings: Settings, store: Store, vault: SecretV
     if parsed.source == "local" and parsed.path is not None and parsed.file is None:
         found = policy.check(parsed.path)
     else:
+        from mltrainer.tools.datasets.fetch import cached_record, fetch  # clients: only here
+
         if parsed.dataset_id:
             record = cached_record(store, parsed.dataset_id)
         else:
