@@ -10,6 +10,7 @@ same result.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,7 +23,12 @@ import pytest
 
 from mltrainer.tools.training import model as model_module
 from mltrainer.tools.training.engine import trials
-from mltrainer.tools.training.engine.machine import CORES_ENV, n_workers
+from mltrainer.tools.training.engine.machine import (
+    ARROW_POOL_ENV,
+    CORES_ENV,
+    n_workers,
+    tune_allocator,
+)
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.engine.trials import evaluate
 from mltrainer.tools.training.model import load_model
@@ -167,11 +173,13 @@ def test_a_tuned_process_gives_back_what_reading_a_table_used(tmp_path: Path) ->
     frame.to_csv(path, index=False)
 
     def read_and_free(mode: str) -> dict[str, int]:
+        env = {k: v for k, v in os.environ.items() if k != ARROW_POOL_ENV}  # as a user's
         done = subprocess.run(
             [sys.executable, "-c", READ_AND_FREE, str(path), mode],
             capture_output=True,
             text=True,
             timeout=300,
+            env=env,
         )
         assert done.returncode == 0, done.stderr
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -180,3 +188,17 @@ def test_a_tuned_process_gives_back_what_reading_a_table_used(tmp_path: Path) ->
     assert tuned["kept"] < tuned["size"] / 2, tuned
     assert tuned["read"] < 3 * tuned["size"], tuned
     assert untuned["kept"] > 2 * tuned["kept"] + tuned["size"], (untuned, tuned)
+
+
+def test_the_tuning_keeps_a_pool_the_user_chose_and_reaches_the_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ARROW_POOL_ENV, "jemalloc")
+    tune_allocator()
+    assert os.environ[ARROW_POOL_ENV] == "jemalloc"
+    monkeypatch.delenv(ARROW_POOL_ENV)
+    tune_allocator()
+    assert os.environ[ARROW_POOL_ENV] == "system"  # inherited by every process started after
+    import pyarrow as pa
+
+    assert pa.default_memory_pool().backend_name == "system"

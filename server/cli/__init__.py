@@ -23,8 +23,10 @@ def stdio_main() -> None:
     gc.disable()
     from mltrainer.server.app import create_server
     from mltrainer.state.files import private_umask
+    from mltrainer.tools.training.engine.machine import tune_allocator
 
     private_umask()
+    tune_allocator()  # predict and profile read tables in the server: 383 -> 316 MB at 25k rows
     server = create_server()
     gc.freeze()
     gc.enable()
@@ -40,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
     from mltrainer.state.errors import MLTrainerError
     from mltrainer.state.files import private_umask
     from mltrainer.state.settings import Settings
+    from mltrainer.tools.training.engine.machine import tune_allocator
 
     if not is_loopback(args.host) and not args.allow_remote:
         print(
@@ -50,6 +53,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     private_umask()
+    tune_allocator()
     try:
         token = resolve_token(Settings(), args.token)
     except MLTrainerError as exc:

@@ -9,12 +9,14 @@ when the job manager sets it for a job. It is read here only.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from mltrainer.state.errors import InvalidInput
 
 CORES_ENV = "MLTRAINER_JOB_CORES"
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 def n_workers() -> int:
@@ -45,14 +47,21 @@ _MALLOC: list[Any] = []
 
 
 def tune_allocator() -> None:
-    """Make freed memory go back to the system: Arrow allocates from the C heap (its default,
-    mimalloc, kept the 75k-row table's read buffers: 258 MB after reading it, 160 MB this way;
-    at 750k rows 1.0 GB against 530 MB), and glibc gets a fixed mmap threshold (big arrays are
-    unmapped when freed instead of staying in the heap) and no more malloc arenas than
-    workers. Call it before reading data."""
-    import pyarrow as pa
+    """Make freed memory go back to the system, in this process and the ones it starts.
 
-    pa.set_memory_pool(pa.system_memory_pool())
+    Arrow allocates from the C heap: its default pool, mimalloc, kept the read buffers (a
+    75k-row table's read left the worker at 258 MB, this way 160 MB; at 750k rows 1.0 GB
+    against 530 MB). Glibc gets a fixed mmap threshold (big arrays are unmapped when freed
+    instead of staying in the heap) and no more malloc arenas than workers. Call it before
+    data is read; a pool chosen in ARROW_DEFAULT_MEMORY_POOL is left as it is. Without pyarrow
+    imported yet, nothing imports it: the variable chooses its pool when it loads.
+    """
+    if os.environ.get(ARROW_POOL_ENV) is None:
+        os.environ[ARROW_POOL_ENV] = "system"
+        if "pyarrow" in sys.modules:
+            import pyarrow as pa
+
+            pa.set_memory_pool(pa.system_memory_pool())
     libc = _libc()
     if libc is None:
         return
