@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mltrainer.state.masking import Masker
@@ -38,17 +41,25 @@ def private_dir(path: Path) -> Path:
 
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, mode 0600."""
+    with staged(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+@contextmanager
+def staged(path: Path) -> Iterator[Path]:
+    """The file to write ``path`` through: created beside it (empty, mode 0600), renamed into
+    place when the block ends and removed if it raises, so ``path`` appears whole or not at
+    all. A writer given a path (``skops.io.dump``) needs no bytes of the whole file in memory."""
     private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE))
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def write_text(path: Path, text: str, masker: Masker) -> Path:

@@ -78,7 +78,7 @@ def adopt_model(
         source = folder  # moved there by an attempt that died before recording it
     _check_folder(source)
     data = verified_bytes(source / MODEL_FILE, sent.model_sha256)  # the file that was written
-    checked_types(data, f"the model sent back by job {job_id}")
+    checked_types(f"the model sent back by job {job_id}", data=data)
     meta = ModelMeta.model_validate_json((source / META_FILE).read_text("utf-8"))
     mask_text_files(source, store.masker)
     if source != folder:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from mltrainer.state.errors import InvalidInput, NotFound, UntrustedModel
-from mltrainer.state.files import private_dir, write_bytes, write_text
+from mltrainer.state.files import private_dir, staged, write_text
 from mltrainer.state.masking import Masker
 from mltrainer.state.models import ModelRecord, utcnow
 from mltrainer.state.store import Store
@@ -108,14 +108,18 @@ def model_record(meta: ModelMeta, job_id: str, folder: Path, file_sha256: str) -
 def save_model(folder: Path, estimator: Any, meta: ModelMeta, masker: Masker) -> SavedModel:
     """Write model.skops (readable by its owner only) and meta.json (masked) into ``folder``."""
     private_dir(folder)
-    data = skops_io().dumps(estimator)
-    found = checked_types(data, MODEL_FILE)  # never save what could not be loaded again
+    # Written to the file as skops serialises it: ``dumps`` returned a copy of the whole file
+    # (17 MB for a 26-class ensemble) while its own buffer was still alive.
+    with staged(folder / MODEL_FILE) as file:
+        skops_io().dump(estimator, file)
+        found = checked_types(MODEL_FILE, file=file)  # never save what could not be loaded
+        with file.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
     meta = meta.model_copy(
         update={"library_versions": library_versions(), "trusted_types": sorted(found)}
     )
-    write_bytes(folder / MODEL_FILE, data)
     write_text(folder / META_FILE, meta.model_dump_json(indent=2), masker)
-    return SavedModel(meta=meta, file_sha256=hashlib.sha256(data).hexdigest())
+    return SavedModel(meta=meta, file_sha256=digest)
 
 
 class LoadedModel:
@@ -237,7 +241,7 @@ def load_model(folder: Path, *, sha256: str | None) -> LoadedModel:
     data = verified_bytes(model_path, sha256)  # read once: what is checked is what is loaded
     meta = ModelMeta.model_validate_json(meta_path.read_text())
     with _legacy_module_names():
-        trusted = checked_types(data, str(model_path))
+        trusted = checked_types(str(model_path), data=data)
         estimator = skops_io().loads(data, trusted=trusted)
     return LoadedModel(estimator, meta, hashlib.sha256(data).hexdigest())
 

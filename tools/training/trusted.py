@@ -15,6 +15,7 @@ import importlib.abc
 import sys
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from types import ModuleType
 
 from mltrainer.state.errors import UntrustedModel
@@ -103,12 +104,13 @@ def skops_io() -> ModuleType:
     return skops.io
 
 
-def checked_types(data: bytes, source: str) -> list[str]:
-    """The types of a skops file (its bytes) to pass to ``skops.io.loads(trusted=...)``.
+def checked_types(source: str, *, data: bytes | None = None, file: Path | None = None) -> list[str]:
+    """The types of a skops file (its ``data``, or the ``file``) to pass to
+    ``skops.io.loads(trusted=...)``.
 
     Raises :class:`UntrustedModel` when any of them is not on the allow-list.
     """
-    found = skops_io().get_untrusted_types(data=data)
+    found = skops_io().get_untrusted_types(data=data, file=file)
     refused = refused_types(found)
     if refused:
         shown = ", ".join(refused[:3]) + (" ..." if len(refused) > 3 else "")
