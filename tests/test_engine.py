@@ -32,7 +32,7 @@ def request(**fields: object) -> TrainRequest:
 def load_skops(path: Path) -> object:
     """Load a model file the way the server does: its types checked against the allow-list."""
     data = path.read_bytes()
-    return skops.io.loads(data, trusted=checked_types(data, path.name))
+    return skops.io.loads(data, trusted=checked_types(path.name, data=data))
 
 
 def first_candidate_event(log: list[str]) -> int:

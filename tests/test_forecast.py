@@ -287,7 +287,7 @@ def test_a_model_saved_before_panels_still_loads_and_predicts(tmp_path: Path) ->
     skops.io.dump(model, path)
 
     data = path.read_bytes()
-    loaded = skops.io.loads(data, trusted=checked_types(data, path.name))
+    loaded = skops.io.loads(data, trusted=checked_types(path.name, data=data))
     predicted = loaded.predict(pd.DataFrame({"date": ["2022-03-05", "2022-01-20"]}))
     assert np.isfinite(predicted).all() and 10 < predicted.mean() < 40
     assert list(loaded.forecast(2).columns) == ["date", "forecast"]
