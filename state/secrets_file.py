@@ -8,13 +8,13 @@ lands by an atomic rename, so a reader sees the old file or the new one, never h
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 from mltrainer.state.errors import SecretError
+from mltrainer.state.files import staged
 
 LOCK_TIMEOUT_S = 30
 
@@ -78,12 +78,5 @@ class SecretsFile:
 
     def _write(self, entries: dict[str, Entry]) -> None:
         data = {name: {"value": e.value, "hosts": e.hosts} for name, e in entries.items()}
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle)
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with staged(self.path) as tmp:
+            tmp.write_text(json.dumps(data), encoding="utf-8")
