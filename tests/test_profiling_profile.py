@@ -274,7 +274,7 @@ def test_bad_row_text_is_masked_before_it_is_cut() -> None:
     from types import SimpleNamespace
 
     from mltrainer.state.masking import Masker
-    from mltrainer.tools.profiling.reader import BadRows
+    from mltrainer.tools.profiling.bad_rows import BadRows
 
     bad = BadRows(masker=Masker({"KEY": SECRET}))
     row = SimpleNamespace(expected_columns=2, actual_columns=3, number=None)

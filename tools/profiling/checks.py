@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mltrainer.tools.profiling.bad_rows import BadRows
 from mltrainer.tools.profiling.models import ColumnProfile, ProfileWarning, TargetAnalysis
-from mltrainer.tools.profiling.reader import BadRows
 
 if TYPE_CHECKING:
     import pandas as pd

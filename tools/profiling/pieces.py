@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mltrainer.tools.profiling.bad_rows import BadRows
 from mltrainer.tools.profiling.formats import TableFormat
-from mltrainer.tools.profiling.reader import BLOCK_BYTES, BadRows, arrow_source, csv_options
+from mltrainer.tools.profiling.reader import BLOCK_BYTES, arrow_source, csv_options
 
 if TYPE_CHECKING:
     import pyarrow as pa

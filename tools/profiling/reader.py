@@ -4,8 +4,8 @@ CSV goes through pyarrow's multi-threaded reader with the sniffed dialect (panda
 for thousands separators, which pyarrow cannot parse); Parquet through pyarrow; JSON and Excel
 through pandas. Every failure is a DatasetError that says what is wrong and what to do.
 
-Longer than 400 lines: every format's reader shares the CSV retry and error translation
-here, and splitting them would spread one reading policy over several files.
+Every format's reader shares the CSV retry and error translation here; what a read records
+of rows with a wrong number of fields is ``bad_rows.BadRows``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import codecs
 import re
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mltrainer.state.errors import DatasetError
 from mltrainer.state.masking import Masker
+from mltrainer.tools.profiling.bad_rows import BadRows, BadRowsPolicy
 from mltrainer.tools.profiling.clip import clip
 from mltrainer.tools.profiling.formats import TableFormat
 from mltrainer.tools.profiling.sniff import (
@@ -41,57 +41,6 @@ PARQUET_BUFFER_BYTES = 1 << 16  # a head read streams pages through this buffer
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "#N/A", "<NA>", "-nan"]
 _TYPE_CHANGE = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+)")
 _T = TypeVar("_T")
-BadRowsPolicy = Literal["error", "skip"]
-
-
-@dataclass
-class BadRow:
-    line: int | None
-    fields: int
-    text: str
-
-
-@dataclass
-class BadRows:
-    """Rows with the wrong number of fields, as pyarrow reports them while parsing."""
-
-    expected: int = 0
-    count: int = 0
-    samples: list[BadRow] = field(default_factory=list)
-    keep: int = 10
-    masker: Masker | None = None  # the rows' text is masked before it is shortened
-
-    def handler(self, row: Any) -> str:
-        self.expected = row.expected_columns
-        self.count += 1
-        if len(self.samples) < self.keep:
-            text = clip(row.text, 200, self.masker, ellipsis="")
-            self.samples.append(BadRow(row.number, row.actual_columns, text))
-        return "skip"
-
-    def reset(self) -> None:
-        """Forget what an attempt saw: a retried read reports its own bad rows."""
-        self.count, self.samples = 0, []
-
-    def describe(self) -> str:
-        shown = ", ".join(
-            f"line {s.line} ({s.fields} fields)"
-            if s.line
-            else f"{s.fields} fields: {clip(s.text, 60, self.masker, ellipsis='')!r}"
-            for s in self.samples[:5]
-        )
-        more = f" and {self.count - 5} more" if self.count > 5 else ""
-        return (
-            f"{self.count} row(s) have a wrong number of fields (expected {self.expected}): "
-            f"{shown}{more}"
-        )
-
-    def error(self, name: str) -> DatasetError:
-        return DatasetError(
-            f"{name}: {self.describe()}.",
-            next_step="Fix or remove those lines (an unquoted separator inside a value is the "
-            "usual cause); profile_dataset reports them without failing.",
-        )
 
 
 def read_table(
