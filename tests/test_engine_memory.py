@@ -3,8 +3,9 @@
 The promises: numbers and true/false columns reach the models as one float array, never as a
 frame of Python objects first; large folds (and forests) are fitted one at a time, each on every
 core, so one fold's copies of the data are in memory instead of one per core, and such a fold
-scores as it does side by side; predict scores many rows a chunk at a time, with the
-same result.
+scores as it does side by side; a search keeps its out-of-fold probabilities in float32 and the
+final fits reuse the frames that hold their rows; predict scores many rows a chunk at a time,
+with the same result.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from mltrainer.tools.training.engine.machine import (
     n_workers,
     tune_allocator,
 )
+from mltrainer.tools.training.engine.tabular import TabularRun
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.engine.trials import evaluate
 from mltrainer.tools.training.model import load_model
 from mltrainer.tools.training.planner import build_plan
+from mltrainer.tools.training.progress import NullReporter
 from tests.engine_fixtures import mixed_classification
 from tests.fanout_fixtures import problem_of, request
 
@@ -230,3 +233,30 @@ def test_a_model_is_saved_without_a_copy_of_its_file_in_memory(tmp_path: Path) -
     assert sorted(p.name for p in file.parent.iterdir()) == ["meta.json", "model.skops"]
     loaded = load_model(file.parent, sha256=saved.file_sha256)
     assert (loaded.estimator.predict(X[:50]) == forest.predict(X[:50])).all()
+
+
+def test_a_search_keeps_its_out_of_fold_probabilities_in_float32() -> None:
+    """One candidate's out-of-fold probabilities are rows x classes, and a search keeps a dozen
+    candidates: half of float64, scored all the same (the search's choices do not change)."""
+    frame = mixed_classification(rows=600, classes=3)
+    plan = build_plan(frame, request(target="label", models=["linear"]))
+    data = TabularData(frame, plan)
+    problem = data.problem(data.train)
+    candidate = evaluate(problem, "linear", {"C": 1.0}, 0, time.monotonic() + 120)
+    assert candidate is not None
+    assert candidate.oof.dtype == np.float32 and candidate.oof.shape == (len(problem.y), 3)
+    assert problem.oof_utility(candidate.oof) == pytest.approx(candidate.utility, abs=1e-6)
+
+
+def test_the_final_fits_reuse_the_frames_that_hold_their_rows() -> None:
+    """The chosen models are fitted on the search's rows, then on every row: both are frames
+    the run holds already, not copies; any other rows are copied, in the order asked."""
+    frame = mixed_classification(rows=600)
+    plan = build_plan(frame, request(target="label", models=["linear"]))
+    run = TabularRun(frame, plan, NullReporter(), time.monotonic())
+    assert run.features(run.search_rows) is run.problem.X
+    assert run.features(np.arange(len(run.data.y))) is run.data.X
+    some = run.data.test[::-1]
+    picked = run.features(some)
+    assert picked is not run.data.X and len(picked) == len(some)
+    assert picked["x1"].tolist() == run.data.X["x1"].to_numpy()[some].tolist()

@@ -161,7 +161,10 @@ def greater_is_better(metric: str) -> bool:
 
 
 def score(metric: str, y: np.ndarray, pred: np.ndarray, ctx: MetricContext) -> float:
-    return METRICS[metric][0](np.asarray(y), np.asarray(pred), ctx)
+    pred = np.asarray(pred)
+    if pred.dtype == np.float32:  # kept out-of-fold probabilities: scored as float64 ones are
+        pred = pred.astype(np.float64)
+    return METRICS[metric][0](np.asarray(y), pred, ctx)
 
 
 def utility(metric: str, value: float) -> float:

@@ -84,7 +84,8 @@ class TabularRun(TabularStart):
         self.budget = plan.time.total_s
         self.end = start + self.budget
         self.data = TabularData(frame, plan)
-        self.problem = self.data.problem(self._search_rows())
+        self.search_rows = self._search_rows()
+        self.problem = self.data.problem(self.search_rows)
         self.published_utility = -np.inf
         self.published_at = 0.0
         self.baseline = None

@@ -58,6 +58,7 @@ class TabularEnd:
     reporter: Reporter
     data: TabularData
     problem: Problem
+    search_rows: np.ndarray  # the problem's rows, as positions into the labelled data
     search: Search
     start: float
     budget: float
@@ -118,7 +119,7 @@ class TabularEnd:
         order = data.time_order(rows)
         if order is not None:
             rows = rows[order]
-        X = data.X.iloc[rows]
+        X = self.features(rows)
         y = data.y[rows]
         weight = data.weight[rows] if data.weight is not None else None
 
@@ -137,6 +138,16 @@ class TabularEnd:
 
         return parallel_map(fit, members) if together else [fit(member) for member in members]
 
+    def features(self, rows: np.ndarray) -> pd.DataFrame:
+        """The labelled data's ``rows``, copied only when no frame holds them already: the
+        search's rows are its problem's frame, and every row in order is the data's."""
+        data, problem = self.data, self.problem
+        if len(rows) == len(problem.y) and np.array_equal(rows, self.search_rows):
+            return problem.X
+        if len(rows) == len(data.y) and np.array_equal(rows, np.arange(len(rows))):
+            return data.X
+        return data.X.iloc[rows]
+
     def refit_estimate(self, members: list[Candidate], n_rows: int | None = None) -> float:
         """Seconds to fit these candidates on ``n_rows`` rows (default: all), in parallel, from
         their fold times (which include a prediction of the validation rows)."""
@@ -153,7 +164,8 @@ class TabularEnd:
         if not data.classification or final is None or oof is None:
             return
         rows = self.problem.mask
-        tuning = tune(oof[rows], self.problem.y[rows], plan.metric, data.metric_ctx, plan.seed)
+        proba = oof[rows].astype(np.float64)  # kept in float32 (trials.evaluate)
+        tuning = tune(proba, self.problem.y[rows], plan.metric, data.metric_ctx, plan.seed)
         for stage, decision, reason in tuning.decisions:
             if plan.positive_class is not None:
                 decision = decision.replace(

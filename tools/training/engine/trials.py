@@ -239,7 +239,7 @@ def evaluate(
         if pipeline is not None:
             models.append(pipeline)
     seen = counts > 0
-    oof = total.copy()
+    oof = total
     oof[seen] = (total[seen].T / counts[seen]).T if classification else total[seen] / counts[seen]
     if classification:
         oof[~seen] = 1.0 / width
@@ -258,7 +258,9 @@ def evaluate(
         cv_mean=float(np.mean(fold_scores)),
         cv_std=float(np.std(fold_scores)),
         fit_time_s=time.monotonic() - start,
-        oof=oof,
+        # Probabilities are kept in float32: one candidate's are rows x classes, and a
+        # many-class search holds a dozen (scores are computed in float64 all the same).
+        oof=oof.astype(np.float32) if classification else oof,
         facts=facts,
         models=models if keep_models else None,
     )
