@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 import skops.io
 
-from mltrainer.state.errors import InvalidInput
+from mltrainer.state.errors import InternalError, InvalidInput
 from mltrainer.tools.training.automl import fit_automl
+from mltrainer.tools.training.engine.search import Search
+from mltrainer.tools.training.engine.tabular_data import TabularData
+from mltrainer.tools.training.planner import build_plan
 from mltrainer.tools.training.progress import NullReporter
 from mltrainer.tools.training.request import TrainRequest
 from mltrainer.tools.training.trusted import checked_types
@@ -285,30 +288,47 @@ def test_a_forest_stays_within_its_memory_bound_however_many_rows() -> None:
         assert nodes * (64 + 8 * 3) <= fam.FOREST_BYTES
 
 
-def test_search_keeps_at_most_one_fitted_model_and_every_out_of_fold_prediction() -> None:
-    from mltrainer.tools.training.engine.search import Search
-    from mltrainer.tools.training.engine.tabular_data import TabularData
-    from mltrainer.tools.training.planner import build_plan
-
-    frame = mixed_classification(rows=400)
+def searched(candidates: int, classes: int = 2, pool: int | None = None) -> Search:
+    """A search of linear and XGBoost candidates on 400 rows, stopped after ``candidates``."""
+    frame = mixed_classification(rows=400, classes=classes)
     plan = build_plan(frame, request(target="label", models=["linear", "xgboost"]))
     data = TabularData(frame, plan)
-    problem = data.problem(data.train)
     search = Search(
-        problem,
+        data.problem(data.train),
         ["linear", "xgboost"],
         0,
         lambda c: None,
         lambda m: None,
-        lambda: len(search.candidates) >= 4,  # stops after four candidates, however fast
+        lambda: len(search.candidates) >= candidates,  # however fast
+        pool=pool,
     )
     assert search.run(lambda: time.monotonic() + 3600) == "cancelled"  # never the clock
+    return search
 
+
+def test_search_keeps_at_most_one_fitted_model_and_every_out_of_fold_prediction() -> None:
+    search = searched(4)
     assert len(search.candidates) == 4
     kept = [c for c in search.candidates if c.models]
     assert len(kept) == 1 and len(kept[0].models or []) == 1
     assert kept[0] is search.best
-    assert all(c.oof.shape[0] == len(problem.y) for c in search.candidates)
+    assert all(c.oof is not None and len(c.oof) == len(search.problem.y) for c in search.candidates)
+
+
+def test_search_releases_the_predictions_of_candidates_that_can_no_longer_be_chosen() -> None:
+    """With a pool of two, a candidate two others beat keeps no out-of-fold predictions (rows
+    x classes each, a dozen candidates' worth on many-class data), unless it holds the fold
+    model; the pool keeps theirs, and the ensemble reads them."""
+    search = searched(5, classes=3, pool=2)
+    ranked = sorted(search.candidates, key=lambda c: c.utility, reverse=True)
+    holder = next(c for c in ranked if c.models)
+    for candidate in ranked:
+        kept = candidate in ranked[:2] or candidate is holder
+        assert (candidate.oof is not None) == kept, (candidate.id, candidate.utility)
+    assert all(c.out_of_fold().shape == (len(search.problem.y), 3) for c in ranked[:2])
+    released = next(c for c in ranked[2:] if c is not holder)
+    with pytest.raises(InternalError, match="released"):
+        released.out_of_fold()
 
 
 def test_an_xgboost_model_keeps_one_booster_and_saves_its_bytes() -> None:

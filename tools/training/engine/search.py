@@ -46,10 +46,13 @@ class Search:
         on_event: Callable[[str], None],
         cancelled: Callable[[], bool],
         keep_top: int = 1,
+        pool: int | None = None,
         patience: int = PATIENCE,
         evaluator: Evaluator | None = None,
     ) -> None:
-        """``evaluator``: where trials run, and how many at once (default: here, one)."""
+        """``evaluator``: where trials run, and how many at once (default: here, one);
+        ``pool``: how many of the best candidates keep their out-of-fold predictions (the
+        ensemble's choice), default all."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -60,6 +63,7 @@ class Search:
         self.on_event = on_event
         self.cancelled = cancelled
         self.keep_top = keep_top
+        self.pool = pool
         self.patience = patience
         self.evaluator = evaluator or InProcess(problem)
         self.candidates: list[Candidate] = []
@@ -144,20 +148,26 @@ class Search:
         _tell(study, trial, candidate.utility)
         self.candidates.append(candidate)
         self.on_candidate(candidate)
-        self._trim_models()
+        self._trim()
         release_memory()
 
-    def _trim_models(self) -> None:
-        """Keep a fold model only for the best candidate that has one (the fallback final model
-        when there is no time to fit the chosen ones again); the rest keep their out-of-fold
-        predictions only, to bound memory."""
+    def _trim(self) -> None:
+        """Bound what the candidates hold. A fold model is kept only by the best candidate that
+        has one (the fallback final model when there is no time to fit the chosen ones again).
+        Out-of-fold predictions (rows x classes each) are kept by the best ``pool`` and by the
+        one with a fold model: a candidate that many others beat can never be chosen, however
+        the search goes on."""
         kept = 0
-        for candidate in sorted(self.candidates, key=lambda c: c.utility, reverse=True):
+        ranked = sorted(self.candidates, key=lambda c: c.utility, reverse=True)
+        for candidate in ranked:
             if candidate.models is None:
                 continue
             if kept >= self.keep_top:
                 candidate.models = None
             kept += 1
+        for candidate in ranked[self.pool :] if self.pool is not None else []:
+            if candidate.models is None:
+                candidate.oof = None
 
     def _pick(self, remaining: float, picked: list[str]) -> str | None:
         """The next family to try; ``picked``: those already in this round (not untried)."""

@@ -149,6 +149,7 @@ class TabularRun(TabularStart):
             on_candidate=self.on_candidate,
             on_event=lambda message: reporter.event(message, level="warning"),
             cancelled=reporter.cancelled,
+            pool=POOL_SIZE,
             evaluator=evaluator,
         )
         resumed = reporter.restore("ensemble")
@@ -229,7 +230,7 @@ class TabularRun(TabularStart):
         made on the other folds), so the blend's weights never grade themselves."""
         plan, problem = self.plan, self.problem
         pool = sorted(self.search.candidates, key=lambda c: c.utility, reverse=True)[:POOL_SIZE]
-        oofs = [c.oof for c in pool]
+        oofs = [c.out_of_fold() for c in pool]
         weights, _ = greedy_selection(oofs, problem.oof_utility)
         best = pool[0]
         blended = sum(w > 0 for w in weights) > 1
@@ -259,7 +260,7 @@ class TabularRun(TabularStart):
         else:
             weights = [1.0] + [0.0] * (len(pool) - 1)
             plan.decide("ensemble", f"single model {best.family}#{best.id}", comparison)
-            self.chosen_oof = best.oof
+            self.chosen_oof = best.out_of_fold()
             self.selection = (
                 f"the best of {len(self.search.candidates)} candidates by out-of-fold "
                 f"{plan.metric}: its cv_mean is the score it was chosen on (optimistic); score "
@@ -301,7 +302,7 @@ class TabularRun(TabularStart):
                 models = self.fit_members(option, self.data.train)
                 chosen = self.blend(models, [w for _, w in option])
                 if option is not members:
-                    self.chosen_oof = option[0][0].oof
+                    self.chosen_oof = option[0][0].out_of_fold()
                 break
         else:
             assert fallback is not None  # the loop ends without a break only with a fallback
@@ -338,14 +339,14 @@ class TabularRun(TabularStart):
                 f"a fit on all of them would take about {estimate:.0f}s; the time left fits "
                 "about this many",
             )
-            self.chosen_oof = best.oof
+            self.chosen_oof = best.out_of_fold()
             return [(best, 1.0)], self.blend(self.fit_members([(best, 1.0)], rows), [1.0])
         plan.decide(
             "ensemble",
             f"{fallback.family}#{fallback.id} as fitted on its first fold",
             "no time to fit the chosen models on all training rows",
         )
-        self.chosen_oof = fallback.oof
+        self.chosen_oof = fallback.out_of_fold()
         return [(fallback, 1.0)], self.blend([fallback.models or []], [1.0])
 
 

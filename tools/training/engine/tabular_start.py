@@ -231,7 +231,9 @@ class TabularStart(TabularEnd):
         problem, (_, value) = self.problem, self.baseline
         valid = problem.splits[0][1]
         candidate = self.search.candidates[0]
-        theirs = score(problem.metric, problem.y[valid], candidate.oof[valid], problem.metric_ctx)
+        theirs = score(
+            problem.metric, problem.y[valid], candidate.out_of_fold()[valid], problem.metric_ctx
+        )
         if utility(problem.metric, value) <= utility(problem.metric, theirs):
             return ""
         return (

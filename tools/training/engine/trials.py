@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from mltrainer.state.errors import InternalError
 from mltrainer.tools.training.engine import families as fam
 from mltrainer.tools.training.engine import fitting
 from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
@@ -54,7 +55,7 @@ class Candidate:
     cv_mean: float
     cv_std: float
     fit_time_s: float
-    oof: np.ndarray
+    oof: np.ndarray | None  # out-of-fold predictions; None once it cannot be chosen (search.py)
     facts: list[dict[str, Any]]
     models: list[Any] | None = None
 
@@ -62,6 +63,12 @@ class Candidate:
     def fold_seconds(self) -> float:
         """Mean time of one fold's fit and predict (single-threaded)."""
         return float(np.mean([f.get("seconds", 0.0) for f in self.facts])) if self.facts else 0.0
+
+    def out_of_fold(self) -> np.ndarray:
+        """Its out-of-fold predictions, which the best candidates keep."""
+        if self.oof is None:
+            raise InternalError(f"{self.family}#{self.id}'s out-of-fold predictions were released")
+        return self.oof
 
     def predict_seconds(self, n_rows: int) -> float:
         """Time for all fold models of this candidate to predict ``n_rows`` rows."""
