@@ -41,7 +41,9 @@ class Tuning:
 
 
 def tune(oof: np.ndarray, y: np.ndarray, metric: str, ctx: MetricContext, seed: int) -> Tuning:
-    """Calibration and decision rule for out-of-fold probabilities ``oof`` of labels ``y``."""
+    """Calibration and decision rule for out-of-fold probabilities ``oof`` of labels ``y``
+    (fitted in float64, however the search kept them)."""
+    oof = np.asarray(oof, dtype=np.float64)
     tuning = Tuning()
     if len(y) < 30 or len(np.unique(y)) < 2:
         return tuning

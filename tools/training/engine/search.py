@@ -86,6 +86,11 @@ class Search:
     def best(self) -> Candidate | None:
         return max(self.candidates, key=lambda c: c.utility, default=None)
 
+    def ranked(self) -> list[Candidate]:
+        """The candidates, best first; ties in the order they were found (the ensemble's pool
+        and what ``_trim`` keeps are the head of this one order)."""
+        return sorted(self.candidates, key=lambda c: c.utility, reverse=True)
+
     def _alive(self) -> list[str]:
         return [f for f in self.families if f not in self.dropped]
 
@@ -158,14 +163,15 @@ class Search:
         one with a fold model: a candidate that many others beat can never be chosen, however
         the search goes on."""
         kept = 0
-        ranked = sorted(self.candidates, key=lambda c: c.utility, reverse=True)
+        ranked = self.ranked()
         for candidate in ranked:
             if candidate.models is None:
                 continue
             if kept >= self.keep_top:
                 candidate.models = None
             kept += 1
-        for candidate in ranked[self.pool :] if self.pool is not None else []:
+        beyond = ranked[self.pool :] if self.pool is not None else []
+        for candidate in beyond:
             if candidate.models is None:
                 candidate.oof = None
 

@@ -210,7 +210,7 @@ class TabularRun(TabularStart):
 
     def search_deadline(self) -> float:
         """When the search must stop: time is kept to fit the best models twice more."""
-        top = sorted(self.search.candidates, key=lambda c: c.utility, reverse=True)[:3]
+        top = self.search.ranked()[:3]
         reserve = 0.06 * self.budget
         if top:
             # the chosen models are fitted twice more: on the training rows, then on all rows
@@ -229,7 +229,7 @@ class TabularRun(TabularStart):
         whichever does better under nested cross-fitting (each fold's rows scored by a choice
         made on the other folds), so the blend's weights never grade themselves."""
         plan, problem = self.plan, self.problem
-        pool = sorted(self.search.candidates, key=lambda c: c.utility, reverse=True)[:POOL_SIZE]
+        pool = self.search.ranked()[:POOL_SIZE]
         oofs = [c.out_of_fold() for c in pool]
         weights, _ = greedy_selection(oofs, problem.oof_utility)
         best = pool[0]
@@ -282,9 +282,7 @@ class TabularRun(TabularStart):
         rows as the time left allows (see ``fit_what_time_allows``).
         """
         plan, search = self.plan, self.search
-        fallback = next(
-            (c for c in sorted(search.candidates, key=lambda c: -c.utility) if c.models), None
-        )
+        fallback = next((c for c in search.ranked() if c.models), None)
         options = [members]
         if len(members) > 1:
             options.append([(members[0][0], 1.0)] if members[0][0].models is None else [])

@@ -164,8 +164,7 @@ class TabularEnd:
         if not data.classification or final is None or oof is None:
             return
         rows = self.problem.mask
-        proba = oof[rows].astype(np.float64)  # kept in float32 (trials.evaluate)
-        tuning = tune(proba, self.problem.y[rows], plan.metric, data.metric_ctx, plan.seed)
+        tuning = tune(oof[rows], self.problem.y[rows], plan.metric, data.metric_ctx, plan.seed)
         for stage, decision, reason in tuning.decisions:
             if plan.positive_class is not None:
                 decision = decision.replace(
