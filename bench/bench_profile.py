@@ -25,7 +25,7 @@ ROWS_PER_CHUNK = 500_000
 PROFILE = """
 import sys, time
 from pathlib import Path
-from mltrainer.tools.profiling import profile
+from mltrainer.tools.profiling.profile import profile
 started = time.perf_counter()
 plots = Path(sys.argv[2]) if sys.argv[2] != "-" else None
 result = profile(Path(sys.argv[1]), "churned", plots_dir=plots)

@@ -149,7 +149,8 @@ def test_identifier_leaky_and_constant_columns_are_dropped_and_reported() -> Non
     frame["constant"] = 7
     frame["leak"] = frame["label"].map({"yes": "Y", "no": "N"})
     frame["flagged"] = np.random.default_rng(0).normal(size=len(frame))
-    from mltrainer.tools.profiling import ProfileWarning, judge
+    from mltrainer.tools.profiling import ProfileWarning
+    from mltrainer.tools.profiling.judge import judge
 
     verdict = judge(frame, "label")
     for kind, column in (("leakage", "flagged"), ("heavy_missing", "x2")):

@@ -130,7 +130,7 @@ def test_keep_columns_overrides_the_judge(leaky: dict[str, Trained]) -> None:
 
 
 def test_the_profile_says_whether_the_target_drifts_with_a_date(tmp_path: Path) -> None:
-    from mltrainer.tools.profiling import profile
+    from mltrainer.tools.profiling.profile import profile
 
     drifting = tmp_path / "drift.csv"
     traps.drift(0).train.to_csv(drifting, index=False)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mltrainer.state.errors import InvalidInput
-from mltrainer.tools.profiling import ProfileWarning, Verdict, judge
+from mltrainer.tools.profiling import ProfileWarning
+from mltrainer.tools.profiling.judge import Verdict, judge
 from mltrainer.tools.training.planner import build_plan
 from mltrainer.tools.training.request import TrainRequest
 from tests.engine_fixtures import mixed_classification, regression_frame, text_frame

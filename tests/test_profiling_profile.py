@@ -10,8 +10,9 @@ import pytest
 from profiling_files import bad_cases, task_tables, warnings_table
 
 from mltrainer.state.errors import DatasetError
-from mltrainer.tools.profiling import DatasetProfile, profile
+from mltrainer.tools.profiling import DatasetProfile
 from mltrainer.tools.profiling import scan as scan_module
+from mltrainer.tools.profiling.profile import profile
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,13 @@ def _parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def test_checking_a_csv_request_imports_no_pandas(churn_csv: Path, home: Path) -> None:
-    """The server stays free of pandas (~80 MB for its lifetime) after train_model's checks:
-    the deep-layout sniff and prepare_train_request, on a CSV."""
+    """The server stays free of numpy and pandas (~12 and ~80 MB for its lifetime) once built
+    and after train_model's checks: the deep-layout sniff and prepare_train_request (the
+    columns, the families, the metric), on a CSV."""
     script = textwrap.dedent(
         f"""
         import sys
+        from mltrainer.server.app import create_server
         from mltrainer.state.secrets import SecretVault
         from mltrainer.state.settings import Settings
         from mltrainer.state.store import Store
@@ -35,15 +37,18 @@ def test_checking_a_csv_request_imports_no_pandas(churn_csv: Path, home: Path) -
         from mltrainer.tools.training.prepare import prepare_train_request
         from mltrainer.tools.training.request import TrainRequest
 
+        create_server()
         settings = Settings(home={str(home)!r})
         settings.ensure_dirs()
         vault = SecretVault.for_settings(settings)
         store = Store(settings.db_path, vault.masker())
-        request = TrainRequest(dataset={str(churn_csv)!r}, target="label", metric="roc_auc")
+        request = TrainRequest(
+            dataset={str(churn_csv)!r}, target="label", metric="AUC", models=["xgb", "linear"]
+        )
         assert deep_task(request, settings, store, vault) is None
         prepared = prepare_train_request(request, settings, store, vault)
         assert prepared.metric == "roc_auc", prepared
-        print(sorted(m for m in ("pandas", "pyarrow", "sklearn") if m in sys.modules))
+        print(sorted(m for m in ("numpy", "pandas", "pyarrow", "sklearn") if m in sys.modules))
         """
     )
     done = subprocess.run(

@@ -99,7 +99,7 @@ def _round(value: float | None) -> float | None:
 def _training_profile(folder: ModelFolder) -> DatasetProfile | None:
     """The profile of the training data, if that file is still there and unchanged."""
     from mltrainer.state.errors import MLTrainerError
-    from mltrainer.tools.profiling import profile
+    from mltrainer.tools.profiling.profile import profile
 
     data = folder.manifest.data
     if not data.path or not data.sha256:

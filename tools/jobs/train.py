@@ -161,7 +161,7 @@ def load(
 
 
 def profile(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
-    from mltrainer.tools.profiling import profile as profile_table
+    from mltrainer.tools.profiling.profile import profile as profile_table
 
     found = profile_table(Path(request.dataset), request.target, seed=request.seed)
     for warning in found.warnings:

@@ -90,8 +90,9 @@ def train(run: EngineRun, data: Path, output: Path, *, dry_run: bool) -> EngineO
     """Train as a local job does (tools/training/finish.py ends both the same way)."""
     from mltrainer.state.masking import Masker
     from mltrainer.tools.datasets.cache import sha256_file
-    from mltrainer.tools.profiling import profile, read_table
+    from mltrainer.tools.profiling import read_table
     from mltrainer.tools.profiling.judge import verdict_of
+    from mltrainer.tools.profiling.profile import profile
     from mltrainer.tools.training.artifacts import DataSummary
     from mltrainer.tools.training.automl import fit_automl
     from mltrainer.tools.training.finish import final_model, meta_for, outcome_update, write_report

@@ -19,7 +19,7 @@ from mltrainer.tools.training.results import AutoMLResult
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mltrainer.tools.profiling import Verdict
+    from mltrainer.tools.profiling.judge import Verdict
 
 
 def _load_native_libraries(plan: TrainingPlan) -> None:

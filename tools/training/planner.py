@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from mltrainer.state.errors import InvalidInput
-from mltrainer.tools.profiling import Verdict, judge
+from mltrainer.tools.profiling.judge import Verdict, judge
 from mltrainer.tools.training.engine import families
 from mltrainer.tools.training.engine.metrics import greater_is_better, resolve_metric
 from mltrainer.tools.training.plan import (

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mltrainer.tools.profiling import ColumnProfile, Verdict
+from mltrainer.tools.profiling import ColumnProfile
 from mltrainer.tools.profiling.columns import profile_column
+from mltrainer.tools.profiling.judge import Verdict
 from mltrainer.tools.training.plan import ColumnKind, ColumnPlan, DroppedColumn, TrainingPlan
 from mltrainer.tools.training.request import TrainRequest
 

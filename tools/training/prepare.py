@@ -15,7 +15,14 @@ from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
 from mltrainer.tools.profiling.peek import Cell, TablePeek, peek_table
-from mltrainer.tools.training.request import TrainRequest
+from mltrainer.tools.training.request import (
+    CLASSIFICATION_METRICS,
+    FAMILY_ALIASES,
+    METRIC_ALIASES,
+    MODEL_FAMILIES,
+    REGRESSION_METRICS,
+    TrainRequest,
+)
 
 HEAD_ROWS = 200
 MIN_LABELLED_ROWS = 10
@@ -85,30 +92,28 @@ def _check_size(target: str, values: list[Cell]) -> None:
 
 
 def _check_models(models: list[str] | None) -> list[str] | None:
-    from mltrainer.tools.training.engine.families import ALIASES, FAMILIES
-
     if not models:
         return None
-    unknown = [m for m in models if m.lower() not in FAMILIES and m.lower() not in ALIASES]
+    unknown = [
+        m for m in models if m.lower() not in MODEL_FAMILIES and m.lower() not in FAMILY_ALIASES
+    ]
     if unknown:
         raise InvalidInput(
             f"Unknown model famil{'y' if len(unknown) == 1 else 'ies'}: {', '.join(map(repr, unknown))}.",
-            next_step=f"Use some of: {', '.join(FAMILIES)}.",
+            next_step=f"Use some of: {', '.join(MODEL_FAMILIES)}.",
         )
     return models
 
 
 def _check_metric(request: TrainRequest, head: TablePeek) -> str | None:
-    from mltrainer.tools.training.engine import metrics
-
     if request.metric is None:
         return None
     name = request.metric.strip().lower()
-    name = metrics.ALIASES.get(name, name)
+    name = METRIC_ALIASES.get(name, name)
     for_task = {
-        "classification": metrics.CLASSIFICATION_METRICS,
-        "regression": metrics.REGRESSION_METRICS,
-        "forecast": metrics.REGRESSION_METRICS,
+        "classification": CLASSIFICATION_METRICS,
+        "regression": REGRESSION_METRICS,
+        "forecast": REGRESSION_METRICS,
         "clustering": ("silhouette",),
     }
     known = sorted({m for names in for_task.values() for m in names})

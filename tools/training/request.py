@@ -61,6 +61,40 @@ FAMILY_ALIASES = {
     "nearest_neighbors": "knn",
 }
 
+# The metrics by task (engine/metrics.py computes them), and other names for them.
+CLASSIFICATION_METRICS = (
+    "roc_auc",
+    "log_loss",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "precision",
+    "recall",
+)
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+DEFAULT_METRIC = {
+    "binary": "roc_auc",
+    "multiclass": "log_loss",
+    "text_classification": "log_loss",
+    "regression": "r2",
+    "forecast": "rmse",
+    "clustering": "silhouette",
+}
+METRIC_ALIASES = {
+    "auc": "roc_auc",
+    "roc-auc": "roc_auc",
+    "logloss": "log_loss",
+    "neg_log_loss": "log_loss",
+    "acc": "accuracy",
+    "f1_score": "f1",
+    "f1_macro": "f1",
+    "mse": "rmse",
+    "neg_root_mean_squared_error": "rmse",
+    "root_mean_squared_error": "rmse",
+    "mean_absolute_error": "mae",
+    "r_squared": "r2",
+}
+
 
 class TrainRequest(BaseModel):
     dataset: str = Field(description="The dataset as given by the caller (path, dataset_id, ref).")

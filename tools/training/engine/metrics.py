@@ -13,38 +13,14 @@ import numpy as np
 
 from mltrainer.state.errors import InvalidInput
 
-CLASSIFICATION_METRICS = (
-    "roc_auc",
-    "log_loss",
-    "accuracy",
-    "balanced_accuracy",
-    "f1",
-    "precision",
-    "recall",
+# The names are declared with the rest of the request's vocabulary, so that the server checks
+# a request's metric without importing the engine.
+from mltrainer.tools.training.request import (
+    CLASSIFICATION_METRICS,
+    DEFAULT_METRIC,
+    REGRESSION_METRICS,
 )
-REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-DEFAULT_METRIC = {
-    "binary": "roc_auc",
-    "multiclass": "log_loss",
-    "text_classification": "log_loss",
-    "regression": "r2",
-    "forecast": "rmse",
-    "clustering": "silhouette",
-}
-ALIASES = {
-    "auc": "roc_auc",
-    "roc-auc": "roc_auc",
-    "logloss": "log_loss",
-    "neg_log_loss": "log_loss",
-    "acc": "accuracy",
-    "f1_score": "f1",
-    "f1_macro": "f1",
-    "mse": "rmse",
-    "neg_root_mean_squared_error": "rmse",
-    "root_mean_squared_error": "rmse",
-    "mean_absolute_error": "mae",
-    "r_squared": "r2",
-}
+from mltrainer.tools.training.request import METRIC_ALIASES as ALIASES
 
 
 @dataclass(frozen=True)
