@@ -51,6 +51,33 @@ def test_budget_counts_the_seconds_before_the_fit_and_after_it() -> None:
     assert charged >= 4 + AFTER_FIT_S + 10_000 * AFTER_FIT_ROW_S
 
 
+def test_a_slower_machine_reserves_more_for_the_stages_after_the_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Saving, the report and the plots are Python code: on a machine that runs it twice as
+    slowly, twice the fixed reserve is charged (the rows' part is I/O, not scaled)."""
+    from mltrainer.tools.jobs import train
+
+    job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(seconds=4))
+    charged = {}
+    for pace in (1.0, 2.0):
+        monkeypatch.setattr(train, "pace", lambda pace=pace: pace)
+        clock = budget_clock(job, 300, rows=10_000)
+        assert clock is not None
+        charged[pace] = time.monotonic() - clock
+    assert charged[2.0] - charged[1.0] == pytest.approx(AFTER_FIT_S, abs=0.5)
+
+
+def test_pace_is_bounded_and_measures_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mltrainer.tools.training.engine import machine
+
+    assert 1.0 <= machine.pace() <= machine.PACE_MAX
+    monkeypatch.setattr(machine, "PACE_REFERENCE_S", 1e-9)  # any machine is slower than that
+    assert machine.pace() == machine.PACE_MAX
+    monkeypatch.setattr(machine, "PACE_REFERENCE_S", 10.0)  # and faster than that
+    assert machine.pace() == 1.0
+
+
 def test_the_reserve_for_saving_grows_with_rows_as_measured() -> None:
     """7.5M rows took 8 s to save and report: a 300 s call 15 s in leaves the engine most of
     its budget (a reserve of 2e-5 s a row kept 153 s back, and the job ended at 133 s)."""

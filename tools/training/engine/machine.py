@@ -17,6 +17,12 @@ from mltrainer.state.errors import InvalidInput
 
 CORES_ENV = "MLTRAINER_JOB_CORES"
 ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+# ``pace``'s piece of work took about PACE_REFERENCE_S on the machine the fixed time estimates
+# were measured on (tools/jobs/train.py: AFTER_FIT_S). A 2-core VM that saved models and drew
+# plots 1.8x slower (the stages after the fit: 1.9-4.6 s against 1.0-2.3 s on the benchmark's
+# 13 datasets, at 15 s) took 6.3-8.5 ms, best of seven.
+PACE_REFERENCE_S = 0.0041
+PACE_MAX = 3.0
 
 
 def n_workers() -> int:
@@ -41,6 +47,27 @@ def n_workers() -> int:
             next_step=f"Set {CORES_ENV} to a whole number of at least 1, or unset it.",
         )
     return min(cores, allowed)
+
+
+def pace() -> float:
+    """How many times slower than the reference machine this one runs Python code (at least 1,
+    at most PACE_MAX): the fixed time estimates scale by it, so a slow machine still ends a
+    call within its budget. The best of seven runs of a few milliseconds of dicts, sorting and
+    formatting (what saving a model, its report and its plots are made of): a run that another
+    process interrupted does not count."""
+    import time
+
+    def work() -> None:
+        table = {f"row{i}": (i * 7) % 1013 for i in range(5000)}
+        ordered = sorted(table.items(), key=lambda item: (item[1], item[0]))
+        "".join(f"{key}={value:.3f};" for key, value in ordered[:1500])
+
+    best = float("inf")
+    for _ in range(7):
+        began = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - began)
+    return min(PACE_MAX, max(1.0, best / PACE_REFERENCE_S))
 
 
 _MALLOC: list[Any] = []
