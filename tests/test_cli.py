@@ -44,6 +44,9 @@ def as_json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+# The long tier: 47 s on a slow machine; the MCP train -> predict round trip stays quick
+# (test_train_predict.py).
+@pytest.mark.slow
 def test_train_status_predict_on_the_demo_data(home: Path, tmp_path: Path) -> None:
     train, new = write_demo_data(tmp_path / "demo")
     done = mltrainer("train", str(train), "--target", "target", "--budget", "15")

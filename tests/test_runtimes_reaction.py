@@ -28,6 +28,7 @@ def events(settings: Settings, job_id: str) -> list[str]:
         store.close()
 
 
+@pytest.mark.slow  # two planned runs each: 30-35 s on a slow machine
 @pytest.mark.anyio
 async def test_out_of_memory_is_planned_again_once_on_a_sample_with_lighter_families(
     home: Path, fake_modal: FakeModal, churn_csv: Path
@@ -59,6 +60,7 @@ async def test_out_of_memory_is_planned_again_once_on_a_sample_with_lighter_fami
     assert len(fake_modal.runs()) == 2 and job["remote"]["remote_id"] in fake_modal.runs()
 
 
+@pytest.mark.slow  # two planned runs each: 30-35 s on a slow machine
 @pytest.mark.anyio
 async def test_no_second_run_when_the_cap_would_not_cover_both(
     home: Path, fake_modal: FakeModal, churn_csv: Path
