@@ -68,33 +68,40 @@ def refused_types(names: Iterable[str]) -> list[str]:
 _import_lock = threading.Lock()
 
 
-class _TorchAbsent(importlib.abc.MetaPathFinder):
-    """Makes torch absent to one thread: its imports of torch fail as if it were not
+# Packages skops' import would load for nothing (see ``skops_io``).
+HIDDEN_FROM_SKOPS = ("torch", "pytest")
+
+
+class _Absent(importlib.abc.MetaPathFinder):
+    """Makes ``names`` absent to one thread: its imports of them fail as if they were not
     installed; other threads, and ``sys.modules``, are untouched."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
         self.thread = threading.get_ident()
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.partition(".")[0] == "torch" and threading.get_ident() == self.thread:
+        if name.partition(".")[0] in self.names and threading.get_ident() == self.thread:
             raise ModuleNotFoundError(f"No module named {name!r} (while importing skops)")
         return None
 
 
 def skops_io() -> ModuleType:
-    """``skops.io``, imported without importing torch.
+    """``skops.io``, imported without importing torch or pytest.
 
     Importing skops lists scikit-learn's estimators, which imports every scikit-learn package,
-    among them its array-API wrapper of torch: where torch is installed (the ``deep`` extra),
-    the first model saved or loaded in a process would import it, 200 MB and 2 s in the worker
-    and in the server, for a library no model of the engine holds. While skops is imported,
-    torch is absent to the importing thread; the listing skips the wrapper that then fails to
-    import, and the wrapper holds no estimator, so skops trusts the same types either way. A
-    process that imported torch already pays nothing more.
+    among them its array-API wrapper of torch and its testing helpers, which import pytest:
+    where they are installed (torch by the ``deep`` extra, pytest in many environments), the
+    first model saved or loaded in a process would import them, 200 MB and 2 s for torch,
+    6 MB and 0.4 s for pytest, in the worker and in the server, for libraries no model of the
+    engine holds. While skops is imported they are absent to the importing thread; the
+    listing skips the wrapper that then fails to import, the helpers go without pytest's
+    marks, and neither holds an estimator, so skops trusts the same types either way. A
+    process that imported them already pays nothing more.
     """
     with _import_lock:
-        if "skops.io" not in sys.modules and "torch" not in sys.modules:
-            finder = _TorchAbsent()
+        if "skops.io" not in sys.modules:
+            finder = _Absent(frozenset(HIDDEN_FROM_SKOPS) - sys.modules.keys())
             sys.meta_path.insert(0, finder)
             try:
                 import skops.io
