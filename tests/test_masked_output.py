@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,8 +49,6 @@ def test_a_plot_is_drawn_once_and_laid_out_again_only_when_a_text_was_masked(
     """Masking needs the texts laid out, not drawn: the pixels are made once, by savefig, as
     for a figure saved with no masking, and the constrained layout is solved again only when
     a masked text may have changed size."""
-    import io
-
     from matplotlib.backends.backend_agg import RendererAgg
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 

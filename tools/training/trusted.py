@@ -69,7 +69,7 @@ _import_lock = threading.Lock()
 
 
 # Packages skops' import would load for nothing (see ``skops_io``).
-HIDDEN_FROM_SKOPS = ("torch", "pytest")
+HIDDEN_FROM_SKOPS = frozenset({"torch", "pytest"})
 
 
 class _Absent(importlib.abc.MetaPathFinder):
@@ -101,7 +101,7 @@ def skops_io() -> ModuleType:
     """
     with _import_lock:
         if "skops.io" not in sys.modules:
-            finder = _Absent(frozenset(HIDDEN_FROM_SKOPS) - sys.modules.keys())
+            finder = _Absent(HIDDEN_FROM_SKOPS - sys.modules.keys())
             sys.meta_path.insert(0, finder)
             try:
                 import skops.io
