@@ -32,6 +32,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     f"{CUSTOM_MODULE}.ChangeRegressor",
     f"{CUSTOM_MODULE}.DatetimeFeatures",
     f"{CUSTOM_MODULE}.ForecastModel",
+    f"{CUSTOM_MODULE}.HGBClassifierModel",
+    f"{CUSTOM_MODULE}.HGBRegressorModel",
     f"{CUSTOM_MODULE}.MeanRegressor",
     f"{CUSTOM_MODULE}.SeasonalNaive",
     f"{CUSTOM_MODULE}.Stringify",

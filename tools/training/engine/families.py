@@ -304,11 +304,9 @@ def build_model(name: str, params: dict[str, Any], ctx: FitContext) -> Any:
             )
         return XGBRegressorModel(random_state=ctx.seed, n_jobs=ctx.n_jobs, **params)
     if name == "hist_gradient_boosting":
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+        from mltrainer.tools.training.engine.custom import HGBClassifierModel, HGBRegressorModel
 
-        cls = (
-            HistGradientBoostingClassifier if ctx.classification else HistGradientBoostingRegressor
-        )
+        cls = HGBClassifierModel if ctx.classification else HGBRegressorModel
         per_round = ctx.n_classes if ctx.task == "multiclass" else 1
         rounds, rate = class_aware(
             max(100, min(1000, 3000 // per_round)),

@@ -55,6 +55,25 @@ def inner_split(
     return np.setdiff1d(positions, held), held
 
 
+def stopping_rows_last(
+    X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, stop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[slice, slice]]:
+    """The rows at positions ``stop`` moved to the end of ``X`` in place (each swapped with a
+    row the end held), and the split as two slices: the rows to fit on and the rows to stop
+    early on are then views of X, not copies of it (a fit on 67.5k rows x 50 columns copied
+    27 MB). ``y`` and ``weight`` are copied, then reordered alike."""
+    n, k = len(y), len(stop)
+    tail = np.arange(n - k, n)
+    leave = np.setdiff1d(stop, tail, assume_unique=True)  # stopping rows not yet at the end
+    enter = np.setdiff1d(tail, stop, assume_unique=True)  # fitting rows at the end
+    y = y.copy()
+    weight = weight.copy() if weight is not None else None
+    for values in (X, y, weight):
+        if values is not None:
+            values[leave], values[enter] = values[enter], values[leave]
+    return X, y, weight, (slice(0, n - k), slice(n - k, n))
+
+
 def fit_model(
     name: str,
     model: Any,
@@ -67,16 +86,24 @@ def fit_model(
     ordered: bool = False,
     seed: int = 0,
     target_transform: bool = False,
+    owned: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit ``model`` on (X, y); returns the fitted model (wrapped when the target is
-    transformed) and facts worth keeping (e.g. the best iteration, for a refit)."""
+    transformed) and facts worth keeping (e.g. the best iteration, for a refit).
+
+    ``owned``: X is this fit's own array, whose rows it may reorder (see ``stopping_rows_last``).
+    """
     transformer = None
     if target_transform and not classification:
         from sklearn.preprocessing import PowerTransformer
 
         transformer = PowerTransformer(method="yeo-johnson")
         y = transformer.fit_transform(np.asarray(y, dtype=float).reshape(-1, 1))[:, 0]
-    split = inner_split(y, classification, ordered, seed) if _stops_early(name, model) else None
+    split: tuple[Any, Any] | None = (
+        inner_split(y, classification, ordered, seed) if _stops_early(name, model) else None
+    )
+    if split is not None and owned and isinstance(X, np.ndarray):
+        X, y, weight, split = stopping_rows_last(X, y, weight, split[1])
     facts = _fit(name, model, X, y, weight, split, deadline)
     if transformer is None:
         return model, facts
@@ -99,7 +126,7 @@ def _fit(
     X: Any,
     y: np.ndarray,
     weight: np.ndarray | None,
-    split: tuple[np.ndarray, np.ndarray] | None,
+    split: tuple[Any, Any] | None,
     deadline: float | None,
 ) -> dict[str, Any]:
     if name == "xgboost":
@@ -131,7 +158,7 @@ def _fit_hist_gradient_boosting(
     X: Any,
     y: np.ndarray,
     weight: np.ndarray | None,
-    split: tuple[np.ndarray, np.ndarray] | None,
+    split: tuple[Any, Any] | None,
     deadline: float | None,
 ) -> dict[str, Any]:
     """Boost in chunks of about a second (warm start: the same model as one fit), stopping at

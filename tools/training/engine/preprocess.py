@@ -35,7 +35,6 @@ def build_preprocessor(
     from sklearn.preprocessing import (
         OneHotEncoder,
         OrdinalEncoder,
-        StandardScaler,
         TargetEncoder,
     )
 
@@ -93,14 +92,18 @@ def build_preprocessor(
         for i, name in enumerate(by_kind.get("text", [])):
             parts.append((f"text{i}", TextTfidf(max_features=300, ngram_max=1), [name]))
     else:
+        # Float32 but for regression, whose solvers (Ridge) would cast the target to the
+        # columns' type: half the memory of every copy the transform makes (the numbers of
+        # 67.5k rows x 40 columns with their missing-value flags: 25 MB, not 50).
+        dtype = "float64" if task == "regression" else "float32"
         if by_kind.get("numeric"):
             parts.append(
                 (
                     "num",
                     make_pipeline(
-                        AsFloat(),
+                        AsFloat(dtype),
                         SimpleImputer(strategy="median", add_indicator=True),
-                        StandardScaler(),
+                        _scaler(),
                     ),
                     by_kind["numeric"],
                 )
@@ -111,23 +114,27 @@ def build_preprocessor(
                     "cat",
                     make_pipeline(
                         Stringify(),
-                        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5),
+                        OneHotEncoder(
+                            handle_unknown="infrequent_if_exist", min_frequency=5, dtype=dtype
+                        ),
                     ),
                     categorical,
                 )
             )
         if by_kind.get("high_cardinality"):
-            encoder = (  # no target to encode against: the frequent values, one-hot
-                OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=20)
+            encoded = (  # no target to encode against: the frequent values, one-hot
+                [
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist", max_categories=20, dtype=dtype
+                    )
+                ]
                 if task == "clustering"
-                else TargetEncoder(target_type=target_type, cv=folds)
+                else [TargetEncoder(target_type=target_type, cv=folds), AsFloat(dtype)]
             )
             parts.append(
                 (
                     "high",
-                    make_pipeline(
-                        Stringify(), encoder, StandardScaler(with_mean=task != "clustering")
-                    ),
+                    make_pipeline(Stringify(), *encoded, _scaler(with_mean=task != "clustering")),
                     by_kind["high_cardinality"],
                 )
             )
@@ -137,8 +144,9 @@ def build_preprocessor(
                     "date",
                     make_pipeline(
                         date_features,
+                        AsFloat(dtype),
                         SimpleImputer(strategy="median", keep_empty_features=True),
-                        StandardScaler(),
+                        _scaler(),
                     ),
                     dates,
                 )
@@ -153,6 +161,14 @@ def build_preprocessor(
         n_jobs=None,
     )
     return transformer, n_categorical
+
+
+def _scaler(with_mean: bool = True) -> Any:
+    """Scaling in place: the step before it always makes a new array (for the numbers of 67.5k
+    rows x 40 columns with their missing-value flags, a 43 MB copy less)."""
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler(copy=False, with_mean=with_mean)
 
 
 def _axes(columns: list[ColumnPlan]) -> set[str]:

@@ -140,9 +140,14 @@ class TabularEnd:
 
     def features(self, rows: np.ndarray) -> pd.DataFrame:
         """The labelled data's ``rows``, copied only when no frame holds them already: the
-        search's rows are its problem's frame, and every row in order is the data's."""
+        search's rows are its problem's frame (until it is released), and every row in order
+        is the data's."""
         data, problem = self.data, self.problem
-        if len(rows) == len(problem.y) and np.array_equal(rows, self.search_rows):
+        if (
+            problem.X is not None
+            and len(rows) == len(problem.y)
+            and np.array_equal(rows, self.search_rows)
+        ):
             return problem.X
         if len(rows) == len(data.y) and np.array_equal(rows, np.arange(len(rows))):
             return data.X

@@ -98,7 +98,7 @@ class _OutOfTime(Exception):
 class Problem:
     """Everything a candidate is evaluated on: encoded target, folds, metric."""
 
-    X: Any  # pandas DataFrame of the training rows
+    X: Any  # pandas DataFrame of the training rows; None once a sampled search is over
     y: np.ndarray
     weight: np.ndarray | None
     splits: list[tuple[np.ndarray, np.ndarray]]
@@ -163,6 +163,10 @@ def fit_pipeline(
 
     prep, model = problem.pipeline(family, params, threads)
     Xt = prep.fit_transform(X, y)
+    if family == "hist_gradient_boosting" and isinstance(Xt, np.ndarray):
+        # It bins float64 rows only: converted once, here, rather than a float64 copy of the
+        # fitting rows at every warm-start chunk beside the float32 array.
+        Xt = Xt.astype(np.float64)
     model, facts = fitting.fit_model(
         family,
         model,
@@ -174,6 +178,7 @@ def fit_pipeline(
         ordered=problem.ordered,
         seed=problem.ctx.seed,
         target_transform=bool(params.get("target_transform")),
+        owned=True,
     )
     return Pipeline([("prep", prep), ("model", model)]), facts
 

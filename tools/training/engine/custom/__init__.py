@@ -24,6 +24,7 @@ from mltrainer.tools.training.engine.custom.columns import (
     Stringify,
     TextTfidf,
 )
+from mltrainer.tools.training.engine.custom.hist import HGBClassifierModel, HGBRegressorModel
 from mltrainer.tools.training.engine.custom.series import (
     SERIES_FEATURE,
     ChangeRegressor,
@@ -38,7 +39,7 @@ from mltrainer.tools.training.engine.custom.series import (
 from mltrainer.tools.training.engine.custom.target import TransformedTarget
 
 # In the order the standalone predict.py runs them.
-SOURCE_MODULES = ("columns", "boosting", "blend", "series", "target")
+SOURCE_MODULES = ("columns", "boosting", "hist", "blend", "series", "target")
 
 # The classes a saved model may hold (and the one base class they share).
 CLASSES: tuple[type, ...] = (
@@ -47,6 +48,8 @@ CLASSES: tuple[type, ...] = (
     ChangeRegressor,
     DatetimeFeatures,
     ForecastModel,
+    HGBClassifierModel,
+    HGBRegressorModel,
     MeanRegressor,
     SeasonalNaive,
     Stringify,
@@ -68,6 +71,8 @@ __all__ = [
     "ChangeRegressor",
     "DatetimeFeatures",
     "ForecastModel",
+    "HGBClassifierModel",
+    "HGBRegressorModel",
     "MeanRegressor",
     "SeasonalNaive",
     "Stringify",

@@ -131,8 +131,9 @@ class AsFloat(BaseEstimator, TransformerMixin):
     first turn a frame of floats and booleans into Python objects, 32 bytes a cell (115 MB
     for 75k rows x 41 columns, against this array's 24 MB).
 
-    ``dtype="float32"`` halves it again, for trees: XGBoost, random and extra trees split on
-    float32 values whatever they are given (and make a float32 copy of a float64 array)."""
+    ``dtype="float32"`` halves it again, for trees (XGBoost, random and extra trees split on
+    float32 values whatever they are given, and make a float32 copy of a float64 array) and for
+    the scaled columns of classifiers."""
 
     def __init__(self, dtype: str = "float64") -> None:
         self.dtype = dtype
