@@ -53,6 +53,8 @@ FIXTURES = [
     "forecast_main_3be4513",
     "transformed_main_5ae10e6",
     "asfloat_main_7ab8376",
+    "hist_classifier_main_0be82b7",
+    "hist_regressor_main_0be82b7",
 ]
 
 
