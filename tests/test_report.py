@@ -200,3 +200,31 @@ def test_inconsistent_plot_data_is_an_internal_error_not_bad_input(call, message
 def test_roc_skips_a_class_absent_from_the_holdout() -> None:
     proba = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
     assert_png(plots.roc_png(["a", "b", "a"], proba, ["a", "b", "c"], NO_SECRETS))
+
+
+def test_roc_of_many_classes_draws_the_ones_separated_worst() -> None:
+    """Beyond MAX_CURVES classes the plot keeps the curves that say where the model is weak
+    (26 curves could not be told apart, and took most of the plot's time to draw)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    classes = [f"c{i:02d}" for i in range(26)]
+    truth = rng.integers(0, 26, 2600)
+    # Class i's own column is noisier the larger i is: the last classes are separated worst.
+    noise = np.linspace(0.1, 3.0, 26)
+    proba = rng.normal(size=(2600, 26)) * noise + np.eye(26)[truth]
+    curves, total = plots.roc_curves(np.asarray(classes)[truth], proba, classes)
+    assert total == 26
+    assert len(curves) == plots.MAX_CURVES
+    aucs = {c: roc_auc_score(truth == i, proba[:, i]) for i, c in enumerate(classes)}
+    worst = sorted(classes, key=aucs.__getitem__)[: plots.MAX_CURVES]
+    assert [c.label for c in curves] == worst
+    assert [c.auc for c in curves] == pytest.approx([aucs[c] for c in worst])
+    assert not set(worst) & set(classes[:10])  # the cleanest columns are not among them
+    assert_png(plots.roc_png(np.asarray(classes)[truth], proba, classes, NO_SECRETS))
+
+
+def test_roc_of_a_binary_target_is_the_positive_class() -> None:
+    proba = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
+    curves, total = plots.roc_curves(["n", "y", "n", "y"], proba, ["n", "y"], "y")
+    assert (total, [c.label for c in curves], curves[0].auc) == (1, ["y"], 1.0)

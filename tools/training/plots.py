@@ -9,7 +9,7 @@ engine, not the caller's input, and raise :class:`InternalError`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from mltrainer.state.errors import InternalError
 from mltrainer.state.masking import Masker
@@ -29,6 +29,9 @@ MAX_CLASSES_DRAWN = 30
 # texts took 2.4 s to draw, in a job whose budget may be 15 s, and were too small to read.
 MAX_CLASSES_COUNTED = 12
 MAX_FEATURES_DRAWN = 20
+# One-vs-rest ROC curves drawn beyond this many classes are the ones separated worst: 26
+# curves and their legend took 0.9 s to draw (on a 15 s budget) and could not be told apart.
+MAX_CURVES = 10
 
 
 def _labels(values: Vector) -> list[str]:
@@ -63,19 +66,24 @@ def confusion_matrix_png(y_true: Vector, y_pred: Vector, classes: Vector, masker
     return render_png(figure, masker)
 
 
-def roc_png(
-    y_true: Vector,
-    proba: Any,
-    classes: Vector,
-    masker: Masker,
-    positive_class: Any | None = None,
-) -> bytes:
-    """ROC curve of the positive class (binary) or one-vs-rest per class (multiclass).
+class RocCurve(NamedTuple):
+    auc: float
+    label: str
+    fpr: np.ndarray
+    tpr: np.ndarray
+
+
+def roc_curves(
+    y_true: Vector, proba: Any, classes: Vector, positive_class: Any | None = None
+) -> tuple[list[RocCurve], int]:
+    """The ROC curves to draw, and how many classes have one: the positive class's (binary) or
+    one-vs-rest per class (multiclass), beyond MAX_CURVES classes those with the lowest AUC.
+    A class missing from the holdout, or all of it, has no curve.
 
     ``proba`` has one column per class, in the order of ``classes``.
     """
     import numpy as np
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import auc, roc_curve
 
     names = _labels(classes)
     scores = np.asarray(proba, dtype=float)
@@ -84,26 +92,42 @@ def roc_png(
         raise InternalError(
             f"proba must have one column per class ({len(names)}); got shape {scores.shape}"
         )
+    candidates = names
     if len(names) == 2:
         positive = str(positive_class) if positive_class is not None else names[1]
         if positive not in names:
             raise InternalError(f"positive class {positive!r} is not one of the classes {names}")
-        drawn = [positive]
-    else:
-        drawn = names[:MAX_CLASSES_DRAWN]
-    figure = new_figure()
-    ax = figure.add_subplot()
-    for name in drawn:
-        column = scores[:, names.index(name)]
+        candidates = [positive]
+    curves = []
+    for name in candidates:
         hits = truth == name
         if hits.all() or not hits.any():
             continue  # ROC is undefined without both outcomes in the holdout
-        fpr, tpr, _ = roc_curve(hits, column)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(hits, column):.3f})")
+        fpr, tpr, _ = roc_curve(hits, scores[:, names.index(name)])
+        curves.append(RocCurve(float(auc(fpr, tpr)), name, fpr, tpr))
+    return sorted(curves, key=lambda curve: curve.auc)[:MAX_CURVES], len(curves)
+
+
+def roc_png(
+    y_true: Vector,
+    proba: Any,
+    classes: Vector,
+    masker: Masker,
+    positive_class: Any | None = None,
+) -> bytes:
+    """The curves of :func:`roc_curves`, the worst separated class's first."""
+    curves, total = roc_curves(y_true, proba, classes, positive_class)
+    title = "ROC (holdout)" + ("" if len(_labels(classes)) == 2 else ", one vs rest")
+    if total > len(curves):
+        title += f": the {len(curves)} of {total} classes separated worst"
+    figure = new_figure()
+    ax = figure.add_subplot()
+    for curve in curves:
+        ax.plot(curve.fpr, curve.tpr, label=f"{curve.label} (AUC {curve.auc:.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title("ROC (holdout)" + ("" if len(names) == 2 else ", one vs rest"))
+    ax.set_title(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     return render_png(figure, masker)
 
