@@ -207,18 +207,31 @@ def test_no_secret_reaches_the_database_in_any_form(tmp_path: Path) -> None:
 
 
 # The store is opened in a background thread while tool calls run: its import of sqlite-utils
-# (without pandas and numpy) must not make another thread's import of those fail. A finder
-# holds the import of sqlite_utils.db until another thread has imported numpy.
+# (without pandas and numpy) must not make another thread's import of those fail. The loader of
+# sqlite_utils.db holds its execution (not its finding: finders run under the global import
+# lock, which would block the other thread too) until another thread has imported numpy.
 OVERLAPPING_IMPORTS = """
-import importlib, pathlib, sys, threading
+import importlib, importlib.machinery, pathlib, sys, threading
 importing, imported = threading.Event(), threading.Event()
+overlapped = []
+
+class HeldLoader:
+    def __init__(self, real):
+        self.real = real
+    def create_module(self, spec):
+        return self.real.create_module(spec)
+    def exec_module(self, module):
+        importing.set()
+        overlapped.append(imported.wait(60))
+        self.real.exec_module(module)
 
 class Hold:
     def find_spec(self, name, path=None, target=None):
-        if name == "sqlite_utils.db":
-            importing.set()
-            imported.wait(60)
-        return None
+        if name != "sqlite_utils.db":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        spec.loader = HeldLoader(spec.loader)
+        return spec
 
 sys.meta_path.insert(0, Hold())
 errors = []
@@ -237,6 +250,7 @@ from mltrainer.state.store import Store
 Store(pathlib.Path(sys.argv[1])).create_job("train", {})
 thread.join()
 import sqlite_utils.db
+assert overlapped == [True], "the other thread's import did not run while sqlite_utils was held"
 assert not errors, errors
 assert sqlite_utils.db.np is None and sqlite_utils.db.pd is None
 print("ok")
