@@ -17,6 +17,7 @@ import pytest
 from mltrainer.state.models import JobRecord, utcnow
 from mltrainer.state.settings import Settings
 from mltrainer.tools.jobs.train import (
+    AFTER_FIT_CLASS_S,
     AFTER_FIT_ROW_S,
     AFTER_FIT_S,
     CHARGED_SHARE,
@@ -66,6 +67,26 @@ def test_a_slower_machine_reserves_more_for_the_stages_after_the_fit(
         assert clock is not None
         charged[pace] = time.monotonic() - clock
     assert charged[2.0] - charged[1.0] == pytest.approx(AFTER_FIT_S, abs=0.5)
+
+
+def test_many_classes_reserve_more_for_the_stages_after_the_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model of 26 classes saves a tree per class and round, and its confusion matrix has 676
+    cells: its reserve grows by AFTER_FIT_CLASS_S a class beyond two (a binary target's is the
+    base one), scaled by the machine's pace like the rest of the fixed part."""
+    from mltrainer.tools.jobs import train
+
+    monkeypatch.setattr(train, "pace", lambda: 1.5)
+    job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(seconds=4))
+
+    def charged(classes: int) -> float:
+        clock = budget_clock(job, 300, rows=10_000, classes=classes)
+        assert clock is not None
+        return time.monotonic() - clock
+
+    assert charged(2) == pytest.approx(charged(0), abs=0.1)
+    assert charged(26) - charged(2) == pytest.approx(24 * AFTER_FIT_CLASS_S * 1.5, abs=0.1)
 
 
 def test_pace_is_bounded_and_measures_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:

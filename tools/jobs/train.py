@@ -56,6 +56,10 @@ class ProfileSummary(BaseModel):
 # VM 1.8x slower, where 3 s let digits' call end at +14 %.
 AFTER_FIT_S = 3.0
 AFTER_FIT_ROW_S = 3e-6
+# ... and a class's share beyond two (a boosted tree per class and round to save, the confusion
+# matrix's cells), scaled by ``pace`` too: from the engine's end to the job's, 1.8-2.7 s for
+# 2-7 classes, 3.4-4.7 s for digits' 10 and 4.4-5.0 s for glyphs26's 26 (1 Dec).
+AFTER_FIT_CLASS_S = 0.08
 # What is charged for the stages before and after the fit leaves the engine at least
 # ENGINE_FLOOR_S of the budget (a baseline and a candidate on 100k rows), or three quarters of a
 # budget too short for that (#17): beyond it, everything is charged, so the call ends in time.
@@ -82,7 +86,9 @@ def train(ctx: JobContext) -> TrainOutcome:
     def run() -> dict[str, Any]:
         # None when an earlier attempt loaded it; kept for the rounds of iterate only.
         frame = (loaded[0] if request.iterate else loaded.pop()) if loaded else None
-        clock = budget_clock(ctx.job, request.time_budget_s, data.rows)
+        target = profiled.verdict.target if profiled.verdict else None
+        classes = (target.n_classes or 0) if target else 0
+        clock = budget_clock(ctx.job, request.time_budget_s, data.rows, classes)
         done = fit(ctx, request, publisher, data, profiled, frame, clock_start=clock)
         return done.model_dump(mode="json")
 
@@ -176,16 +182,18 @@ def profile(ctx: JobContext, request: TrainRequest) -> dict[str, Any]:
     return summary.model_dump(mode="json")
 
 
-def budget_clock(job: JobRecord, budget_s: float, rows: int) -> float | None:
+def budget_clock(job: JobRecord, budget_s: float, rows: int, classes: int = 0) -> float | None:
     """When the fit's budget began, on the ``time.monotonic()`` scale: the call itself (the
     job's creation), less what the stages after the fit need (saving the model, its report, the
-    held-out rows), so that the whole call ends within the budget (#17). What is charged leaves
-    the engine ENGINE_FLOOR_S, or three quarters of a shorter budget, however slow the start
-    was. A resumed attempt (``None``) starts its budget afresh: its call is long past."""
+    held-out rows: more for more rows and classes), so that the whole call ends within the
+    budget (#17). What is charged leaves the engine ENGINE_FLOOR_S, or three quarters of a
+    shorter budget, however slow the start was. A resumed attempt (``None``) starts its budget
+    afresh: its call is long past."""
     if job.attempt > 1:
         return None
     spent = max(0.0, (utcnow() - job.created_at).total_seconds())
-    after_fit = AFTER_FIT_S * pace() + rows * AFTER_FIT_ROW_S
+    fixed = AFTER_FIT_S + AFTER_FIT_CLASS_S * max(0, classes - 2)
+    after_fit = fixed * pace() + rows * AFTER_FIT_ROW_S
     cap = max(CHARGED_SHARE * budget_s, budget_s - ENGINE_FLOOR_S)
     charged = min(spent + after_fit, cap)
     return time.monotonic() - charged
