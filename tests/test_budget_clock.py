@@ -24,6 +24,7 @@ from mltrainer.tools.jobs.train import (
     ENGINE_FLOOR_S,
     budget_clock,
 )
+from mltrainer.tools.profiling.judge import judge
 from mltrainer.tools.training.automl import fit_automl
 from mltrainer.tools.training.engine import tabular_start as tabular
 from mltrainer.tools.training.engine.tabular import TabularRun
@@ -259,12 +260,35 @@ def letters(rows: int, classes: int) -> pd.DataFrame:
     return pd.DataFrame({"x": label + rng.normal(size=rows), "label": label.astype(str)})
 
 
-def test_many_classes_give_the_baseline_fewer_rows() -> None:
+def test_many_classes_give_a_boosted_baseline_fewer_rows() -> None:
+    """A boosting round grows a tree per class; a forest's tree serves every class."""
     two = run_for(letters(600, 2), target="label", time_budget_s=15)
     many = run_for(letters(600, 12), target="label", time_budget_s=15)
-    assert two.baseline_rows() == 15 * tabular.BASELINE_ROWS_PER_S
-    assert many.baseline_rows() < two.baseline_rows()
-    assert many.baseline_rows() >= tabular.BASELINE_ROWS[0] // 2
+    boosted = "hist_gradient_boosting"
+    assert two.baseline_rows(boosted) == 15 * tabular.BASELINE_ROWS_PER_S
+    assert many.baseline_rows(boosted) < two.baseline_rows(boosted)
+    assert many.baseline_rows(boosted) >= tabular.BASELINE_ROWS[0] // 2
+    assert many.baseline_rows("extra_trees") == two.baseline_rows(boosted)
+
+
+def test_many_classes_start_from_extra_trees() -> None:
+    """Beyond MANY_CLASSES classes the planner puts extra trees first, the baseline is one,
+    and the decision says why; a time axis keeps linear first."""
+    from mltrainer.tools.training.planner import MANY_CLASSES
+
+    frame = letters(3000, MANY_CLASSES + 7)
+    result = fit_automl(frame, request(target="label", time_budget_s=10), NullReporter())
+    assert result.plan.families[0].name == "extra_trees"
+    assert "extra_trees first" in decisions(result, "families")
+    assert decisions(result, "baseline")[0] == "extra_trees"
+    few = run_for(letters(600, MANY_CLASSES), target="label", time_budget_s=15)
+    assert few.plan.families[0].name == "hist_gradient_boosting"
+    dated = letters(600, 12)  # the classes follow one another in time: validated in order
+    dated = dated.sort_values("label", key=lambda c: c.astype(int), ignore_index=True)
+    dated["day"] = pd.date_range("2020-01-01", periods=600, freq="D")
+    verdict = judge(dated, "label")
+    plan = build_plan(dated, request(target="label", time_budget_s=15), verdict)
+    assert plan.families[0].name == "linear"
 
 
 def test_the_baseline_deadline_is_seconds_away_and_never_already_past() -> None:

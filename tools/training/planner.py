@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 HEADLINE_KINDS = ("time_drift", "rare_classes", "skewed_target")
+MANY_CLASSES = 5  # beyond this many classes, the forest's tree per round beats boosting's k
 
 
 def _infer_task(request: TrainRequest, verdict: Verdict, decide: Decide) -> ConcreteTask:
@@ -254,6 +255,7 @@ def build_plan(
     rare_and_skewed(plan, target, verdict)
     plan.families = _families(request, task, n_rows, columns, plan)
     _linear_first(plan)
+    _forest_first(plan)
     if request.class_weight:
         plan.decide("class_weight", request.class_weight, "the caller asked; sample weights used")
     if request.instructions:
@@ -342,6 +344,26 @@ def _linear_first(plan: TrainingPlan) -> None:
         "linear first",
         "validation is time-ordered: the family that extrapolates a trend is tried (and used "
         "as the baseline) first",
+    )
+
+
+def _forest_first(plan: TrainingPlan) -> None:
+    """With many classes and no time axis, extra trees first: a boosting round grows a tree
+    per class, while a forest's tree serves every class. On glyphs26 (26 classes) extra trees
+    fitted 2,500 rows in 0.5 s for accuracy 0.964; boosting took 5.7 s for 0.93, and at a 15 s
+    budget left no time for the search (#17)."""
+    names = [f.name for f in plan.families]
+    many = plan.task == "multiclass" and len(plan.classes) > MANY_CLASSES
+    if not many or plan.time_axis is not None or "extra_trees" not in names:
+        return
+    if names[0] == "extra_trees":
+        return
+    plan.families.sort(key=lambda f: f.name != "extra_trees")
+    plan.decide(
+        "families",
+        "extra_trees first",
+        f"{len(plan.classes)} classes: a boosting round grows a tree per class, a forest's tree "
+        "serves every class; it is tried (and used as the baseline) first",
     )
 
 

@@ -28,6 +28,9 @@ from mltrainer.tools.training.engine.tabular_end import TabularEnd
 # BASELINE_ROWS, fewer beyond BASELINE_CLASSES classes (a boosting round is a tree per class);
 # its boosting stops after BASELINE_SHARE of the budget, at least BASELINE_MIN_S and at most
 # BASELINE_MAX_S seconds, so the first model arrives within 10 s of the call.
+# The first of these in the plan's order (the planner puts linear first on a time axis, extra
+# trees first for many classes).
+BASELINE_FAMILIES = ("hist_gradient_boosting", "linear", "extra_trees")
 BASELINE_ROWS = (5000, 20000)
 BASELINE_ROWS_PER_S = 500
 BASELINE_CLASSES = 5
@@ -54,8 +57,7 @@ class TabularStart(TabularEnd):
         """A fast model on a sample of the first fold, published at once."""
         plan = self.plan
         family = next(
-            (f.name for f in plan.families if f.name in ("hist_gradient_boosting", "linear")),
-            plan.families[0].name,
+            (f.name for f in plan.families if f.name in BASELINE_FAMILIES), plan.families[0].name
         )
         began = time.monotonic()
         found = self._baseline_model(family)
@@ -63,7 +65,7 @@ class TabularStart(TabularEnd):
             return
         model, value, used = found
         self.baseline = model, value
-        fold_rows, sample = len(self.problem.splits[0][0]), self.baseline_rows()
+        fold_rows, sample = len(self.problem.splits[0][0]), self.baseline_rows(family)
         self.baseline_cost = time.monotonic() - began, min(fold_rows, sample), used
         self.publish(f"baseline {used}", self.blend([[model]], [1.0]), value, force=True)
         reason = f"validation {plan.metric} {value:.4f} on the first fold"
@@ -72,13 +74,15 @@ class TabularStart(TabularEnd):
         plan.decide("baseline", used, reason)
         self.reporter.event(f"Baseline {used}: {plan.metric} {value:.4f}", progress=0.08)
 
-    def baseline_rows(self) -> int:
+    def baseline_rows(self, family: str) -> int:
         """How many of the first fold's training rows the baseline fits on: enough for a usable
         model, few enough that its fit takes a second or two on a loaded machine (#17). A
-        boosting round grows a tree per class, so many classes get fewer rows."""
+        boosting round grows a tree per class, so many classes get fewer rows (a forest's tree
+        serves every class)."""
         cap = float(np.clip(BASELINE_ROWS_PER_S * self.budget, *BASELINE_ROWS))
         ctx = self.problem.ctx
-        if ctx.task == "multiclass" and ctx.n_classes > BASELINE_CLASSES:
+        boosting = family in ("hist_gradient_boosting", "xgboost")
+        if boosting and ctx.task == "multiclass" and ctx.n_classes > BASELINE_CLASSES:
             cap *= BASELINE_CLASSES / ctx.n_classes
         return max(BASELINE_ROWS[0] // 2, int(cap))
 
@@ -96,7 +100,7 @@ class TabularStart(TabularEnd):
         problem, plan = self.problem, self.plan
         train_idx = problem.splits[0][0]
         rng = np.random.default_rng(plan.seed)
-        cap = self.baseline_rows()
+        cap = self.baseline_rows(family)
         rows = train_idx
         if len(train_idx) > cap:
             rows = np.sort(rng.choice(train_idx, size=cap, replace=False))
