@@ -272,16 +272,16 @@ def test_many_classes_give_a_boosted_baseline_fewer_rows() -> None:
 
 
 def test_many_classes_start_from_extra_trees() -> None:
-    """Beyond MANY_CLASSES classes the planner puts extra trees first, the baseline is one,
+    """Beyond FOREST_CLASSES classes the planner puts extra trees first, the baseline is one,
     and the decision says why; a time axis keeps linear first."""
-    from mltrainer.tools.training.planner import MANY_CLASSES
+    from mltrainer.tools.training.engine.families import FOREST_CLASSES
 
-    frame = letters(3000, MANY_CLASSES + 7)
+    frame = letters(3000, FOREST_CLASSES + 7)
     result = fit_automl(frame, request(target="label", time_budget_s=10), NullReporter())
     assert result.plan.families[0].name == "extra_trees"
     assert "extra_trees first" in decisions(result, "families")
     assert decisions(result, "baseline")[0] == "extra_trees"
-    few = run_for(letters(600, MANY_CLASSES), target="label", time_budget_s=15)
+    few = run_for(letters(600, FOREST_CLASSES), target="label", time_budget_s=15)
     assert few.plan.families[0].name == "hist_gradient_boosting"
     dated = letters(600, 12)  # the classes follow one another in time: validated in order
     dated = dated.sort_values("label", key=lambda c: c.astype(int), ignore_index=True)

@@ -248,6 +248,10 @@ def xgb_rounds(depth: int, per_round: int) -> int:
     return int(max(50, min(1000, XGB_FIT_BYTES / (max(1, per_round) * per_tree))))
 
 
+BOOSTED = ("hist_gradient_boosting", "xgboost")  # a round grows a tree per class
+# Beyond this many classes a forest's tree (which serves every class) beats a boosting round's
+# tree per class: extra trees lead the plan, and a boosted baseline gets fewer rows (#17).
+FOREST_CLASSES = 5
 MANY_CLASSES = 10
 MULTICLASS_TREES = 750  # trees one boosting fit grows at most beyond MANY_CLASSES classes
 

@@ -25,7 +25,7 @@ from mltrainer.tools.training.engine.search import fit_pipeline
 from mltrainer.tools.training.engine.tabular_end import TabularEnd
 
 # The baseline (#17): fitted on BASELINE_ROWS_PER_S rows a second of budget, within
-# BASELINE_ROWS, fewer beyond BASELINE_CLASSES classes (a boosting round is a tree per class);
+# BASELINE_ROWS, fewer beyond fam.FOREST_CLASSES classes for a boosted one;
 # its boosting stops after BASELINE_SHARE of the budget, at least BASELINE_MIN_S and at most
 # BASELINE_MAX_S seconds, so the first model arrives within 10 s of the call.
 # The first of these in the plan's order (the planner puts linear first on a time axis, extra
@@ -33,7 +33,6 @@ from mltrainer.tools.training.engine.tabular_end import TabularEnd
 BASELINE_FAMILIES = ("hist_gradient_boosting", "linear", "extra_trees")
 BASELINE_ROWS = (5000, 20000)
 BASELINE_ROWS_PER_S = 500
-BASELINE_CLASSES = 5
 BASELINE_SHARE = 0.15
 BASELINE_MIN_S = 1.0
 BASELINE_MAX_S = 3.0
@@ -81,9 +80,9 @@ class TabularStart(TabularEnd):
         serves every class)."""
         cap = float(np.clip(BASELINE_ROWS_PER_S * self.budget, *BASELINE_ROWS))
         ctx = self.problem.ctx
-        boosting = family in ("hist_gradient_boosting", "xgboost")
-        if boosting and ctx.task == "multiclass" and ctx.n_classes > BASELINE_CLASSES:
-            cap *= BASELINE_CLASSES / ctx.n_classes
+        many = ctx.task == "multiclass" and ctx.n_classes > fam.FOREST_CLASSES
+        if many and family in fam.BOOSTED:
+            cap *= fam.FOREST_CLASSES / ctx.n_classes
         return max(BASELINE_ROWS[0] // 2, int(cap))
 
     def baseline_deadline(self) -> float:
