@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mltrainer.tools.profiling.columns import parse_dates
-from mltrainer.tools.profiling.leakage import Target, evidence, make_target, tree_oof
+from mltrainer.tools.profiling.leakage import (
+    Target,
+    evidence,
+    make_target,
+    side_by_side,
+    tree_oof,
+)
 from mltrainer.tools.profiling.models import (
     ColumnProfile,
     ProfileWarning,
@@ -154,23 +160,25 @@ def shifted_features(
 
     calendar = calendar_matrix(stamps, parts)
     folds = list(KFold(n_splits=3, shuffle=True, random_state=seed).split(epoch))
-    found = []
     names = [
         c.name
         for c in columns.values()
         if c.kind == "numeric" and c.name not in (target, axis.column)
     ]
-    for name in names[:MAX_FEATURES]:
-        values = pd.to_numeric(data[name], errors="coerce").to_numpy(dtype=float)
+
+    def shifted(name_and_values: tuple[str, pd.Series]) -> str | None:
+        name, column = name_and_values
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
         known = ~np.isnan(values)
         if known.sum() < 100 or np.nanstd(values) == 0:
-            continue
+            return None
         feature = Target("regression", values[known], [], _restricted(folds, known))
         by_time = evidence(tree_oof(epoch[known].reshape(-1, 1), feature, seed), feature)
         by_calendar = evidence(tree_oof(calendar[known], feature, seed), feature)
-        if by_time - by_calendar >= FEATURE_GAIN:
-            found.append(name)
-    return found
+        return name if by_time - by_calendar >= FEATURE_GAIN else None
+
+    jobs = [(name, data[name]) for name in names[:MAX_FEATURES]]
+    return [name for name in side_by_side(shifted, jobs) if name is not None]
 
 
 def _restricted(

@@ -13,9 +13,11 @@ Cheap on wide and large data: a sample of rows, a cap on columns and a time budg
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -25,6 +27,7 @@ from mltrainer.tools.profiling.models import (
     Severity,
     TargetAnalysis,
 )
+from mltrainer.tools.scores import balanced_accuracy, binary_auc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +40,9 @@ BUDGET_S = 6.0
 MIN_ROWS = 30
 PURE = 0.98  # a value whose rows are (almost) all of one class
 SCORED_KINDS = ("numeric", "categorical", "boolean")
+THREADS = min(4, os.cpu_count() or 1)  # columns judged side by side
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 @dataclass
@@ -81,6 +87,7 @@ def tree_oof(X: np.ndarray, target: Target, seed: int) -> np.ndarray:
     classes = len(target.labels)
     oof = np.zeros((len(X), classes)) if classes else np.zeros(len(X))
     leaf = max(3, len(X) // 200)
+    X = np.asarray(X, dtype=np.float32)  # what the trees fit on: converted once, not per fold
     for train, valid in target.folds:
         model = (
             DecisionTreeClassifier(max_leaf_nodes=32, min_samples_leaf=leaf, random_state=seed)
@@ -130,14 +137,10 @@ def evidence(oof: np.ndarray, target: Target) -> float:
     """How well the one-column model did, in the target's measure."""
     y = target.values
     if target.task == "binary":
-        from sklearn.metrics import roc_auc_score
-
-        return float(roc_auc_score(y, oof[:, 1]))
+        return binary_auc(y == 1, oof[:, 1])
     if target.task == "multiclass":
-        from sklearn.metrics import balanced_accuracy_score
-
         prior = np.bincount(y.astype(int), minlength=oof.shape[1]) / len(y)
-        return float(balanced_accuracy_score(y, np.argmax(oof / prior, axis=1)))
+        return balanced_accuracy(y, np.argmax(oof / prior, axis=1))
     total = float(np.sum((y - y.mean()) ** 2))
     return 1.0 - float(np.sum((y - oof) ** 2)) / total if total > 0 else 0.0
 
@@ -152,12 +155,10 @@ def monotone(x: pd.Series, target: Target) -> float:
     if known.sum() < MIN_ROWS or np.nanstd(values) == 0:
         return 0.0
     if target.task == "binary":
-        from sklearn.metrics import roc_auc_score
-
         y = target.values[known]
         if len(np.unique(y)) < 2:
             return 0.0
-        auc = float(roc_auc_score(y, values[known]))
+        auc = binary_auc(y == 1, values[known])
         return max(auc, 1.0 - auc)
     if target.task == "regression":
         return float(np.corrcoef(values[known], target.values[known])[0, 1]) ** 2
@@ -210,14 +211,26 @@ def leakage_warnings(
         if name != target.column and column.kind in SCORED_KINDS
     ]
     deadline = time.monotonic() + BUDGET_S
-    found = []
-    for name in names[:MAX_COLUMNS]:
+
+    def judged(name_and_values: tuple[str, pd.Series]) -> ProfileWarning | None:
+        name, values = name_and_values
         if time.monotonic() > deadline:
-            break
-        finding = judge_column(data[name], columns[name], encoded, target.column, seed)
-        if finding is not None:
-            found.append(finding)
-    return found
+            return None
+        return judge_column(values, columns[name], encoded, target.column, seed)
+
+    jobs = [(name, data[name]) for name in names[:MAX_COLUMNS]]
+    return [found for found in side_by_side(judged, jobs) if found is not None]
+
+
+def side_by_side(fn: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
+    """``fn`` over ``items`` on up to THREADS threads, results in the items' order. The trees and
+    most of numpy and pandas release the GIL, so the columns' checks overlap."""
+    if len(items) < 2:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return list(pool.map(fn, items))
 
 
 def judge_column(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mltrainer.state.errors import InvalidInput
+from mltrainer.tools.scores import balanced_accuracy, binary_auc
 
 # The names are declared with the rest of the request's vocabulary, so that the server checks
 # a request's metric without importing the engine.
@@ -38,16 +39,16 @@ def _labels(pred: np.ndarray, ctx: MetricContext) -> np.ndarray:
 
 
 def _roc_auc(y: np.ndarray, pred: np.ndarray, ctx: MetricContext) -> float:
+    if ctx.n_classes == 2:
+        return binary_auc(y == ctx.positive_index, pred[:, ctx.positive_index])
     from sklearn.metrics import roc_auc_score
 
-    if ctx.n_classes == 2:
-        return float(roc_auc_score(y == ctx.positive_index, pred[:, ctx.positive_index]))
     present = np.unique(y)
     if len(present) < ctx.n_classes:  # a fold without some class: score on the present ones
         sub = pred[:, present]
         sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None)
         if len(present) == 2:
-            return float(roc_auc_score(y == present[1], sub[:, 1]))
+            return binary_auc(y == present[1], sub[:, 1])
         return float(roc_auc_score(y, sub, multi_class="ovr", labels=present))
     return float(roc_auc_score(y, pred, multi_class="ovr", labels=np.arange(ctx.n_classes)))
 
@@ -63,9 +64,7 @@ def _accuracy(y: np.ndarray, pred: np.ndarray, ctx: MetricContext) -> float:
 
 
 def _balanced_accuracy(y: np.ndarray, pred: np.ndarray, ctx: MetricContext) -> float:
-    from sklearn.metrics import balanced_accuracy_score
-
-    return float(balanced_accuracy_score(y, _labels(pred, ctx)))
+    return balanced_accuracy(y, _labels(pred, ctx))
 
 
 def _prf(kind: str) -> Callable[[np.ndarray, np.ndarray, MetricContext], float]:
