@@ -412,3 +412,65 @@ def test_a_baseline_the_clock_timed_at_zero_seconds_is_grown_without_error() -> 
     run.grow_baseline()
     said = [d for d in run.plan.decisions if d.stage == "baseline"][1:]
     assert len(said) == 1 and "refitted on 15000" in said[0].decision + said[0].reason
+
+
+def test_the_search_starts_with_xgboost_and_the_baseline_stays_hist_gradient_boosting() -> None:
+    """XGBoost's first configuration cross-validates faster than HistGradientBoosting's (#17):
+    it leads the plan, so a short budget's search reaches a second family; the baseline is
+    still the one that needs no XGBoost."""
+    result = fit_automl(
+        mixed_classification(rows=1500), request(target="label", time_budget_s=10), NullReporter()
+    )
+    assert [f.name for f in result.plan.families][:2] == ["xgboost", "hist_gradient_boosting"]
+    assert decisions(result, "baseline")[0] == "hist_gradient_boosting"
+    tried = [e.family for e in sorted(result.leaderboard, key=lambda e: int(e.name.split("#")[1]))]
+    assert tried[0] == "xgboost"
+
+
+def test_folds_that_run_one_at_a_time_must_all_fit_before_the_search_starts() -> None:
+    """A forest's folds run one after another on every core: the first candidate ends when the
+    last fold does, so all of them are weighed against the time left (#17: glyphs26 at 15 s
+    ran its extra trees past the budget); side by side, one fold's time is."""
+    forest = run_for(letters(600, 12), target="label", time_budget_s=15)
+    boosted = run_for(letters(600, 2), target="label", time_budget_s=15)
+    assert forest.plan.families[0].name == "extra_trees"
+    assert boosted.plan.families[0].name == "hist_gradient_boosting"
+    for run in (forest, boosted):
+        fold_rows = len(run.problem.splits[0][0])
+        run.baseline_cost = (1.0, fold_rows // 4, run.plan.families[0].name)  # ~4 s a fold
+        run.search_deadline = lambda: time.monotonic() + 10.0  # type: ignore[method-assign]
+    assert boosted.search_has_time()
+    assert not forest.search_has_time()
+    (said,) = [d for d in forest.plan.decisions if d.decision == "not started"]
+    folds = len(forest.problem.splits)
+    assert said.reason.startswith(f"its {folds} folds, one at a time, would take about")
+
+
+def test_a_temperature_is_fitted_on_a_sample_of_many_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step of a temperature's search is a softmax over rows x classes: on many rows it is
+    fitted on TEMPERATURE_ROWS of them (seeded), and lands where the fit on all rows does."""
+    from mltrainer.tools.training.engine import calibration
+    from mltrainer.tools.training.engine.metrics import MetricContext
+
+    rng = np.random.default_rng(0)
+    rows, classes = 3 * calibration.TEMPERATURE_ROWS, 12
+    y = rng.integers(0, classes, rows)
+    logits = rng.normal(size=(rows, classes))
+    logits[np.arange(rows), y] += 2.0
+    proba = np.exp(2.0 * logits)  # overconfident: the temperature that fixes it is about 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    ctx = MetricContext(n_classes=classes)
+    seen: list[int] = []
+    real_score = calibration.score
+
+    def counting(metric: str, truth: np.ndarray, pred: np.ndarray, c: MetricContext) -> float:
+        seen.append(len(truth))
+        return real_score(metric, truth, pred, c)
+
+    monkeypatch.setattr(calibration, "score", counting)
+    (sampled,) = calibration._fit(proba, y, ctx, seed=0)
+    assert max(seen) == calibration.TEMPERATURE_ROWS
+    assert calibration._fit(proba, y, ctx, seed=0) == [sampled]  # the same sample every time
+    monkeypatch.setattr(calibration, "TEMPERATURE_ROWS", rows)
+    (everything,) = calibration._fit(proba, y, ctx, seed=0)
+    assert sampled == pytest.approx(everything, rel=0.03)

@@ -38,9 +38,14 @@ SMALL_ROWS = 1000
 
 
 def default_families(task: str, n_rows: int, kinds: list[str]) -> list[str]:
+    """The families a plan tries, in the order the search first tries them. XGBoost comes
+    before HistGradientBoosting: its first configuration cross-validated 1.2-3.7x faster on 10 of
+    the 11 benchmark sets it runs on, at about the same score (chile_vote 0.72 s against 2.25 s,
+    digits 1.8 s against 6.7 s; 1 Dec), so a short budget's search gets a second family instead
+    of one slow candidate. The baseline stays HistGradientBoosting (tabular_start.py)."""
     if task == "text_classification" or (kinds and all(k == "text" for k in kinds)):
         return ["linear", "xgboost", "hist_gradient_boosting"]
-    names = ["hist_gradient_boosting", "xgboost", "linear", "extra_trees", "random_forest"]
+    names = ["xgboost", "hist_gradient_boosting", "linear", "extra_trees", "random_forest"]
     if n_rows < SMALL_ROWS:
         names.remove("xgboost")
     if n_rows <= 20000 and "text" not in kinds:

@@ -173,20 +173,26 @@ class TabularRun(TabularStart):
         return stopped
 
     def search_has_time(self) -> bool:
-        """Whether a fold of the search's first candidate can end before the search deadline,
-        judged from the baseline's fit (the same family and configuration on fewer rows, so a
-        lower bound): a candidate the deadline cuts short costs its time and gives nothing."""
+        """Whether the search's first candidate can end before the search deadline, judged from
+        the baseline's fit (the same family and configuration on fewer rows): a candidate the
+        deadline cuts short costs its time and gives nothing. Folds that run one at a time
+        (forests, large folds) add up; side by side, one fold's time is what is checked (the
+        baseline's fit carries its first-time costs, so more would stop searches that fit)."""
         if self.baseline_cost is None:
             return True
         seconds, rows, _ = self.baseline_cost
-        fold = seconds * len(self.problem.splits[0][0]) / max(1, rows)
+        splits = self.problem.splits
+        fold = seconds * len(splits[0][0]) / max(1, rows)
+        one_at_a_time = self.problem.fold_threads(self.plan.families[0].name) > 1
+        needed = fold * len(splits) if one_at_a_time else fold
         left = self.search_deadline() - time.monotonic()
-        if fold <= left:
+        if needed <= left:
             return True
+        what = f"its {len(splits)} folds, one at a time," if one_at_a_time else "a fold"
         self.plan.decide(
             "search",
             "not started",
-            f"a fold would take about {fold:.1f}s (from the baseline's fit), {left:.1f}s remain",
+            f"{what} would take about {needed:.1f}s (from the baseline's fit), {left:.1f}s remain",
         )
         return False
 
