@@ -20,7 +20,7 @@ from mltrainer.tools.profiling.leakage import (
     Target,
     evidence,
     make_target,
-    side_by_side,
+    on_threads,
     tree_oof,
 )
 from mltrainer.tools.profiling.models import (
@@ -178,7 +178,7 @@ def shifted_features(
         return name if by_time - by_calendar >= FEATURE_GAIN else None
 
     jobs = [(name, data[name]) for name in names[:MAX_FEATURES]]
-    return [name for name in side_by_side(shifted, jobs) if name is not None]
+    return [name for name in on_threads(shifted, jobs) if name is not None]
 
 
 def _restricted(

@@ -8,7 +8,8 @@ outcome all score near 1, while an honest strong feature rarely does. High evide
 drops the column; medium (>= 0.95) keeps it and says so with the numbers. A value that occurs
 (almost) only with one class is named in the message (conditional purity).
 
-Cheap on wide and large data: a sample of rows, a cap on columns and a time budget.
+Cheap on wide and large data: a sample of rows, a cap on columns, a time budget, and the
+columns judged on several threads.
 """
 
 from __future__ import annotations
@@ -219,10 +220,10 @@ def leakage_warnings(
         return judge_column(values, columns[name], encoded, target.column, seed)
 
     jobs = [(name, data[name]) for name in names[:MAX_COLUMNS]]
-    return [found for found in side_by_side(judged, jobs) if found is not None]
+    return [found for found in on_threads(judged, jobs) if found is not None]
 
 
-def side_by_side(fn: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
+def on_threads(fn: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
     """``fn`` over ``items`` on up to THREADS threads, results in the items' order. The trees and
     most of numpy and pandas release the GIL, so the columns' checks overlap."""
     if len(items) < 2:
