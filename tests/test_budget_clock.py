@@ -113,14 +113,14 @@ def test_the_reserve_for_saving_grows_with_rows_as_measured() -> None:
 
 
 @pytest.mark.parametrize(
-    ("budget", "kept"), [(5, 3.75), (10, 7.5), (15, ENGINE_FLOOR_S), (60, 7.5)]
+    ("budget", "kept"), [(5, 3.75), (8, 6.0), (10, 6.5), (15, ENGINE_FLOOR_S), (60, 6.5)]
 )
 def test_budget_leaves_the_engine_its_floor_however_slow_the_start(
     budget: float, kept: float
 ) -> None:
     """An hour since the call: all but the engine's floor is charged (three quarters of a
-    budget shorter than twice the floor stay with the engine)."""
-    assert ENGINE_FLOOR_S == 7.5 and CHARGED_SHARE == 0.25
+    budget under floor / 0.75, 8.7 s, stay with the engine)."""
+    assert ENGINE_FLOOR_S == 6.5 and CHARGED_SHARE == 0.25
     job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(hours=1))
     clock = budget_clock(job, budget, rows=100)
     assert clock is not None

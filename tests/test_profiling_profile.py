@@ -10,7 +10,7 @@ import pytest
 from profiling_files import bad_cases, task_tables, warnings_table
 
 from mltrainer.state.errors import DatasetError
-from mltrainer.tools.profiling import DatasetProfile
+from mltrainer.tools.profiling import DatasetProfile, read_table
 from mltrainer.tools.profiling import scan as scan_module
 from mltrainer.tools.profiling.profile import profile
 
@@ -87,6 +87,24 @@ def test_binary_target_analysis(warned: DatasetProfile) -> None:
     assert target.n_classes == 2 and target.missing == 7
     assert {c.value for c in target.classes} == {"yes", "no"}
     assert 0 < (target.minority_ratio or 0) < 0.5
+
+
+@pytest.mark.parametrize("sample_rows", [100_000, 600])
+def test_a_table_read_whole_is_profiled_as_the_file_and_left_unchanged(
+    tmp_path: Path, sample_rows: int
+) -> None:
+    """A training job profiles the frame its load stage read: the same profile as the file's
+    (a sample drawn the same way), and the frame the fit gets is untouched."""
+    path = warnings_table(tmp_path / "churn.csv")
+    read = read_table(path)
+    before = read.copy(deep=True)
+    from_file = profile(path, "churned", sample_rows=sample_rows)
+    from_read = profile(path, "churned", sample_rows=sample_rows, read=read)
+    pd.testing.assert_frame_equal(read, before)
+    assert from_read.sampled == (sample_rows < 1004)
+    assert from_read.model_dump(exclude={"elapsed_s"}) == from_file.model_dump(
+        exclude={"elapsed_s"}
+    )
 
 
 def test_plots_are_png_files(warned: DatasetProfile) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mltrainer.state.masking import Masker
@@ -50,12 +51,12 @@ def is_integer_valued(values: pd.Series) -> bool:
     return False
 
 
-def looks_boolean(values: pd.Series) -> bool:
+def looks_boolean(values: pd.Series, distinct: Sequence[Any]) -> bool:
+    """Two distinct values (``distinct``, the column's ``unique()``) that read as a flag."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(values):
         return True
-    distinct = values.unique()
     if len(distinct) != 2:
         return False
     return {str(v).strip().lower() for v in distinct} <= BOOLEAN_TOKENS
@@ -93,14 +94,14 @@ def is_row_number(values: pd.Series, n_rows: int) -> bool:
     return 0.99 * n_rows <= span <= 1.01 * n_rows
 
 
-def infer_kind(name: str, values: pd.Series, n_rows: int) -> ColumnKind:
-    """The column's kind from its non-missing values."""
+def infer_kind(name: str, values: pd.Series, uniques: Sequence[Any], n_rows: int) -> ColumnKind:
+    """The column's kind from its non-missing values and their ``unique()``."""
     import pandas as pd
 
-    distinct = values.nunique()
+    distinct = len(uniques)
     if distinct <= 1:
         return "constant"
-    if looks_boolean(values):
+    if looks_boolean(values, uniques):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(values):
         return "datetime"
@@ -174,10 +175,11 @@ def profile_column(
     import pandas as pd
 
     values = hashable(series).dropna()
-    kind = infer_kind(name, values, n_rows) if len(values) else "constant"
+    uniques = values.unique()  # once: the kind, the cardinality and the examples all need it
+    kind = infer_kind(name, values, uniques, n_rows) if len(values) else "constant"
     if kind == "constant" and 0.01 <= missing / max(n_rows, 1) <= 0.99:
         kind = "boolean"  # one value or nothing: its presence is the information
-    distinct = int(values.nunique()) if len(values) else 0
+    distinct = len(uniques)
     column = ColumnProfile(
         name=name,
         kind=kind,
@@ -186,7 +188,7 @@ def profile_column(
         missing_ratio=round(missing / n_rows, 4) if n_rows else 0.0,
         cardinality=distinct,
         unique_ratio=round(distinct / len(values), 4) if len(values) else 0.0,
-        examples=[clip(v, SHOWN_CHARS, masker) for v in values.drop_duplicates().head(EXAMPLES)],
+        examples=[clip(v, SHOWN_CHARS, masker) for v in uniques[:EXAMPLES]],
     )
     if pd.api.types.is_numeric_dtype(values) and kind in ("numeric", "identifier"):
         column.stats = numeric_stats(values)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mltrainer.state.errors import DatasetError
 from mltrainer.state.masking import Masker
+from mltrainer.tools.profiling.bad_rows import BadRows
 from mltrainer.tools.profiling.checks import count_duplicates, table_warnings
 from mltrainer.tools.profiling.judge import SEVERITY, judge
 from mltrainer.tools.profiling.models import DatasetProfile
-from mltrainer.tools.profiling.scan import load
+from mltrainer.tools.profiling.scan import load, whole
 from mltrainer.tools.profiling.sniff import sniff
 from mltrainer.tools.profiling.target import suggest_targets
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_SAMPLE_ROWS = 100_000
 
@@ -34,6 +39,7 @@ def profile(
     plots_dir: Path | None = None,
     seed: int = 0,
     masker: Masker | None = None,
+    read: pd.DataFrame | None = None,
 ) -> DatasetProfile:
     """Profile a tabular file: format, columns, target and task, warnings, and (optionally) plots.
 
@@ -41,13 +47,18 @@ def profile(
     comes from a uniform sample of ``sample_rows`` rows. Plots are written to ``plots_dir``.
     Values shown shortened (examples, top values, classes, plot labels, bad rows) are masked
     with ``masker`` before they are cut; the plots' texts are masked as they are drawn.
+    ``read`` is the file as ``read_table`` already read it, whole (a training job's load
+    stage): it is profiled as it is, not read again, and left unchanged.
     """
     started = time.perf_counter()
     path = Path(path)
     fmt = sniff(path)
     if target is not None and fmt.column_names and target not in fmt.column_names:
         raise _unknown_target(path, target, fmt.column_names)
-    loaded = load(path, fmt, path.stat().st_size, sample_rows, seed, masker)
+    if read is not None:
+        loaded = whole(read, BadRows(), sample_rows, seed)  # read_table raises on bad rows
+    else:
+        loaded = load(path, fmt, path.stat().st_size, sample_rows, seed, masker)
     frame = loaded.frame
     if loaded.n_rows == 0 and loaded.bad.count:
         raise loaded.bad.error(path.name)

@@ -70,6 +70,11 @@ def load(
     if big and can_stream(fmt):
         return stream(path, fmt, sample_rows, seed, masker)
     frame, bad = read_frame(path, fmt, masker=masker)
+    return whole(frame, bad, sample_rows, seed)
+
+
+def whole(frame: pd.DataFrame, bad: BadRows, sample_rows: int, seed: int = 0) -> Loaded:
+    """A table read whole: exact counts, and a uniform sample of ``sample_rows`` rows (or all)."""
     n_rows = len(frame)
     missing = {str(c): int(v) for c, v in frame.isna().sum().items()}
     if n_rows > sample_rows:
