@@ -83,9 +83,9 @@ def train(ctx: JobContext) -> TrainOutcome:
     data = DataSummary.model_validate(ctx.stage("load", lambda: load(ctx, request, loaded)))
     release_memory()
     # The table the load stage read whole is profiled as it is (a sample is not the file).
-    read = loaded[0] if loaded and data.sampled_from is None else None
+    whole = data.sampled_from is None
     profiled = ProfileSummary.model_validate(
-        ctx.stage("profile", lambda: profile(ctx, request, read))
+        ctx.stage("profile", lambda: profile(ctx, request, loaded[0] if loaded and whole else None))
     )
     release_memory(collect=True)
 
