@@ -48,7 +48,10 @@ def profile(
     Values shown shortened (examples, top values, classes, plot labels, bad rows) are masked
     with ``masker`` before they are cut; the plots' texts are masked as they are drawn.
     ``read`` is the file as ``read_table`` already read it, whole (a training job's load
-    stage): it is profiled as it is, not read again, and left unchanged.
+    stage): it is profiled as it is, not read again, and left unchanged. Beyond
+    ``sample_rows`` rows its sample is drawn from the frame: for a file of 64 MB or less the
+    very rows a read of the file samples; for a larger one, which is streamed instead, a
+    uniform sample all the same, not the same rows.
     """
     started = time.perf_counter()
     path = Path(path)
