@@ -184,6 +184,14 @@ def _recover_jobs(context: AppContext) -> None:
             log.warning("recovered job %s", note)
     except Exception:  # keep supervising; the next round retries
         log.exception("job supervision failed")
+    _keep_spare(context)
+
+
+def _keep_spare(context: AppContext) -> None:
+    try:
+        context.jobs.keep_spare()
+    except Exception:  # jobs start cold meanwhile; the next round retries
+        log.exception("starting the spare worker failed")
 
 
 def _supervise(context: AppContext) -> None:
@@ -196,6 +204,7 @@ def _supervise(context: AppContext) -> None:
     that the client's handshake (initialize, tools/list), which needs no database, is not
     slowed by it; a tool call that comes sooner opens the store itself.
     """
+    _keep_spare(context)  # its libraries load while the client connects
     if context.stopping.wait(FIRST_ROUND_AFTER_S):
         return
     _first_round(context)

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         "estimated above it is sampled while it is read, or refused with what it would need.",
     )
     job_max_attempts: int = Field(default=3, ge=1, description="Worker starts per job.")
+    spare_worker: bool = Field(
+        default=True,
+        description="Keep one job worker started ahead with the training libraries loaded, so "
+        "a job's first model comes about 3 s sooner. It holds about 200 MB while it waits; it "
+        "is started with the server and after each job, and exits after spare_worker_idle_s.",
+    )
+    spare_worker_idle_s: float = Field(
+        default=900, gt=0, description="How long the spare worker waits for a job."
+    )
     max_concurrent_jobs: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
         ge=1,

@@ -17,6 +17,9 @@ import pytest
 from mltrainer.state.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests start hundreds of servers, most of which never train: a spare worker for each would load
+# the training libraries for nothing. tests/test_spare_worker.py turns it on (its default).
+os.environ.setdefault("MLTRAINER_SPARE_WORKER", "false")
 
 
 @pytest.fixture
@@ -64,7 +67,11 @@ def free_port() -> int:
 
 
 def server_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {"MLTRAINER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env = {
+        "MLTRAINER_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",
+        "MLTRAINER_SPARE_WORKER": os.environ["MLTRAINER_SPARE_WORKER"],
+    }
     env.update(extra)
     return env
 

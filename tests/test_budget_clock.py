@@ -293,7 +293,8 @@ def test_many_classes_start_from_extra_trees() -> None:
 
 def test_the_baseline_deadline_is_seconds_away_and_never_already_past() -> None:
     run = run_for(mixed_classification(rows=300), target="label", time_budget_s=600)
-    assert run.baseline_deadline() - time.monotonic() <= tabular.BASELINE_MAX_S
+    away = run.baseline_deadline() - time.monotonic()
+    assert tabular.BASELINE_MAX_S - 0.5 < away <= tabular.BASELINE_MAX_S  # not 0.15 × 600 s
     run.end = time.monotonic() - 60  # the budget has run out: a usable model all the same
     assert run.baseline_deadline() - time.monotonic() > tabular.BASELINE_MIN_S / 2
 

@@ -26,6 +26,7 @@ from bench.automl.contestants import CONTESTANTS
 from bench.automl.datasets import DATASETS, SUITE
 from bench.automl.memory import PeakSampler
 from bench.automl.promise import render_promise
+from bench.automl.served import CALL_AFTER_ENV
 from bench.automl.table import render
 
 HERE = Path(__file__).resolve().parent
@@ -127,15 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = args.out_dir / "results.json", args.out_dir / "results.md"
 
     records: list[dict[str, Any]] = []
+    given = argv if argv is not None else sys.argv[1:]
+    waited = os.environ.get(CALL_AFTER_ENV)  # the served contestant's call, after connecting
+    call_after = [f"{CALL_AFTER_ENV}={waited}"] if waited else []
     meta: dict[str, Any] = {
         "budget_s": args.budget,
         "budgets_s": budgets,
         "seed": args.seed,
         "cpus": os.cpu_count(),
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": shlex.join(
-            ["python", "-m", "bench.automl.run", *(argv if argv is not None else sys.argv[1:])]
-        ),
+        "command": shlex.join([*call_after, "python", "-m", "bench.automl.run", *given]),
         "datasets": datasets,
         "contestants": contestants,
     }

@@ -26,6 +26,10 @@ import pandas as pd
 from bench.automl.scoring import PRIMARY, Predictions
 
 POLL_S = 0.25
+# Seconds between connecting and the call (default 0: the call at once). A person's request
+# comes some time after the host started the server; by then the spare worker has loaded the
+# training libraries (tools/jobs/spare.py), which a call made at once mostly does not find.
+CALL_AFTER_ENV = "BENCH_CALL_AFTER_S"
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -64,6 +68,7 @@ async def _train_and_predict(run: Any, folder: Path) -> Predictions:
         cwd=str(folder),  # the current directory is an allowed data root
     )
     async with Client(server) as client:
+        await asyncio.sleep(float(os.environ.get(CALL_AFTER_ENV) or 0))
         called = time.perf_counter()
         answer = await client.call_tool("train_model", arguments)
         if answer.is_error:

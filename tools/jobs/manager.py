@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from mltrainer.state.errors import JobStateError
 from mltrainer.state.models import TERMINAL, JobRecord
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
+from mltrainer.tools.jobs.spare import SpareWorker
 from mltrainer.tools.runtimes.models import ScriptRequest
 from mltrainer.tools.training.request import TrainRequest
 
@@ -31,6 +33,7 @@ WORKER_KINDS = frozenset({"train", "script"})
 JobRequest = TrainRequest | ScriptRequest
 KIND_OF: dict[type[JobRequest], str] = {TrainRequest: "train", ScriptRequest: "script"}
 CANCELLED = "Cancelled at the caller's request."
+SPARE_REST_S = 20.0  # after a job, how long no worker runs before the next spare starts
 
 
 class JobManager:
@@ -41,6 +44,9 @@ class JobManager:
         self._cancel_hooks: dict[str, Callable[[str], object]] = {}
         # Held while a job is claimed and its worker started, so recover() never sees it half-way.
         self._lock = threading.RLock()
+        self._spare = SpareWorker(settings)
+        self._spare_wanted = settings.spare_worker  # at start, then after each job
+        self._worked_at = -SPARE_REST_S  # when a job's worker was last seen running
 
     # -- starting -----------------------------------------------------------------------
     def submit(
@@ -96,22 +102,49 @@ class JobManager:
         if not self.store.claim_job(job.id, job.attempt):
             return False
         attempt = job.attempt + 1
-        env = dict(os.environ)
-        env[SETTINGS_ENV] = self.settings.model_dump_json()
-        env["MLTRAINER_HOME"] = str(self.settings.home)
-        env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-        log_path = self.settings.jobs_dir / job.id / "worker.log"
-        proc = procs.spawn(
-            ["-m", WORKER_MODULE, job.id, str(attempt)],
-            log_path=log_path,
-            env=env,
-            cwd=log_path.parent,
-        )
+        proc = self._spare.hand(job.id, attempt)
+        if proc is None:
+            log_path = self.settings.jobs_dir / job.id / "worker.log"
+            proc = procs.spawn(
+                ["-m", WORKER_MODULE, job.id, str(attempt)],
+                log_path=log_path,
+                env=self._worker_env(),
+                cwd=log_path.parent,
+            )
+        self._spare_wanted = self.settings.spare_worker
+        self._worked_at = time.monotonic()
         self._children[job.id] = proc
         self.store.update_job(
             job.id, worker_pid=proc.pid, worker_started=procs.start_time(proc.pid)
         )
         return True
+
+    def _worker_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[SETTINGS_ENV] = self.settings.model_dump_json()
+        env["MLTRAINER_HOME"] = str(self.settings.home)
+        env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+        return env
+
+    def keep_spare(self) -> None:
+        """Start the spare worker (spare.py) when one is wanted (at start, and after a job took
+        it), once no job's worker has run for SPARE_REST_S: it never competes for memory with
+        a job, nor with what the caller does next with its model (predict or analyse it in the
+        server: server and new spare together reached 547 MB after mixed_100k's job, whose own
+        peak was 496 MB)."""
+        with self._lock:
+            if not self._spare_wanted or self._spare.running():
+                return
+            now = time.monotonic()
+            working = any(proc.poll() is None for proc in self._children.values()) or any(
+                job.kind in WORKER_KINDS for job in self.store.jobs_in("running")
+            )
+            if working:
+                self._worked_at = now
+            if working or now - self._worked_at < SPARE_REST_S:
+                return
+            self._spare_wanted = False
+            self._spare.start(WORKER_MODULE, self._worker_env())
 
     # -- watching -----------------------------------------------------------------------
     def _worker_alive(self, job: JobRecord) -> bool:
@@ -220,7 +253,9 @@ class JobManager:
         return cancel_remote(job, self.settings, self.store)
 
     def shutdown(self) -> None:
-        """Leave running workers alone (they outlive the server) but reap finished ones."""
+        """Stop the spare; leave running workers alone (they outlive the server) but reap
+        finished ones."""
         with self._lock:
+            self._spare.stop()
             for proc in self._children.values():
                 proc.poll()

@@ -46,12 +46,13 @@ def alive(pid: int | None, started: float | None) -> bool:
 
 
 def spawn(
-    args: list[str], *, log_path: Path, env: dict[str, str], cwd: Path
+    args: list[str], *, log_path: Path, env: dict[str, str], cwd: Path, piped: bool = False
 ) -> subprocess.Popen[bytes]:
     """Start a worker in its own session (POSIX) or process group (Windows).
 
     ``-P`` keeps the working directory off ``sys.path`` and ``cwd`` is a directory of ours, so
     nothing in the directory the server was started from can stand in for our modules.
+    ``piped``: its standard input is a pipe from us (the spare worker reads its job there).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def spawn(
         return subprocess.Popen(
             [sys.executable, "-P", *args],
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

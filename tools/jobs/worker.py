@@ -1,4 +1,5 @@
-"""The worker process: ``python -P -m mltrainer.tools.jobs.worker JOB_ID ATTEMPT``.
+"""The worker process: ``python -P -m mltrainer.tools.jobs.worker JOB_ID ATTEMPT``, or
+``... worker --spare``, started ahead and handed its job later (spare.py).
 
 It runs one attempt of one job and records how it ended. Cancellation arrives as SIGTERM
 to the worker's process group; the worker then kills the group at once (everything it
@@ -19,6 +20,7 @@ from mltrainer.state.models import TERMINAL, JobRecord
 from mltrainer.state.secrets import SecretVault
 from mltrainer.state.settings import Settings
 from mltrainer.state.store import Store
+from mltrainer.tools.jobs import spare
 from mltrainer.tools.jobs.context import JobCancelled, JobContext
 from mltrainer.tools.jobs.manager import SETTINGS_ENV
 from mltrainer.tools.jobs.procs import start_time
@@ -84,11 +86,18 @@ def run(job_id: str, attempt: int, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    job_id, attempt = args[0], int(args[1])
     if hasattr(os, "killpg"):
         signal.signal(signal.SIGTERM, _on_sigterm)
     raw = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate_json(raw) if raw else Settings()
+    if args == [spare.FLAG]:
+        handed = spare.wait_for_job(settings.spare_worker_idle_s)
+        if handed is None:
+            return 0
+        job_id, attempt = handed
+        spare.into_job_folder(settings, job_id)
+    else:
+        job_id, attempt = args[0], int(args[1])
     return run(job_id, attempt, settings)
 
 
