@@ -93,24 +93,14 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 
 # -- the worker's side ------------------------------------------------------------------------
 def _readers() -> None:
-    """pandas and pyarrow, to load the table."""
-    from mltrainer.tools.training.engine.machine import ARROW_POOL_ENV
+    """pyarrow (with the allocator a job's start picks) and pandas, to load the table, and the
+    job's own module."""
+    from mltrainer.tools.training.engine.machine import load_arrow
 
-    # pyarrow picks its allocator when it loads: the one a training job's start picks
-    # (tune_allocator), not its default, which keeps the read buffers (+34 MB in a worker that
-    # read mixed_100k's 75k rows). The variable itself stays the job's to set, for the
-    # processes it starts.
-    chosen = os.environ.get(ARROW_POOL_ENV)
-    os.environ.setdefault(ARROW_POOL_ENV, "system")
-    try:
-        import pyarrow
-        import pyarrow.csv
-        import pyarrow.parquet
+    load_arrow()
+    import pyarrow.csv
+    import pyarrow.parquet  # noqa: F401
 
-        pyarrow.default_memory_pool()
-    finally:
-        if chosen is None:
-            del os.environ[ARROW_POOL_ENV]
     import mltrainer.tools.jobs.train  # noqa: F401
 
 
