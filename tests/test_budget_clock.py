@@ -91,7 +91,7 @@ def test_many_classes_reserve_more_for_the_stages_after_the_fit(
 
 
 def test_pace_is_bounded_and_measures_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mltrainer.tools.training.engine import machine
+    from mltrainer.tools import machine
 
     assert 1.0 <= machine.pace() <= machine.PACE_MAX
     monkeypatch.setattr(machine, "PACE_REFERENCE_S", 1e-9)  # any machine is slower than that

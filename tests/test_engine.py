@@ -366,7 +366,7 @@ def test_the_engine_uses_the_cores_the_job_was_given(monkeypatch: pytest.MonkeyP
 
     import psutil
 
-    from mltrainer.tools.training.engine.machine import CORES_ENV, n_workers
+    from mltrainer.tools.machine import CORES_ENV, n_workers
 
     monkeypatch.delenv(CORES_ENV, raising=False)
     process = psutil.Process()

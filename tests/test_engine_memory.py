@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrainer.tools.training import model as model_module
-from mltrainer.tools.training.engine import fitting, trials
-from mltrainer.tools.training.engine.machine import (
+from mltrainer.tools.machine import (
     ARROW_POOL_ENV,
     CORES_ENV,
     n_workers,
     tune_allocator,
 )
+from mltrainer.tools.training import model as model_module
+from mltrainer.tools.training.engine import fitting, trials
 from mltrainer.tools.training.engine.tabular import TabularRun
 from mltrainer.tools.training.engine.tabular_data import TabularData
 from mltrainer.tools.training.engine.trials import evaluate
@@ -177,7 +177,7 @@ READ_AND_FREE = """
 import gc, json, sys
 import psutil
 from mltrainer.tools.profiling import read_table
-from mltrainer.tools.training.engine.machine import release_memory, tune_allocator
+from mltrainer.tools.machine import release_memory, tune_allocator
 
 if sys.argv[2] == "tuned":
     tune_allocator()

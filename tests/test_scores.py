@@ -3,6 +3,8 @@ on several threads gives the same verdict as on one (#17: the profile's time in 
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from bench import traps
+from mltrainer.tools.machine import CORES_ENV
 from mltrainer.tools.profiling import leakage
 from mltrainer.tools.profiling.profile import profile
 from mltrainer.tools.scores import balanced_accuracy, binary_auc
@@ -68,8 +71,8 @@ def test_the_judge_says_the_same_on_one_thread_and_on_several(
     path = tmp_path / "train.csv"
     found.train.to_csv(path, index=False)
     verdicts = []
-    for threads in (1, 4):
-        monkeypatch.setattr(leakage, "THREADS", threads)
+    for cores in ("1", "4"):  # the columns judged one at a time, then side by side
+        monkeypatch.setenv(CORES_ENV, cores)
         verdicts.append(profile(path, found.target).model_dump(exclude={"elapsed_s"}))
     assert verdicts[0] == verdicts[1]
     said = {(w["kind"], w["column"]) for w in verdicts[1]["warnings"]}
@@ -77,3 +80,16 @@ def test_the_judge_says_the_same_on_one_thread_and_on_several(
         assert {("leakage", c) for c in ("refund_issued", "review_score", "status_copy")} <= said
     else:
         assert verdicts[1]["drift"]["drifts"] and ("time_drift", "date") in said
+
+
+def test_the_checks_use_no_more_threads_than_the_job_has_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def thread_of(_: int) -> int:
+        time.sleep(0.01)  # long enough for a second thread to take the next item
+        return threading.get_ident()
+
+    monkeypatch.setenv(CORES_ENV, "1")  # what a fan-out's trial worker is given
+    assert set(leakage.on_threads(thread_of, list(range(8)))) == {threading.get_ident()}
+    monkeypatch.setattr(leakage, "n_workers", lambda: 3)  # a machine with three cores
+    assert 1 < len(set(leakage.on_threads(thread_of, list(range(24))))) <= 3

@@ -23,7 +23,7 @@ def stdio_main() -> None:
     gc.disable()
     from mltrainer.server.app import create_server
     from mltrainer.state.files import private_umask
-    from mltrainer.tools.training.engine.machine import tune_allocator
+    from mltrainer.tools.machine import tune_allocator
 
     private_umask()
     tune_allocator()  # predict and profile read tables in the server: 383 -> 316 MB at 25k rows
@@ -42,7 +42,7 @@ def serve(args: argparse.Namespace) -> int:
     from mltrainer.state.errors import MLTrainerError
     from mltrainer.state.files import private_umask
     from mltrainer.state.settings import Settings
-    from mltrainer.tools.training.engine.machine import tune_allocator
+    from mltrainer.tools.machine import tune_allocator
 
     if not is_loopback(args.host) and not args.allow_remote:
         print(

@@ -95,7 +95,7 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 def _readers() -> None:
     """pyarrow (with the allocator a job's start picks) and pandas, to load the table, and the
     job's own module."""
-    from mltrainer.tools.training.engine.machine import load_arrow
+    from mltrainer.tools.machine import load_arrow
 
     load_arrow()
     import pyarrow.csv

@@ -21,10 +21,10 @@ from mltrainer.tools.datasets.cache import sha256_file
 from mltrainer.tools.jobs.after_train import after_training
 from mltrainer.tools.jobs.context import JobCancelled, JobContext
 from mltrainer.tools.jobs.rounds import iterate
+from mltrainer.tools.machine import pace, release_memory, tune_allocator
 from mltrainer.tools.profiling.judge import Verdict, verdict_of
 from mltrainer.tools.profiling.models import ProfileWarning
 from mltrainer.tools.training.artifacts import MEDIA_TYPES, DataSummary
-from mltrainer.tools.training.engine.machine import pace, release_memory, tune_allocator
 from mltrainer.tools.training.finish import final_model, meta_for, outcome_update, write_report
 from mltrainer.tools.training.inputs import InputProfile, describe_inputs
 from mltrainer.tools.training.model import MODEL_FILE, SavedModel, model_record, save_model

@@ -14,7 +14,6 @@ columns judged on several threads.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from mltrainer.tools.machine import n_workers
 from mltrainer.tools.profiling.models import (
     ColumnProfile,
     ProfileWarning,
@@ -41,7 +41,7 @@ BUDGET_S = 6.0
 MIN_ROWS = 30
 PURE = 0.98  # a value whose rows are (almost) all of one class
 SCORED_KINDS = ("numeric", "categorical", "boolean")
-THREADS = min(4, os.cpu_count() or 1)  # columns judged side by side
+MAX_THREADS = 4  # columns judged side by side, at most one per core this job may use
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 
@@ -224,13 +224,15 @@ def leakage_warnings(
 
 
 def on_threads(fn: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
-    """``fn`` over ``items`` on up to THREADS threads, results in the items' order. The trees and
-    most of numpy and pandas release the GIL, so the columns' checks overlap."""
-    if len(items) < 2:
+    """``fn`` over ``items`` on up to MAX_THREADS threads, no more than the job's cores, results
+    in the items' order. The trees and most of numpy and pandas release the GIL, so the columns'
+    checks overlap."""
+    threads = min(MAX_THREADS, n_workers(), len(items))
+    if threads < 2:
         return [fn(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(fn, items))
 
 

@@ -29,7 +29,7 @@ def _load_native_libraries(plan: TrainingPlan) -> None:
 
     if any(f.name == "xgboost" for f in plan.families):
         import xgboost  # noqa: F401
-    from mltrainer.tools.training.engine.machine import tune_allocator
+    from mltrainer.tools.machine import tune_allocator
 
     tune_allocator()
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from mltrainer.tools.training.engine.machine import CORES_ENV, tune_allocator
+from mltrainer.tools.machine import CORES_ENV, tune_allocator
 from mltrainer.tools.training.engine.trials import Candidate, Problem, evaluate
 
 # Set by modal_remote.run_entry for the engine it runs in a Modal container.

@@ -18,6 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mltrainer.state.errors import InternalError
+from mltrainer.tools.machine import parallel_map
 from mltrainer.tools.training.engine.custom import ForecastModel, SeasonalNaive, recursive_forecast
 from mltrainer.tools.training.engine.forecast_candidates import Candidate, candidates, with_blend
 from mltrainer.tools.training.engine.forecast_data import (
@@ -30,7 +31,6 @@ from mltrainer.tools.training.engine.forecast_data import (
     season_length,
     series_scale,
 )
-from mltrainer.tools.training.engine.machine import parallel_map
 from mltrainer.tools.training.engine.metrics import MetricContext, companions, score, utility
 from mltrainer.tools.training.plan import TrainingPlan
 from mltrainer.tools.training.progress import PublishedModel, Reporter, TrainingCancelled

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from mltrainer.tools.machine import release_memory
 from mltrainer.tools.training.engine import families as fam
 from mltrainer.tools.training.engine.fanout import Evaluator, InProcess, Outcome, Trial
-from mltrainer.tools.training.engine.machine import release_memory
 from mltrainer.tools.training.engine.trials import (
     BIG_MODELS,
     Candidate,

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel
 
+from mltrainer.tools.machine import release_memory
 from mltrainer.tools.training.engine.ensemble import cross_fitted, greedy_selection
 from mltrainer.tools.training.engine.fanout import evaluator_for
 from mltrainer.tools.training.engine.importance import cost as importance_cost
-from mltrainer.tools.training.engine.machine import release_memory
 from mltrainer.tools.training.engine.metrics import utility
 from mltrainer.tools.training.engine.search import (
     Candidate,

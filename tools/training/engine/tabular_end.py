@@ -21,16 +21,16 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mltrainer.state.errors import InternalError, InvalidInput
-from mltrainer.tools.training.engine import families as fam
-from mltrainer.tools.training.engine import importance as imp
-from mltrainer.tools.training.engine.calibration import tune
-from mltrainer.tools.training.engine.custom import BlendModel, calibrate_proba
-from mltrainer.tools.training.engine.machine import (
+from mltrainer.tools.machine import (
     n_workers,
     parallel_map,
     release_memory,
     threads_each,
 )
+from mltrainer.tools.training.engine import families as fam
+from mltrainer.tools.training.engine import importance as imp
+from mltrainer.tools.training.engine.calibration import tune
+from mltrainer.tools.training.engine.custom import BlendModel, calibrate_proba
 from mltrainer.tools.training.engine.metrics import companions, score, utility
 from mltrainer.tools.training.engine.search import Candidate, Problem, Search, fit_pipeline
 from mltrainer.tools.training.engine.tabular_data import TabularData

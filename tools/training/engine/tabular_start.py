@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from mltrainer.tools.machine import n_workers
 from mltrainer.tools.training.engine import families as fam
 from mltrainer.tools.training.engine import fitting
-from mltrainer.tools.training.engine.machine import n_workers
 from mltrainer.tools.training.engine.metrics import score, utility
 from mltrainer.tools.training.engine.search import fit_pipeline
 from mltrainer.tools.training.engine.tabular_end import TabularEnd

@@ -17,9 +17,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mltrainer.state.errors import InternalError
+from mltrainer.tools.machine import n_workers, parallel_map, release_memory
 from mltrainer.tools.training.engine import families as fam
 from mltrainer.tools.training.engine import fitting
-from mltrainer.tools.training.engine.machine import n_workers, parallel_map, release_memory
 from mltrainer.tools.training.engine.metrics import MetricContext, score, utility
 from mltrainer.tools.training.engine.preprocess import build_preprocessor
 from mltrainer.tools.training.plan import ColumnPlan

@@ -1,9 +1,10 @@
-"""What the engine asks of the machine: how many cores, work spread over them, memory back.
+"""What a job asks of the machine: how many cores, work spread over them, memory back, pace.
 
-The engine runs one single-threaded model per core (folds and candidates side by side), so
-``n_workers`` is how wide it goes: the cores this process may run on -- its CPU affinity where
-the OS has one (Linux, Windows), else every core (macOS) -- capped by ``MLTRAINER_JOB_CORES``
-when the job manager sets it for a job. It is read here only.
+The engine runs one single-threaded model per core (folds and candidates side by side), and the
+profile's checks judge columns side by side, so ``n_workers`` is how wide either goes: the cores
+this process may run on -- its CPU affinity where the OS has one (Linux, Windows), else every
+core (macOS) -- capped by ``MLTRAINER_JOB_CORES`` (a fan-out's trial worker sets it to 1, a
+person may set it). It is read here only.
 """
 
 from __future__ import annotations
