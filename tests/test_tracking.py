@@ -56,6 +56,15 @@ FEATURES = ["x1", "x2", "colour"]
 SERVER_START_S = 240  # the machine is shared and loaded: generous, but bounded
 
 
+@pytest.fixture(autouse=True)
+def own_import_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlflow.pyfunc.load_model`` puts a model's code folder (a copy of the project modules
+    it needs, under ``mltrainer/``) first on ``sys.path`` for good: the tests that load one in
+    this process leave the path as they found it, or a later test's spawned processes would
+    import the project from that partial copy."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
 @dataclass
 class Trained:
     settings: Settings

@@ -46,7 +46,9 @@ class JobManager:
         self._lock = threading.RLock()
         self._spare = SpareWorker(settings)
         self._spare_wanted = settings.spare_worker  # at start, then after each job
-        self._worked_at = -SPARE_REST_S  # when a job's worker was last seen running
+        # When no job's worker was first seen running after one had run: the rest counts from
+        # there, never from a round that still saw it (None while one runs; at start, long ago).
+        self._idle_since: float | None = -SPARE_REST_S
 
     # -- starting -----------------------------------------------------------------------
     def submit(
@@ -112,7 +114,7 @@ class JobManager:
                 cwd=log_path.parent,
             )
         self._spare_wanted = self.settings.spare_worker
-        self._worked_at = time.monotonic()
+        self._idle_since = None
         self._children[job.id] = proc
         self.store.update_job(
             job.id, worker_pid=proc.pid, worker_started=procs.start_time(proc.pid)
@@ -136,12 +138,14 @@ class JobManager:
             if not self._spare_wanted or self._spare.running():
                 return
             now = time.monotonic()
-            working = any(proc.poll() is None for proc in self._children.values()) or any(
+            if any(proc.poll() is None for proc in self._children.values()) or any(
                 job.kind in WORKER_KINDS for job in self.store.jobs_in("running")
-            )
-            if working:
-                self._worked_at = now
-            if working or now - self._worked_at < SPARE_REST_S:
+            ):
+                self._idle_since = None
+                return
+            if self._idle_since is None:
+                self._idle_since = now
+            if now - self._idle_since < SPARE_REST_S:
                 return
             self._spare_wanted = False
             self._spare.start(WORKER_MODULE, self._worker_env())
