@@ -46,8 +46,8 @@ class JobManager:
         self._lock = threading.RLock()
         self._spare = SpareWorker(settings)
         self._spare_wanted = settings.spare_worker  # at start, then after each job
-        # When no job's worker was first seen running after one had run: the rest counts from
-        # there, never from a round that still saw it (None while one runs; at start, long ago).
+        # Since when no job's worker runs, as first seen after one ran (the spare's rest counts
+        # from there); None while one runs, and long enough ago at start.
         self._idle_since: float | None = -SPARE_REST_S
 
     # -- starting -----------------------------------------------------------------------
