@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.shared.exceptions import MCPError
@@ -23,16 +23,21 @@ from mltrainer.state.errors import MLTrainerError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _translating(fn: F, to: Callable[[MLTrainerError], Exception]) -> F:
-    """``fn``, raising ``to(exc)`` in place of any ``MLTrainerError`` (sync or async)."""
+def _translating(fn: F, to: Callable[[Exception], Exception | None]) -> F:
+    """``fn``, raising ``to(exc)`` in place of an exception it maps (sync or async); ``to``
+    returns None for one that passes as it is."""
+
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return await fn(*args, **kwargs)
-            except MLTrainerError as exc:
-                raise to(exc) from exc
+            except Exception as exc:
+                mapped = to(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
 
         return async_wrapper  # type: ignore[return-value]
 
@@ -40,24 +45,47 @@ def _translating(fn: F, to: Callable[[MLTrainerError], Exception]) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except MLTrainerError as exc:
-            raise to(exc) from exc
+        except Exception as exc:
+            mapped = to(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     return wrapper  # type: ignore[return-value]
 
 
-def tool_errors(fn: F) -> F:
-    """Re-raise an ``MLTrainerError`` as a ``ToolError`` so the caller reads its message.
+def _for_tools(exc: Exception) -> Exception | None:
+    if isinstance(exc, MLTrainerError):
+        return ToolError(str(exc))
+    if isinstance(exc, ToolError | MCPError):
+        return None
+    # A defect: the SDK logs it as a crash with its traceback; the caller learns what it was
+    # (the type only: the exception's text may quote data or paths) and what to do next.
+    return UnexpectedToolError(
+        f"An internal error ({type(exc).__name__}) stopped this call. The server logged it and "
+        "keeps serving. This is a defect of mltrainer-mcp, not of the "
+        "request: report it with the server's log. Meanwhile check the arguments against the "
+        "tool's description, or give the input in another form (e.g. a CSV copy of a table)."
+    )
 
-    Any other exception is a bug: the SDK reports it as a generic tool failure and logs it.
-    """
-    return _translating(fn, lambda exc: ToolError(str(exc)))
+
+def tool_errors(fn: F) -> F:
+    """Re-raise an ``MLTrainerError`` as a ``ToolError`` so the caller reads its message; any
+    other exception (a bug) as an ``UnexpectedToolError`` that says so and what to do."""
+    return _translating(fn, _for_tools)
 
 
 def request_errors(fn: F) -> F:
     """For resources and prompts: an ``MLTrainerError`` (an unknown job, a bad id) is the
     protocol's invalid-params error carrying its message; the server logs no traceback."""
-    return _translating(fn, lambda exc: MCPError(code=INVALID_PARAMS, message=str(exc)))
+    return _translating(
+        fn,
+        lambda exc: (
+            MCPError(code=INVALID_PARAMS, message=str(exc))
+            if isinstance(exc, MLTrainerError)
+            else None
+        ),
+    )
 
 
 class StrictArguments(FuncMetadata):

@@ -100,3 +100,46 @@ async def test_no_call_waits_past_the_clients_request_timeout(
         for name, args in too_long:
             assert "less than or equal to 50" in error_text(await client.call_tool(name, args))
         assert payload(await client.call_tool("list_jobs", {}))["count"] == 0
+
+
+@pytest.mark.anyio
+async def test_a_defect_is_an_error_that_says_so_and_the_server_keeps_serving(
+    settings: Settings,
+) -> None:
+    """An exception no tool expects: the caller reads what happened and what to do, never the
+    exception's own text (it may quote data or paths); the SDK still logs the crash."""
+    from mcp import Client
+
+    from mltrainer.server.app import create_server
+
+    def explode(name: str) -> str:
+        """A tool with a bug."""
+        raise KeyError(f"/private/{name}")
+
+    server = create_server(settings)
+    server.add_tool(explode, name="explode")
+    async with Client(server) as client:
+        text = error_text(await client.call_tool("explode", {"name": "token"}))
+        assert text.startswith("Error executing tool explode: An internal error (KeyError)")
+        assert "report it with the server's log" in text and "private" not in text
+        text = error_text(await client.call_tool("explode", {"name": "x", "extra": 1}))
+        assert "Unknown argument 'extra'" in text  # bad input is still the caller's to fix
+        assert payload(await client.call_tool("list_jobs", {}))["count"] == 0
+
+
+@pytest.mark.anyio
+async def test_a_parquet_file_pandas_wrote_with_its_default_index_trains(
+    settings: Settings, churn_csv: Path, tmp_path: Path
+) -> None:
+    """pandas stores its default RangeIndex as a description in the file's metadata."""
+    import pandas as pd
+
+    path = tmp_path / "churn.parquet"
+    pd.read_csv(churn_csv).to_parquet(path)
+    async with connect("memory", settings) as client:
+        job = payload(
+            await train_until_done(
+                client, {"dataset": str(path), "target": "label", "time_budget_s": 10}
+            )
+        )
+        assert job["status"] == "succeeded" and job["model_id"], job

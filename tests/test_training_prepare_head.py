@@ -141,9 +141,16 @@ def test_peek_types_columns_as_the_reader_does(tmp_path: Path, text: str, name: 
         assert [v is None for v in peek.values[column]] == missing, column
 
 
-def test_peek_of_a_parquet_file_leaves_out_a_stored_index(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"x": [1.0, 2.0, None], "flag": [True, False, True]}, index=[7, 8, 9])
-    frame.index.name = "row_id"
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.Index([7, 8, 9], name="row_id"),  # stored as a column
+        pd.Index([7, 8, 9]),  # as __index_level_0__
+        pd.RangeIndex(3),  # pandas' default: stored as a description (a dict), not a column
+    ],
+)
+def test_peek_of_a_parquet_file_leaves_out_a_stored_index(tmp_path: Path, index: pd.Index) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, None], "flag": [True, False, True]}, index=index)
     path = tmp_path / "indexed.parquet"
     frame.to_parquet(path)
     peek = peek_table(path, 2, columns=["x", "flag", "ghost"])

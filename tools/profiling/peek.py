@@ -137,8 +137,7 @@ def _peek_parquet(
     try:
         parquet = open_parquet(path, stream=True)
         schema = parquet.schema_arrow
-        index = set((schema.pandas_metadata or {}).get("index_columns") or []) - {None}
-        names = [n for n in schema.names if n not in index]  # a stored pandas index is no column
+        names = [n for n in schema.names if n not in _stored_index(schema)]
         wanted = [c for c in columns if c in names] if columns is not None else names
         if text_only:  # a dictionary page of every numeric column is memory the server keeps
             wanted = [c for c in wanted if _is_text(schema.field(c).type)]
@@ -156,6 +155,13 @@ def _peek_parquet(
         plain = pa.types.is_integer(kind) or pa.types.is_floating(kind)
         peek.numeric[name] = plain or (pa.types.is_boolean(kind) and column.null_count == 0)
     return peek
+
+
+def _stored_index(schema: pa.Schema) -> set[str]:
+    """The columns that hold a pandas index pandas stored with the table (no data columns).
+    A RangeIndex is stored as a description (a dict), not a column."""
+    found = (schema.pandas_metadata or {}).get("index_columns") or []
+    return {name for name in found if isinstance(name, str)}
 
 
 def _is_text(kind: pa.DataType) -> bool:
