@@ -229,6 +229,27 @@ def test_the_guarantee_estimate_grows_with_the_baseline_time_and_the_rows() -> N
     assert run.guarantee_estimate("random_forest") > one  # a dearer family
 
 
+def test_the_guarantee_prices_the_families_that_fit_per_class_by_the_classes() -> None:
+    """A boosted round grows a tree per class and a multinomial linear model a weight vector per
+    class: on many classes neither is the cheap candidate it is on two (150 classes: a linear
+    candidate took 7 s past a 15 s job's search deadline, where extra trees' baseline had
+    taken 3 s), and the cheapest family is one whose cost does not grow with them."""
+    from mltrainer.tools.training.engine import families as fam
+
+    assert fam.relative_cost("linear", 2) == fam.RELATIVE_COST["linear"]
+    assert fam.relative_cost("xgboost", 0) == fam.RELATIVE_COST["xgboost"]  # regression
+    assert fam.relative_cost("linear", 150) > fam.relative_cost("extra_trees", 150)
+    assert fam.relative_cost("xgboost", 26) > 10 * fam.relative_cost("xgboost", 2)
+    assert fam.relative_cost("knn", 150) == fam.RELATIVE_COST["knn"]
+
+    two = run_for(letters(600, 2), target="label", time_budget_s=15)
+    many = run_for(letters(600, 150), target="label", time_budget_s=15)
+    for run in (two, many):
+        run.baseline_cost = (1.0, 100, "extra_trees")
+    assert two.guarantee_estimate("linear") < two.guarantee_estimate("extra_trees")
+    assert many.guarantee_estimate("linear") > many.guarantee_estimate("extra_trees")
+
+
 def test_clustering_whose_clock_ran_out_still_compares_the_first_cluster_counts() -> None:
     rng = np.random.default_rng(0)
     centres = np.repeat([[0.0, 0.0], [8.0, 8.0], [0.0, 8.0]], 40, axis=0)
@@ -289,6 +310,24 @@ def test_many_classes_start_from_extra_trees() -> None:
     verdict = judge(dated, "label")
     plan = build_plan(dated, request(target="label", time_budget_s=15), verdict)
     assert plan.families[0].name == "linear"
+
+
+def test_a_wide_table_starts_from_the_linear_family() -> None:
+    """A boosted model bins every feature before its first tree (seconds for 2,000 features):
+    from WIDE_FEATURES features on, linear is the baseline and the search's first family."""
+    from mltrainer.tools.training.engine.families import WIDE_FEATURES
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(300, WIDE_FEATURES))
+    frame = pd.DataFrame(values, columns=[f"f{i}" for i in range(WIDE_FEATURES)])
+    frame["label"] = (values[:, :5].sum(axis=1) > 0).astype(int)
+    plan = build_plan(frame, request(target="label", time_budget_s=15), judge(frame, "label"))
+    assert plan.families[0].name == "linear"
+    (why,) = [d.reason for d in plan.decisions if d.decision == "linear first"]
+    assert f"{WIDE_FEATURES} features" in why
+    narrow = frame.iloc[:, WIDE_FEATURES - 20 :]
+    plan = build_plan(narrow, request(target="label", time_budget_s=15), judge(narrow, "label"))
+    assert plan.families[0].name == "hist_gradient_boosting"
 
 
 def test_the_baseline_deadline_is_seconds_away_and_never_already_past() -> None:

@@ -304,3 +304,29 @@ def test_bad_row_text_is_masked_before_it_is_cut() -> None:
     bad.handler(SimpleNamespace(**vars(row), text="b," + SECRET))  # crosses the 60 cut
     shown = bad.describe() + " ".join(s.text for s in bad.samples)
     assert SECRET[:10] not in shown and "***KEY***" in shown
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(np.random.default_rng(0).normal(size=999)),
+        pd.Series(np.random.default_rng(1).integers(0, 100, 500)),
+        pd.Series([True, False, True, True]),
+        pd.Series(pd.array([3, 1, 4, 1, 5], dtype="Int64")),
+        pd.Series([2.5]),
+        pd.Series([1.0, np.inf]),
+    ],
+)
+def test_numeric_stats_are_pandas_own(values: pd.Series) -> None:
+    """Computed on the array (pandas' quantile costs milliseconds a call: seconds on a table of
+    2,000 columns), with pandas' definitions: linear quantiles, sample deviation."""
+    from mltrainer.tools.profiling.columns import _num, numeric_stats
+
+    floats = values.astype(float)
+    quartiles = floats.quantile([0.25, 0.5, 0.75]).tolist()
+    expected = [floats.mean(), floats.std(), floats.min(), *quartiles, floats.max()]
+    found = numeric_stats(values)
+    assert [found.mean, found.std, found.min, found.p25, found.median, found.p75, found.max] == [
+        _num(v) for v in expected
+    ]
+    assert numeric_stats(values.iloc[:0]).mean is None

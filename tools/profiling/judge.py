@@ -8,6 +8,7 @@ the verdict of the job's profile stage, or judges the frame it was given the sam
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -48,8 +49,12 @@ class Verdict(BaseModel):
     drift: TimeDrift | None = None
     warnings: list[ProfileWarning] = Field(default_factory=list)
 
+    @cached_property
+    def columns_by_name(self) -> dict[str, ColumnProfile]:
+        return {c.name: c for c in self.columns}
+
     def column(self, name: str) -> ColumnProfile | None:
-        return next((c for c in self.columns if c.name == name), None)
+        return self.columns_by_name.get(name)
 
     def finding(self, name: str) -> ProfileWarning | None:
         """The finding that drops this column from the features, if any."""

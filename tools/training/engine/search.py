@@ -101,8 +101,9 @@ class Search:
         known = [(f, float(np.median(c))) for f, c in self.costs.items() if c]
         if not known:
             return 0.0
-        per_unit = float(np.median([cost / fam.RELATIVE_COST[f] for f, cost in known]))
-        return per_unit * fam.RELATIVE_COST[family]
+        classes = self.problem.ctx.n_classes
+        per_unit = float(np.median([cost / fam.relative_cost(f, classes) for f, cost in known]))
+        return per_unit * fam.relative_cost(family, classes)
 
     def replay(self, configs: list[tuple[str, dict[str, Any]]], deadline: float) -> None:
         """Evaluate known configurations (a resumed job's ensemble) instead of searching."""

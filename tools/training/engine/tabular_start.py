@@ -197,7 +197,8 @@ class TabularStart(TabularEnd):
         alive = [f.name for f in self.plan.families if f.name not in self.search.dropped]
         if not alive:
             return
-        cheapest = min(alive, key=lambda name: fam.RELATIVE_COST.get(name, 1.0))
+        classes = self.problem.ctx.n_classes
+        cheapest = min(alive, key=lambda name: fam.relative_cost(name, classes))
         estimate = self.guarantee_estimate(cheapest)
         if estimate > max(GUARANTEE_SHARE * self.budget, GUARANTEE_MIN_S):
             self.plan.decide(
@@ -222,7 +223,8 @@ class TabularStart(TabularEnd):
         if self.baseline_cost is None:
             return 0.0
         seconds, rows, used = self.baseline_cost
-        relative = fam.RELATIVE_COST.get(family, 1.0) / fam.RELATIVE_COST.get(used, 1.0)
+        classes = self.problem.ctx.n_classes
+        relative = fam.relative_cost(family, classes) / fam.relative_cost(used, classes)
         per_fold = seconds * len(self.problem.splits[0][0]) / max(1, rows) * relative
         return per_fold * -(-len(self.problem.splits) // n_workers())
 
