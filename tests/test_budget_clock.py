@@ -236,10 +236,11 @@ def test_the_guarantee_prices_the_families_that_fit_per_class_by_the_classes() -
     taken 3 s), and the cheapest family is one whose cost does not grow with them."""
     from mltrainer.tools.training.engine import families as fam
 
-    assert fam.relative_cost("linear", 2) == fam.RELATIVE_COST["linear"]
-    assert fam.relative_cost("xgboost", 0) == fam.RELATIVE_COST["xgboost"]  # regression
+    for few in (0, 2, fam.FOREST_CLASSES):  # regression, two classes, a few: the priors stand
+        assert fam.relative_cost("linear", few) == fam.RELATIVE_COST["linear"]
+        assert fam.relative_cost("xgboost", few) == fam.RELATIVE_COST["xgboost"]
     assert fam.relative_cost("linear", 150) > fam.relative_cost("extra_trees", 150)
-    assert fam.relative_cost("xgboost", 26) > 10 * fam.relative_cost("xgboost", 2)
+    assert fam.relative_cost("xgboost", 26) > 5 * fam.relative_cost("xgboost", 2)
     assert fam.relative_cost("knn", 150) == fam.RELATIVE_COST["knn"]
 
     two = run_for(letters(600, 2), target="label", time_budget_s=15)
