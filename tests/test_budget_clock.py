@@ -22,6 +22,7 @@ from mltrainer.tools.jobs.train import (
     AFTER_FIT_S,
     CHARGED_SHARE,
     ENGINE_FLOOR_S,
+    ENGINE_MIN_S,
     budget_clock,
 )
 from mltrainer.tools.profiling.judge import judge
@@ -30,7 +31,7 @@ from mltrainer.tools.training.engine import tabular_start as tabular
 from mltrainer.tools.training.engine.tabular import TabularRun
 from mltrainer.tools.training.planner import build_plan
 from mltrainer.tools.training.progress import NullReporter
-from mltrainer.tools.training.request import TrainRequest
+from mltrainer.tools.training.request import BUDGET_OVERRUN, TrainRequest
 from tests.conftest import connect, payload, train_until_done
 from tests.engine_fixtures import RecordingReporter, mixed_classification
 
@@ -112,20 +113,44 @@ def test_the_reserve_for_saving_grows_with_rows_as_measured() -> None:
     assert 250 < left < 300 - 15 - 8
 
 
-@pytest.mark.parametrize(
-    ("budget", "kept"), [(5, 3.75), (8, 6.0), (10, 6.5), (15, ENGINE_FLOOR_S), (60, 6.5)]
-)
-def test_budget_leaves_the_engine_its_floor_however_slow_the_start(
-    budget: float, kept: float
-) -> None:
-    """An hour since the call: all but the engine's floor is charged (three quarters of a
-    budget under floor / 0.75, 8.7 s, stay with the engine)."""
-    assert ENGINE_FLOOR_S == 6.5 and CHARGED_SHARE == 0.25
-    job = JobRecord(id="job_x", kind="train", attempt=1, created_at=utcnow() - timedelta(hours=1))
-    clock = budget_clock(job, budget, rows=100)
+def engine_time(budget: float, spent: float, monkeypatch: pytest.MonkeyPatch) -> float:
+    """The engine's seconds in a call ``spent`` seconds old, on a machine of pace 1."""
+    from mltrainer.tools.jobs import train
+
+    monkeypatch.setattr(train, "pace", lambda: 1.0)
+    created = utcnow() - timedelta(seconds=spent)
+    clock = budget_clock(
+        JobRecord(id="job_x", kind="train", attempt=1, created_at=created), budget, 100
+    )
     assert clock is not None
-    left = clock + budget - time.monotonic()
+    return clock + budget - time.monotonic()
+
+
+@pytest.mark.parametrize(
+    ("budget", "kept"), [(5, 3.75), (8, ENGINE_MIN_S), (15, ENGINE_MIN_S), (60, ENGINE_MIN_S)]
+)
+def test_however_slow_the_start_the_engine_keeps_its_minimum(
+    budget: float, kept: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour since the call: all but the engine's minimum is charged (three quarters of a
+    budget shorter than ENGINE_MIN_S / 0.75 stay with the engine)."""
+    assert CHARGED_SHARE == 0.25
+    left = engine_time(budget, 3600, monkeypatch)
     assert kept - 1 < left <= kept  # generous: a loaded machine
+
+
+def test_a_slow_start_leaves_the_engine_its_floor_when_the_promise_allows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """15 s: the stages before the fit took 5 s, the reserve after it is 3 s; the floor (6.5 s)
+    still ends the call within 16.5 s. After 8 s, the floor would end it at 17.5 s: the engine
+    has the 5.5 s left within the +10 %. After 9.5 s, only its minimum is left."""
+    assert ENGINE_FLOOR_S == 6.5 and AFTER_FIT_S == 3.0 and BUDGET_OVERRUN == 0.1
+    assert engine_time(15, 0, monkeypatch) == pytest.approx(12, abs=0.5)  # nothing charged yet
+    assert engine_time(15, 5, monkeypatch) == pytest.approx(ENGINE_FLOOR_S, abs=0.5)
+    assert engine_time(15, 8, monkeypatch) == pytest.approx(16.5 - 8 - 3, abs=0.5)
+    assert engine_time(15, 9.5, monkeypatch) == pytest.approx(ENGINE_MIN_S, abs=0.5)
+    assert engine_time(60, 30, monkeypatch) == pytest.approx(60 - 30 - 3, abs=0.5)
 
 
 def test_resumed_attempt_starts_its_budget_afresh() -> None:
@@ -134,16 +159,24 @@ def test_resumed_attempt_starts_its_budget_afresh() -> None:
 
 
 # -- the guaranteed candidate ------------------------------------------------------------------
+def ending_now(budget: float = 20) -> float:
+    """A clock whose ``budget`` ends now (a slow worker start, a loaded machine): the search's
+    deadline, which keeps time for the final fits, has passed; the budget's +10 % has not."""
+    return time.monotonic() - budget
+
+
 def test_a_search_the_clock_left_without_time_still_cross_validates_one_candidate() -> None:
-    """The budget began long ago (a slow worker start, a loaded machine): the search deadline
-    has passed before it starts, yet the cheapest family's first configuration is evaluated,
-    so the final model is a searched one, not the baseline alone. (Only linear models: the
-    baseline is the same configuration on the same fold, so it cannot beat the candidate.)"""
+    """The search deadline has passed before the search starts, yet the cheapest family's first
+    configuration is evaluated (it ends within the budget's +10 %), so the final model is a
+    searched one, not the baseline alone. (Only linear models: the baseline is the same
+    configuration on the same fold, so it cannot beat the candidate.)"""
     frame = mixed_classification(rows=300)
-    long_ago = time.monotonic() - 3600
     reporter = RecordingReporter()
     result = fit_automl(
-        frame, request(target="label", models=["linear"]), reporter, clock_start=long_ago
+        frame,
+        request(target="label", models=["linear"], time_budget_s=20),
+        reporter,
+        clock_start=ending_now(),
     )
 
     assert result.search_stopped == "time"
@@ -164,8 +197,12 @@ def xor_frame(rows: int = 400) -> pd.DataFrame:
 
 
 def test_a_better_baseline_is_kept_over_the_guaranteed_candidate_which_stays_listed() -> None:
-    long_ago = time.monotonic() - 3600
-    result = fit_automl(xor_frame(), request(target="label"), NullReporter(), clock_start=long_ago)
+    result = fit_automl(
+        xor_frame(),
+        request(target="label", time_budget_s=20),
+        NullReporter(),
+        clock_start=ending_now(),
+    )
 
     (kept,) = [d for d in result.decisions if d.decision == "keep the baseline"]
     assert "run past the deadline" in kept.reason and "first fold" in kept.reason
@@ -197,14 +234,10 @@ async def test_a_five_second_job_through_the_client_has_a_leaderboard(
     assert len(done["result"]["leaderboard"]) >= 1, done["result"]["decisions"]
 
 
-def test_a_guaranteed_candidate_that_would_overrun_the_budget_is_not_run(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Large or many-class data on a short budget: the baseline's own fit says the cheapest
-    candidate would take longer than allowed (here: any time at all), so the baseline stays
-    and the decisions say why."""
-    monkeypatch.setattr(tabular, "GUARANTEE_SHARE", 0.0)
-    monkeypatch.setattr(tabular, "GUARANTEE_MIN_S", 0.0)
+def test_a_guaranteed_candidate_that_would_overrun_the_budget_is_not_run() -> None:
+    """Large or many-class data on a short budget, or a slow start: the baseline's own fit says
+    the cheapest candidate would end past the budget's +10 % (here: the budget ended an hour
+    ago), so the baseline stays and the decisions say why."""
     long_ago = time.monotonic() - 3600
     frame = mixed_classification(rows=300)
     result = fit_automl(frame, request(target="label"), NullReporter(), clock_start=long_ago)

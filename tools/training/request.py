@@ -95,6 +95,10 @@ METRIC_ALIASES = {
     "r_squared": "r2",
 }
 
+# The budget's promise (#17): a call ends within time_budget_s and this share more, from the
+# call to the final model (tools/jobs/train.py's clock, the engine's guaranteed candidate).
+BUDGET_OVERRUN = 0.1
+
 
 class TrainRequest(BaseModel):
     dataset: str = Field(description="The dataset as given by the caller (path, dataset_id, ref).")
