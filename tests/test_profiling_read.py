@@ -210,3 +210,38 @@ def test_semicolon_file_with_decimal_commas_splits_on_semicolons(tmp_path: Path)
     frame = read_table(path)
     assert list(frame.columns) == ["x1", "x2", "colour"]
     assert frame["x1"].iloc[3] == 3.5
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        b"{not json",  # not JSON
+        b"[1, 2]",  # JSON, not the object pandas writes
+        b'{"index_columns": [1, null, {"kind": "range"}], "columns": []}',  # entries of no kind
+        b'{"index_columns": ["ghost"], "columns": [{"name": "ghost"}]}',  # a column not there
+    ],
+)
+def test_a_parquet_file_whose_pandas_metadata_is_broken_is_read_as_arrow_typed_it(
+    tmp_path: Path, metadata: bytes
+) -> None:
+    """The pandas metadata comes with the file (hostile or broken): where it does not apply, the
+    columns are read without it, by the reader, the head's peek, the profile, the deep tasks'
+    reader and the remote runs' dry-run sample."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mltrainer.tools.deep.frames import read_table as read_deep
+    from mltrainer.tools.profiling.peek import peek_table
+    from mltrainer.tools.profiling.profile import profile
+    from mltrainer.tools.runtimes.sample import _cut_parquet
+
+    table = pa.table({"x": [1.0, 2.0, 3.0] * 10, "y": [0, 1, 0] * 10})
+    path = tmp_path / "broken.parquet"
+    pq.write_table(table.replace_schema_metadata({b"pandas": metadata}), path)
+
+    assert read_table(path)[["x", "y"]].equals(table.to_pandas())
+    assert list(read_deep(path).columns) == ["x", "y"]
+    assert peek_table(path, 5).columns == ["x", "y"]
+    assert profile(path, "y").n_rows == 30
+    _cut_parquet(path, tmp_path / "cut.parquet", 5, "y")
+    assert pq.read_table(tmp_path / "cut.parquet").num_rows == 5

@@ -53,7 +53,11 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     try:
         if suffix.startswith(".parquet") or suffix == ".pq":
-            return pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            from mltrainer.tools.profiling.reader import arrow_to_frame
+
+            return arrow_to_frame(pq.read_table(path))
         if suffix.startswith(".jsonl") or suffix.startswith(".ndjson"):
             return pd.read_json(path, lines=True, dtype=False)
         if suffix.startswith(".json"):

@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mltrainer.tools.profiling.formats import TableFormat
-from mltrainer.tools.profiling.reader import NULL_VALUES, open_parquet, read_table
+from mltrainer.tools.profiling.reader import (
+    NULL_VALUES,
+    open_parquet,
+    pandas_metadata,
+    read_table,
+)
 from mltrainer.tools.profiling.sniff import open_text_stream, sniff
 
 if TYPE_CHECKING:
@@ -160,8 +165,8 @@ def _peek_parquet(
 def _stored_index(schema: pa.Schema) -> set[str]:
     """The columns that hold a pandas index pandas stored with the table (no data columns).
     A RangeIndex is stored as a description (a dict), not a column."""
-    found = (schema.pandas_metadata or {}).get("index_columns") or []
-    return {name for name in found if isinstance(name, str)}
+    found = pandas_metadata(schema).get("index_columns")
+    return {name for name in found if isinstance(name, str)} if isinstance(found, list) else set()
 
 
 def _is_text(kind: pa.DataType) -> bool:

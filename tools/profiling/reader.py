@@ -342,6 +342,30 @@ def open_parquet(path: Path, *, stream: bool = False) -> pq.ParquetFile:
     return pq.ParquetFile(path)
 
 
+def pandas_metadata(schema: pa.Schema) -> dict[str, Any]:
+    """What pandas wrote into a Parquet file about itself (its index, its column types): the
+    file's say, not checked. Empty when it is not the JSON object pandas writes."""
+    try:
+        found = schema.pandas_metadata
+    except ValueError:  # not JSON
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """``table`` as a frame. A Parquet file's pandas metadata rebuilds the frame pandas wrote;
+    when it does not apply (malformed, or naming what the file does not hold: a hostile or
+    broken file), the columns are read as Arrow typed them, without it."""
+    try:
+        return table.to_pandas(date_as_object=False)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        metadata = table.schema.metadata or {}
+        if b"pandas" not in metadata:
+            raise
+        kept = {key: value for key, value in metadata.items() if key != b"pandas"}
+        return table.replace_schema_metadata(kept).to_pandas(date_as_object=False)
+
+
 def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) -> pd.DataFrame:
     import pyarrow as pa
 
@@ -350,15 +374,14 @@ def _read_parquet(path: Path, nrows: int | None, columns: Sequence[str] | None) 
         _check_columns(path, parquet.schema_arrow.names, columns)
         cols = list(columns) if columns else None
         if nrows is None:
-            return parquet.read(columns=cols).to_pandas(date_as_object=False)
+            return arrow_to_frame(parquet.read(columns=cols))
         batches = []
         for batch in parquet.iter_batches(batch_size=min(nrows, 1 << 16), columns=cols):
             batches.append(batch)
             if sum(b.num_rows for b in batches) >= nrows:
                 break
-        return pa.Table.from_batches(batches, schema=parquet.schema_arrow if not cols else None)[
-            :nrows
-        ].to_pandas(date_as_object=False)
+        schema = parquet.schema_arrow if not cols else None
+        return arrow_to_frame(pa.Table.from_batches(batches, schema=schema)[:nrows])
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(
             f"{path.name} is not a readable Parquet file: {exc}",

@@ -18,6 +18,7 @@ from mltrainer.tools.profiling.pieces import iter_csv_batches, split_ranges
 from mltrainer.tools.profiling.reader import (
     STREAM_BLOCK_BYTES,
     BadRows,
+    arrow_to_frame,
     locate_bad_rows,
     open_parquet,
     read_frame,
@@ -131,7 +132,7 @@ def sample_batches(
 
 
 def _finish(scan: _Scan, bad: BadRows, sample_rows: int, seed: int) -> Loaded:
-    frame = scan.sample.to_pandas(date_as_object=False)
+    frame = arrow_to_frame(scan.sample)
     if len(frame) > sample_rows:
         frame = frame.sample(sample_rows, random_state=seed).sort_index()
     sampled = len(frame) < scan.n_rows

@@ -99,9 +99,11 @@ def _cut_csv(path: Path, target: Path, rows: int, spread_column: str | None) -> 
 def _cut_parquet(path: Path, target: Path, rows: int, spread_column: str | None) -> None:
     import pyarrow.parquet as pq
 
+    from mltrainer.tools.profiling.reader import arrow_to_frame
+
     table = pq.ParquetFile(path).read_row_groups([0]).slice(0, rows)
-    if _too_narrow(table.to_pandas(), spread_column):
-        whole = pq.read_table(path).to_pandas()
+    if _too_narrow(arrow_to_frame(table), spread_column):
+        whole = arrow_to_frame(pq.read_table(path))
         sample = whole.sample(n=min(rows, len(whole)), random_state=0).sort_index()
         sample.to_parquet(target, index=False)
         return
