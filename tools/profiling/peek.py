@@ -142,7 +142,8 @@ def _peek_parquet(
     try:
         parquet = open_parquet(path, stream=True)
         schema = parquet.schema_arrow
-        names = [n for n in schema.names if n not in _stored_index(schema)]
+        index = _stored_index(schema)  # a stored pandas index is no column
+        names = [n for n in schema.names if n not in index]
         wanted = [c for c in columns if c in names] if columns is not None else names
         if text_only:  # a dictionary page of every numeric column is memory the server keeps
             wanted = [c for c in wanted if _is_text(schema.field(c).type)]
