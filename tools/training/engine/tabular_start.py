@@ -39,8 +39,10 @@ BASELINE_SHARE = 0.15
 BASELINE_MIN_S = 1.0
 BASELINE_MAX_S = 2.0
 # The one guaranteed candidate may run past the engine's end only within the budget's promise
-# (BUDGET_OVERRUN): a quarter of the budget, 3 s at least, until 2 Dec, when mixed_100k's at
-# 15 s, after a slow start, took the call to +23 %.
+# (BUDGET_OVERRUN), or GUARANTEE_MIN_S on a budget under 15 s (the shortest the promise names:
+# a 5 s job keeps room for one quick candidate). A quarter of the budget, 3 s at least, until
+# 2 Dec, when mixed_100k's at 15 s, after a slow start, took the call to +23 %.
+GUARANTEE_MIN_S = 1.5
 NO_CANDIDATE = "no search candidate finished in time"
 # The kept baseline is fitted again when the time left fits GROW_ROWS times its rows or more;
 # its boosting stops GROW_RESERVE of the budget before the end (holdout, importance).
@@ -193,23 +195,23 @@ class TabularStart(TabularEnd):
         """The clock left the search without a candidate: the cheapest family's first portfolio
         configuration is cross-validated anyway, past the search deadline, so that no job ends
         with only the baseline (fitted on one fold's sample) because the machine was slow (#17).
-        Its folds may start until the engine's end plus the budget's +10 %. Not when the
-        baseline's own fit says it would take longer than that (large or many-class data on a
-        short budget, a slow start): the baseline stays."""
+        Its folds may start until the engine's end plus the budget's +10 % (GUARANTEE_MIN_S
+        on a short budget). Not when the baseline's own fit says it would take longer than that
+        (large or many-class data on a short budget, a slow start): the baseline stays."""
         alive = [f.name for f in self.plan.families if f.name not in self.search.dropped]
         if not alive:
             return
         classes = self.problem.ctx.n_classes
         cheapest = min(alive, key=lambda name: fam.relative_cost(name, classes))
         estimate = self.guarantee_estimate(cheapest)
-        deadline = self.end + BUDGET_OVERRUN * self.budget
+        deadline = self.end + max(BUDGET_OVERRUN * self.budget, GUARANTEE_MIN_S)
         left = deadline - time.monotonic()
         if estimate > left:
             self.plan.decide(
                 "search",
                 f"no {cheapest} candidate past the search deadline",
                 f"it would take about {estimate:.1f}s (from the baseline's fit), "
-                f"{max(left, 0.0):.1f}s remain within the budget's +10 %",
+                f"{max(left, 0.0):.1f}s remain within the budget's promise",
             )
             return
         self.plan.decide(
