@@ -30,7 +30,7 @@ from mltrainer.tools.training.inputs import InputProfile, describe_inputs
 from mltrainer.tools.training.model import MODEL_FILE, SavedModel, model_record, save_model
 from mltrainer.tools.training.outcome import TrainOutcome
 from mltrainer.tools.training.progress import PublishedModel, TrainingCancelled
-from mltrainer.tools.training.request import BUDGET_OVERRUN, TrainRequest
+from mltrainer.tools.training.request import BUDGET_OVERRUN, PROMISE_FROM_S, TrainRequest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -203,8 +203,8 @@ def budget_clock(job: JobRecord, budget_s: float, rows: int, classes: int = 0) -
     job's creation), less what the stages after the fit need (saving the model, its report, the
     held-out rows: more for more rows and classes), so that the whole call ends within the
     budget (#17). What is charged leaves the engine ENGINE_FLOOR_S (three quarters of a
-    shorter budget); after a start too slow for that floor within the budget's +10 %, what is
-    left within it, ENGINE_MIN_S at least. A resumed attempt (``None``) starts its budget
+    shorter budget); from PROMISE_FROM_S on, after a start too slow for that floor within the
+    budget's +10 %, what is left within it, ENGINE_MIN_S at least. A resumed attempt (``None``) starts its budget
     afresh: its call is long past."""
     if job.attempt > 1:
         return None
@@ -213,8 +213,9 @@ def budget_clock(job: JobRecord, budget_s: float, rows: int, classes: int = 0) -
     after_fit = fixed * pace() + rows * AFTER_FIT_ROW_S
     due = spent + after_fit
     cap = max(CHARGED_SHARE * budget_s, budget_s - ENGINE_FLOOR_S)
-    within_promise = min(due - BUDGET_OVERRUN * budget_s, budget_s - ENGINE_MIN_S)
-    charged = min(due, max(cap, within_promise))
+    if budget_s >= PROMISE_FROM_S:
+        cap = max(cap, min(due - BUDGET_OVERRUN * budget_s, budget_s - ENGINE_MIN_S))
+    charged = min(due, cap)
     return time.monotonic() - charged
 
 

@@ -23,7 +23,7 @@ from mltrainer.tools.training.engine import fitting
 from mltrainer.tools.training.engine.metrics import score, utility
 from mltrainer.tools.training.engine.search import fit_pipeline
 from mltrainer.tools.training.engine.tabular_end import TabularEnd
-from mltrainer.tools.training.request import BUDGET_OVERRUN
+from mltrainer.tools.training.request import BUDGET_OVERRUN, PROMISE_FROM_S
 
 # The baseline (#17): fitted on BASELINE_ROWS_PER_S rows a second of budget, within
 # BASELINE_ROWS, fewer beyond fam.FOREST_CLASSES classes for a boosted one;
@@ -39,10 +39,11 @@ BASELINE_SHARE = 0.15
 BASELINE_MIN_S = 1.0
 BASELINE_MAX_S = 2.0
 # The one guaranteed candidate may run past the engine's end only within the budget's promise
-# (BUDGET_OVERRUN), or GUARANTEE_MIN_S on a budget under 15 s (the shortest the promise names:
-# a 5 s job keeps room for one quick candidate). A quarter of the budget, 3 s at least, until
-# 2 Dec, when mixed_100k's at 15 s, after a slow start, took the call to +23 %.
-GUARANTEE_MIN_S = 1.5
+# (BUDGET_OVERRUN) from PROMISE_FROM_S on: until 2 Dec it had a quarter of the budget, 3 s at
+# least, and mixed_100k's at 15 s, after a slow start, took the call to +23 %. A shorter budget
+# keeps that rule (a 5-8 s job without it ends with its baseline alone on a loaded machine).
+GUARANTEE_SHARE = 0.25
+GUARANTEE_MIN_S = 3.0
 NO_CANDIDATE = "no search candidate finished in time"
 # The kept baseline is fitted again when the time left fits GROW_ROWS times its rows or more;
 # its boosting stops GROW_RESERVE of the budget before the end (holdout, importance).
@@ -195,17 +196,22 @@ class TabularStart(TabularEnd):
         """The clock left the search without a candidate: the cheapest family's first portfolio
         configuration is cross-validated anyway, past the search deadline, so that no job ends
         with only the baseline (fitted on one fold's sample) because the machine was slow (#17).
-        Its folds may start until the engine's end plus the budget's +10 % (GUARANTEE_MIN_S
-        on a short budget). Not when the baseline's own fit says it would take longer than that
-        (large or many-class data on a short budget, a slow start): the baseline stays."""
+        Its folds may start until the engine's end plus the budget's +10 % (on a budget under
+        PROMISE_FROM_S, a quarter of it, 3 s at least). Not when the baseline's own fit says it
+        would take longer than that (large or many-class data on a short budget, a slow start):
+        the baseline stays."""
         alive = [f.name for f in self.plan.families if f.name not in self.search.dropped]
         if not alive:
             return
         classes = self.problem.ctx.n_classes
         cheapest = min(alive, key=lambda name: fam.relative_cost(name, classes))
         estimate = self.guarantee_estimate(cheapest)
-        deadline = self.end + max(BUDGET_OVERRUN * self.budget, GUARANTEE_MIN_S)
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        if self.budget >= PROMISE_FROM_S:
+            deadline = self.end + BUDGET_OVERRUN * self.budget
+        else:
+            deadline = max(self.end, now) + max(GUARANTEE_SHARE * self.budget, GUARANTEE_MIN_S)
+        left = deadline - now
         if estimate > left:
             self.plan.decide(
                 "search",
