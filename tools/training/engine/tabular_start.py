@@ -209,15 +209,16 @@ class TabularStart(TabularEnd):
         now = time.monotonic()
         if self.budget >= PROMISE_FROM_S:
             deadline = self.end + BUDGET_OVERRUN * self.budget
-        else:
-            deadline = max(self.end, now) + max(GUARANTEE_SHARE * self.budget, GUARANTEE_MIN_S)
-        left = deadline - now
+            left = deadline - now
+        else:  # the rule before 2 Dec, unchanged
+            deadline = max(self.end, now + GUARANTEE_SHARE * self.budget)
+            left = max(GUARANTEE_SHARE * self.budget, GUARANTEE_MIN_S)
         if estimate > left:
             self.plan.decide(
                 "search",
                 f"no {cheapest} candidate past the search deadline",
                 f"it would take about {estimate:.1f}s (from the baseline's fit), "
-                f"{max(left, 0.0):.1f}s remain within the budget's promise",
+                f"{max(left, 0.0):.1f}s allowed past the search deadline",
             )
             return
         self.plan.decide(
